@@ -1,0 +1,59 @@
+import CFabric
+import CZlib
+import FabricMeasure
+import FabricReport
+import FabricTransport
+import Foundation
+
+public enum FabricBenchVersion {
+    public static let current = "0.1.0"
+}
+
+/// What the JSON's `environment` records: enough to tell two runs' conditions apart.
+public enum EnvironmentProbe {
+    public static func collect(job: Job, clock: Clock) throws -> RunEnvironment {
+        var settings = job.transport.settings
+        if let cpu = job.pinnedCPU { settings["rank0_cpu"] = "\(cpu)" }
+        return RunEnvironment(
+            hostname: ProcessInfo.processInfo.hostName,
+            kernel: kernelRelease(),
+            cpuModel: cpuModel(),
+            cores: ProcessInfo.processInfo.activeProcessorCount,
+            clockSource: clock.description,
+            transport: TransportInfo(kind: job.transport.kind.rawValue, selection: job.selection.reason, settings: settings),
+            launcher: job.spec.launcher.rawValue,
+            worldSize: job.worldSize,
+            rankHosts: try job.hostNames(),
+            fabricbenchVersion: FabricBenchVersion.current,
+            libraries: libraries())
+    }
+
+    public static func kernelRelease() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: u.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    }
+
+    public static func cpuModel() -> String {
+        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") || line.hasPrefix("Model") {
+            if let colon = line.firstIndex(of: ":") { return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
+        }
+        return "unknown"
+    }
+
+    /// Versions read at run time from the libraries actually loaded.
+    public static func libraries() -> [String: String] {
+        var out = [
+            "glibc": String(cString: fab_libc_version()),
+            "zlib": String(cString: zlibVersion()),
+            "hdrhistogram_encoding": "V2 compressed",
+        ]
+        let rdma = RDMAAvailability.probe()
+        for (name, which) in [("libibverbs", FAB_RDMA_HAVE_VERBS), ("librdmacm", FAB_RDMA_HAVE_RDMACM), ("libnuma", FAB_RDMA_HAVE_NUMA)] {
+            out[name] = fab_rdma_library_path(Int32(which)).map { String(cString: $0) } ?? "not loaded"
+        }
+        if !rdma.librariesLoaded { out["rdma"] = rdma.reason }
+        return out
+    }
+}

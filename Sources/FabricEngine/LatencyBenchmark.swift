@@ -1,0 +1,175 @@
+import FabricMeasure
+import FabricReport
+import FabricTransport
+import Foundation
+
+public struct LatencyOptions: Sendable {
+    public var sizes: [Int] = [8]
+    public var iterations = 1000
+    public var warmup = 100
+    /// Seconds per size; when set, replaces `iterations`.
+    public var duration: Double?
+    /// Verify every echoed byte (outside the timed region).
+    public var check = false
+    public init() {}
+}
+
+/// Ping-pong latency (perftest's *_lat, OSU's osu_latency/osu_multi_lat): the initiator
+/// timestamps, sends, and waits for the echo; one-way latency = round trip / 2. Every
+/// sample goes into an HDR histogram, so memory stays fixed however long the run.
+///
+/// Before each batch of iterations the initiator tells the responder how many follow
+/// (0 = size done); that exchange is outside the timed region, and lets duration mode
+/// (-D) stop without the responder knowing the count in advance.
+public final class LatencyBenchmark {
+    let job: Job
+    let options: LatencyOptions
+    let clock: Clock
+
+    public init(job: Job, options: LatencyOptions, clock: Clock) {
+        self.job = job
+        self.options = options
+        self.clock = clock
+    }
+
+    struct PairReport: Codable {
+        var iterations: Int
+        var wrongBytes: Int
+        var histogram: String
+    }
+
+    /// Runs the sweep; on rank 0, `onResult` gets each size as soon as every pair reported.
+    public func run(onResult: (PointToPointResult) throws -> Void) throws {
+        let role = RankPairs.role(of: job.rank, worldSize: job.worldSize)
+        if let role { try job.transport.connect(to: [role.peer]) }
+        let largest = options.sizes.max() ?? 8
+        let send = try RegisteredBuffer(count: largest, transport: job.transport)
+        let receive = try RegisteredBuffer(count: largest, transport: job.transport)
+        let control = try RegisteredBuffer(count: 8, transport: job.transport)
+        let hosts = job.rank == 0 ? try job.hostNames() : []
+        let initiators = RankPairs.initiators(worldSize: job.worldSize)
+
+        for (index, size) in options.sizes.enumerated() {
+            try job.barrier("latency/\(index)")
+            var report: PairReport?
+            if let role {
+                if role.initiator {
+                    report = try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control)
+                } else {
+                    try respond(size: size, peer: role.peer, buffer: receive, control: control)
+                }
+            }
+            let payload = try report.map { try JSONEncoder().encode($0) }.map { [UInt8]($0) }
+            guard let reports = try job.gather("latency/\(index)", payload, from: initiators) else { continue }
+            try onResult(combine(size: size, reports: reports, hosts: hosts))
+        }
+    }
+
+    private func combine(size: Int, reports: [[UInt8]], hosts: [String]) throws -> PointToPointResult {
+        var merged = LatencyHistogram()
+        var pairs: [PairResult] = []
+        var iterations = 0, wrong = 0
+        for (i, raw) in reports.enumerated() {
+            let r = try JSONDecoder().decode(PairReport.self, from: Data(raw))
+            let h = try HistogramEncoding.decode(r.histogram)
+            merged.add(h)
+            iterations = max(iterations, r.iterations)
+            wrong += r.wrongBytes
+            let peer = i + job.worldSize / 2
+            var pair = PairResult(ranks: [i, peer], hosts: [hosts[i], hosts[peer]])
+            pair.oneWayUs = LatencySummary(h)
+            pair.histogram = r.histogram
+            pairs.append(pair)
+        }
+        var result = PointToPointResult(bytes: size, iterations: iterations, warmupIterations: options.warmup, pairs: pairs)
+        result.oneWayUs = LatencySummary(merged)
+        result.histogram = HistogramEncoding.encode(merged)
+        if options.check { result.wrongBytes = wrong }
+        return result
+    }
+
+    // MARK: initiator
+
+    private func initiate(size: Int, peer: Int, send: RegisteredBuffer, receive: RegisteredBuffer,
+                          control: RegisteredBuffer) throws -> PairReport {
+        var histogram = LatencyHistogram()
+        var completions: [Completion] = []
+        completions.reserveCapacity(16)
+        var wrong = 0, done = 0
+        send.fill(count: size, seed: 0)
+
+        func announce(_ count: Int) throws {
+            control.word = UInt64(count)
+            try job.transport.postSend(to: peer, from: control.region, offset: 0, length: 8, id: 0)
+            try job.transport.waitForCompletions(1, into: &completions, doing: "the batch announcement to rank \(peer)")
+            completions.removeAll(keepingCapacity: true)
+        }
+
+        func batch(_ count: Int, record: Bool) throws {
+            try announce(count)
+            let t = job.transport
+            for i in 0..<count {
+                if options.check {
+                    send.fill(count: size, seed: UInt64(done + i))
+                    memset(receive.bytes.baseAddress!, 0, size)
+                }
+                let t0 = clock.now()
+                try t.postReceive(from: peer, into: receive.region, offset: 0, length: size, id: 1)
+                try t.postSend(to: peer, from: send.region, offset: 0, length: size, id: 2)
+                try t.waitForCompletions(2, into: &completions, doing: "the echo of a \(size)-byte message")
+                let t1 = clock.now()
+                completions.removeAll(keepingCapacity: true)
+                if record { histogram.record(nanoseconds: clock.nanoseconds(t1 &- t0) / 2) }
+                if options.check { wrong += receive.mismatches(against: send, count: size) }
+            }
+        }
+
+        if options.warmup > 0 { try batch(options.warmup, record: false) }
+        if let duration = options.duration {
+            let end = monotonicNanoseconds() + UInt64(duration * 1e9)
+            var count = 64
+            while monotonicNanoseconds() < end {
+                let started = monotonicNanoseconds()
+                try batch(count, record: true)
+                done += count
+                // Aim for ~50 ms batches so the stop is prompt and the handshakes rare.
+                if monotonicNanoseconds() - started < 50_000_000 { count = min(count * 2, 1 << 20) }
+            }
+        } else {
+            var remaining = options.iterations
+            while remaining > 0 {
+                let count = min(remaining, 100_000)
+                try batch(count, record: true)
+                done += count
+                remaining -= count
+            }
+        }
+        try announce(0)
+        return PairReport(iterations: done, wrongBytes: wrong, histogram: HistogramEncoding.encode(histogram))
+    }
+
+    // MARK: responder
+
+    private func respond(size: Int, peer: Int, buffer: RegisteredBuffer, control: RegisteredBuffer) throws {
+        let t = job.transport
+        var completions: [Completion] = []
+        completions.reserveCapacity(16)
+        while true {
+            try t.postReceive(from: peer, into: control.region, offset: 0, length: 8, id: 0)
+            try t.waitForCompletions(1, into: &completions, doing: "the next batch from rank \(peer)")
+            completions.removeAll(keepingCapacity: true)
+            let count = Int(truncatingIfNeeded: control.word)
+            if count == 0 { return }
+            guard count > 0 && count <= 1 << 20 else {
+                throw FabricError.protocolViolation(peer: t.describe(peer: peer), detail: "announced a batch of \(control.word) iterations (at most \(1 << 20))")
+            }
+            for _ in 0..<count {
+                try t.postReceive(from: peer, into: buffer.region, offset: 0, length: size, id: 1)
+                try t.waitForCompletions(1, into: &completions, doing: "a \(size)-byte ping")
+                try t.postSend(to: peer, from: buffer.region, offset: 0, length: size, id: 2)
+                try t.waitForCompletions(1, into: &completions, doing: "the echo of a \(size)-byte ping")
+                completions.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+}

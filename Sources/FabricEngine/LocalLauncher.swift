@@ -1,0 +1,87 @@
+import FabricTransport
+import Foundation
+
+/// `--np N`: runs N ranks of this same binary on this host over loopback. The launcher
+/// hosts the rendezvous store itself (so it sees every rank join and leave), passes each
+/// child its rank through FABRICBENCH_* variables, and ends the job promptly when a rank
+/// fails: the others get `grace` seconds to notice and write what they measured, then
+/// SIGTERM, then SIGKILL.
+public enum LocalLauncher {
+    public struct Outcome {
+        public let exitCode: Int32
+        /// One line per rank that failed, e.g. "rank 1 exited with status 1".
+        public let failures: [String]
+    }
+
+    public static func run(ranks: Int, arguments: [String], timeout: Double, grace: Double = 10,
+                           executable: String = "/proc/self/exe") throws -> Outcome {
+        let jobToken = "np/\(getpid())/\(UInt64.random(in: 0...UInt64.max))"
+        let server = try RendezvousServer(host: "127.0.0.1", port: 0, worldSize: ranks, token: WireFormat.token(for: jobToken))
+        server.start()
+        defer { server.stop() }
+
+        let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
+        var children: [Process] = []
+        func terminateAll(_ signal: Int32) {
+            for child in children where child.isRunning { kill(child.processIdentifier, signal) }
+        }
+        let forward = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler { terminateAll(SIGTERM) }
+            source.resume()
+            return source
+        }
+        defer { forward.forEach { $0.cancel() } }
+
+        for rank in 0..<ranks {
+            let p = Process()
+            p.executableURL = binary
+            p.arguments = arguments
+            var env = ProcessInfo.processInfo.environment
+            env[LaunchEnvironment.Variable.rank] = "\(rank)"
+            env[LaunchEnvironment.Variable.worldSize] = "\(ranks)"
+            env[LaunchEnvironment.Variable.master] = "127.0.0.1:\(server.port)"
+            env[LaunchEnvironment.Variable.jobToken] = jobToken
+            env[LaunchEnvironment.Variable.externalStore] = "1"
+            p.environment = env
+            do {
+                try p.run()
+            } catch {
+                terminateAll(SIGKILL)
+                throw FabricError.configuration("cannot start rank \(rank) (\(binary.path)): \(error.localizedDescription)")
+            }
+            children.append(p)
+        }
+
+        var failures: [String] = []
+        var firstCode: Int32 = 0
+        var reported = Set<Int>()
+        func collectExits() {
+            for (rank, p) in children.enumerated() where !p.isRunning && !reported.contains(rank) {
+                reported.insert(rank)
+                let signaled = p.terminationReason == .uncaughtSignal
+                let code = signaled ? 128 + p.terminationStatus : p.terminationStatus
+                guard code != 0 else { continue }
+                failures.append(signaled ? "rank \(rank) was killed by signal \(p.terminationStatus)" : "rank \(rank) exited with status \(code)")
+                if firstCode == 0 { firstCode = code }
+            }
+        }
+        var killAt: Deadline?
+        var terminated = false
+        while children.contains(where: \.isRunning) {
+            usleep(10_000)
+            collectExits()
+            if killAt == nil && (firstCode != 0 || server.abortReason != nil) {
+                killAt = Deadline(seconds: grace)
+            }
+            if let k = killAt, k.expired {
+                terminateAll(terminated ? SIGKILL : SIGTERM)
+                if !terminated { killAt = Deadline(seconds: 2) }
+                terminated = true
+            }
+        }
+        collectExits()
+        return Outcome(exitCode: firstCode, failures: failures)
+    }
+}

@@ -1,0 +1,71 @@
+import FabricMeasure
+import Foundation
+
+/// perftest's latency table (ib_write_lat's columns), extended with the deep tail and jitter.
+/// All times are one-way latency in microseconds (round trip / 2).
+public enum LatencyTable {
+    static let columns: [(String, Int)] = [
+        ("#bytes", 10), ("#iterations", 12), ("t_min[usec]", 12), ("t_max[usec]", 12), ("t_typical[usec]", 16),
+        ("t_avg[usec]", 12), ("t_stdev[usec]", 14), ("99% percentile[usec]", 21), ("99.9% percentile[usec]", 23),
+        ("99.99%[usec]", 13), ("MAD[usec]", 10), ("CV", 7),
+    ]
+
+    public static func header(_ document: RunDocument) -> String {
+        let e = document.environment
+        var lines = [
+            "# fabricbench \(document.command): \(e.worldSize) ranks, transport \(e.transport.kind) (\(e.transport.selection))",
+            "# clock: \(e.clockSource); one-way latency = round-trip time / 2; t_typical = median; MAD = median absolute deviation; CV = stdev / mean",
+        ]
+        if let settings = settingsLine(e.transport.settings.filter { $0.key != "socket_buffer_granted_bytes" }) { lines.append("# \(settings)") }
+        lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))
+        lines.append(columns.map { pad($0.0, $0.1) }.joined(separator: " "))
+        return lines.joined(separator: "\n")
+    }
+
+    public static func row(_ r: PointToPointResult) -> String {
+        guard let s = r.oneWayUs else { return "" }
+        let values: [String] = [
+            "\(r.bytes)", "\(r.iterations)", f(s.min), f(s.max), f(s.p50), f(s.mean), f(s.stdev), f(s.p99), f(s.p999),
+            f(s.p9999), f(s.mad), String(format: "%.3f", s.cv),
+        ]
+        return zip(values, columns).map { pad($0, $1.1) }.joined(separator: " ")
+    }
+
+    static func f(_ v: Double) -> String { String(format: "%.2f", v) }
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+    }
+
+    static func settingsLine(_ settings: [String: String]) -> String? {
+        settings.isEmpty ? nil : settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
+}
+
+/// perftest's bandwidth table: average GB/s (1e9 B/s) and message rate, with the spread
+/// between the slowest and fastest window.
+public enum BandwidthTable {
+    static let columns: [(String, Int)] = [
+        ("#bytes", 10), ("#iterations", 12), ("BW average[GB/s]", 17), ("MsgRate[Mpps]", 14),
+        ("BW min window[GB/s]", 20), ("BW p50 window[GB/s]", 20), ("BW max window[GB/s]", 20),
+    ]
+
+    public static func header(_ document: RunDocument, bidirectional: Bool, window: Int) -> String {
+        let e = document.environment
+        var lines = [
+            "# fabricbench \(document.command): \(e.worldSize) ranks, transport \(e.transport.kind) (\(e.transport.selection))",
+            "# \(bidirectional ? "bidirectional (both directions summed)" : "unidirectional"), window \(window) messages in flight; GB/s = 1e9 bytes/s",
+        ]
+        if let settings = LatencyTable.settingsLine(e.transport.settings.filter { $0.key != "socket_buffer_granted_bytes" }) { lines.append("# \(settings)") }
+        lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))
+        lines.append(columns.map { LatencyTable.pad($0.0, $0.1) }.joined(separator: " "))
+        return lines.joined(separator: "\n")
+    }
+
+    public static func row(_ r: PointToPointResult) -> String {
+        guard let b = r.bandwidth else { return "" }
+        let g = { (v: Double) in String(format: "%.3f", v) }
+        let values = ["\(r.bytes)", "\(r.iterations)", g(b.gbps), g(b.messageRateMpps),
+                      b.windowGbps.map { g($0.min) } ?? "-", b.windowGbps.map { g($0.p50) } ?? "-", b.windowGbps.map { g($0.max) } ?? "-"]
+        return zip(values, columns).map { LatencyTable.pad($0, $1.1) }.joined(separator: " ")
+    }
+}

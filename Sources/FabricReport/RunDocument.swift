@@ -1,0 +1,186 @@
+import FabricMeasure
+import Foundation
+
+/// The one result model. Every renderer (terminal tables, JSON, later CSV/HTML) reads it;
+/// nothing renders from engine state directly. JSON keys are snake_case.
+public struct RunDocument: Codable, Sendable {
+    /// Bumped on any incompatible change of this document's shape.
+    public static let currentSchemaVersion = 1
+
+    public var schemaVersion = RunDocument.currentSchemaVersion
+    public var command: String
+    /// Every option of the command as given or defaulted, and the raw argv.
+    public var arguments: [String: String]
+    public var argv: [String]
+    public var environment: RunEnvironment
+    /// "running" while a sweep is in progress, then "complete" or "failed".
+    public var status: Status
+    public var error: String?
+    public var results: [PointToPointResult]
+
+    public enum Status: String, Codable, Sendable { case running, complete, failed }
+
+    public init(command: String, arguments: [String: String], argv: [String], environment: RunEnvironment) {
+        self.command = command
+        self.arguments = arguments
+        self.argv = argv
+        self.environment = environment
+        status = .running
+        results = []
+    }
+}
+
+public struct RunEnvironment: Codable, Sendable {
+    public var hostname: String
+    public var kernel: String
+    public var cpuModel: String
+    public var cores: Int
+    public var clockSource: String
+    public var transport: TransportInfo
+    public var launcher: String
+    public var worldSize: Int
+    /// Host of each rank, by rank.
+    public var rankHosts: [String]
+    public var fabricbenchVersion: String
+    public var libraries: [String: String]
+
+    public init(hostname: String, kernel: String, cpuModel: String, cores: Int, clockSource: String, transport: TransportInfo,
+                launcher: String, worldSize: Int, rankHosts: [String], fabricbenchVersion: String, libraries: [String: String]) {
+        self.hostname = hostname
+        self.kernel = kernel
+        self.cpuModel = cpuModel
+        self.cores = cores
+        self.clockSource = clockSource
+        self.transport = transport
+        self.launcher = launcher
+        self.worldSize = worldSize
+        self.rankHosts = rankHosts
+        self.fabricbenchVersion = fabricbenchVersion
+        self.libraries = libraries
+    }
+}
+
+public struct TransportInfo: Codable, Sendable {
+    public var kind: String
+    /// Why this transport was chosen (for --transport auto).
+    public var selection: String
+    public var settings: [String: String]
+
+    public init(kind: String, selection: String, settings: [String: String]) {
+        self.kind = kind
+        self.selection = selection
+        self.settings = settings
+    }
+}
+
+/// One message size of a point-to-point run (latency or bandwidth).
+public struct PointToPointResult: Codable, Sendable {
+    public var bytes: Int
+    /// Timed iterations per pair (warm-up excluded).
+    public var iterations: Int
+    public var warmupIterations: Int
+    /// Latency: one-way = round trip / 2, over all pairs.
+    public var oneWayUs: LatencySummary?
+    /// HdrHistogram V2 compressed (base64) of the one-way latency in nanoseconds, all pairs merged.
+    public var histogram: String?
+    public var bandwidth: BandwidthFigures?
+    public var pairs: [PairResult]
+    /// Data verification, when it ran (-c 1): received bytes that differed from what was sent.
+    public var wrongBytes: Int?
+
+    public init(bytes: Int, iterations: Int, warmupIterations: Int, pairs: [PairResult]) {
+        self.bytes = bytes
+        self.iterations = iterations
+        self.warmupIterations = warmupIterations
+        self.pairs = pairs
+    }
+}
+
+/// What one pair of ranks measured.
+public struct PairResult: Codable, Sendable {
+    public var ranks: [Int]
+    public var hosts: [String]
+    public var oneWayUs: LatencySummary?
+    public var histogram: String?
+    public var bandwidth: BandwidthFigures?
+
+    public init(ranks: [Int], hosts: [String]) {
+        self.ranks = ranks
+        self.hosts = hosts
+    }
+}
+
+public struct BandwidthFigures: Codable, Sendable {
+    /// 1 GB/s = 1e9 bytes per second. Bidirectional runs count both directions.
+    public var gbps: Double
+    public var messageRateMpps: Double
+    public var bidirectional: Bool
+    public var window: Int
+    public var seconds: Double
+    /// Per-window bandwidth spread: GB/s at the slowest, median and fastest window.
+    public var windowGbps: WindowSpread?
+
+    public init(gbps: Double, messageRateMpps: Double, bidirectional: Bool, window: Int, seconds: Double, windowGbps: WindowSpread?) {
+        self.gbps = gbps
+        self.messageRateMpps = messageRateMpps
+        self.bidirectional = bidirectional
+        self.window = window
+        self.seconds = seconds
+        self.windowGbps = windowGbps
+    }
+}
+
+public struct WindowSpread: Codable, Sendable {
+    public var min: Double
+    public var p50: Double
+    public var max: Double
+    public init(min: Double, p50: Double, max: Double) {
+        self.min = min
+        self.p50 = p50
+        self.max = max
+    }
+}
+
+public enum JSONReport {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+
+    /// Writes atomically (temporary file + rename), so a reader or a crash mid-write never
+    /// sees half a document: the file always holds the last complete state of the run.
+    public static func write(_ document: RunDocument, to path: String) throws {
+        let data = try encoder().encode(document)
+        let temporary = "\(path).\(getpid()).tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+            throw ReportError("cannot write --json \(path): \(String(cString: strerror(errno))) (does its directory exist and is it writable?)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw ReportError("cannot write --json \(path): \(reason)")
+        }
+    }
+
+    public static func read(_ path: String) throws -> RunDocument {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ReportError("cannot read \(path)") }
+        do {
+            return try decoder().decode(RunDocument.self, from: data)
+        } catch {
+            throw ReportError("\(path) is not a fabricbench result: \(error)")
+        }
+    }
+}
+
+public struct ReportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,102 @@
+import CFabric
+import Foundation
+
+/// One TCP connection to a peer rank with its queues of posted sends and receives.
+/// Both directions advance in every `progress` call, so two ranks streaming large
+/// messages at each other never deadlock on full socket buffers.
+final class TCPChannel {
+    struct Operation {
+        var base: UnsafeMutableRawPointer
+        var length: Int
+        var done: Int
+        var id: UInt64
+    }
+
+    static let sendFlags = fab_send_flags(1)
+    let peer: Int
+    let socket: Socket
+    private(set) var sends = OperationQueue()
+    private(set) var receives = OperationQueue()
+    var isIdle: Bool { sends.isEmpty && receives.isEmpty }
+
+    init(peer: Int, socket: Socket) {
+        self.peer = peer
+        self.socket = socket
+    }
+
+    func postSend(_ op: Operation) { sends.append(op) }
+    func postReceive(_ op: Operation) { receives.append(op) }
+
+    /// Moves bytes in both directions until the socket would block.
+    @inline(__always)
+    func progress(_ completions: inout [Completion]) throws {
+        while var op = sends.first {
+            let n = Glibc.send(socket.fd, op.base + op.done, op.length - op.done, TCPChannel.sendFlags)
+            if n > 0 {
+                op.done += n
+                if op.done == op.length {
+                    sends.removeFirst()
+                    completions.append(Completion(peer: peer, operation: .send, id: op.id, bytes: op.length))
+                } else {
+                    sends.first = op
+                }
+                continue
+            }
+            if errno == EAGAIN || errno == EINTR { break }
+            throw failure("sending", errno)
+        }
+        while var op = receives.first {
+            let n = Glibc.recv(socket.fd, op.base + op.done, op.length - op.done, Int32(MSG_DONTWAIT))
+            if n > 0 {
+                op.done += n
+                if op.done == op.length {
+                    receives.removeFirst()
+                    completions.append(Completion(peer: peer, operation: .receive, id: op.id, bytes: op.length))
+                } else {
+                    receives.first = op
+                }
+                continue
+            }
+            if n == 0 { throw FabricError.peerGone(rank: socket.localRank, peer: socket.peerName, during: "a receive of \(op.length) bytes") }
+            if errno == EAGAIN || errno == EINTR { break }
+            throw failure("receiving", errno)
+        }
+    }
+
+    private func failure(_ what: String, _ code: Int32) -> Error {
+        if code == EPIPE || code == ECONNRESET {
+            return FabricError.peerGone(rank: socket.localRank, peer: socket.peerName, during: what)
+        }
+        return SystemCallError(what == "sending" ? "send" : "recv", errno: code, "rank \(socket.localRank): \(what) with \(socket.peerName)")
+    }
+}
+
+/// A FIFO of posted operations that allocates only when it grows.
+struct OperationQueue {
+    private var storage: [TCPChannel.Operation] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == storage.count }
+    var count: Int { storage.count - head }
+
+    var first: TCPChannel.Operation? {
+        get { head < storage.count ? storage[head] : nil }
+        set { if let v = newValue { storage[head] = v } }
+    }
+
+    mutating func append(_ op: TCPChannel.Operation) {
+        if head == storage.count && head > 0 {
+            storage.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        storage.append(op)
+    }
+
+    mutating func removeFirst() {
+        head += 1
+        if head == storage.count {
+            storage.removeAll(keepingCapacity: true)
+            head = 0
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import FabricEngine
+import FabricMeasure
+import FabricReport
+
+struct BandwidthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bandwidth",
+        abstract: "Streaming bandwidth between rank pairs, with a window of messages in flight.",
+        discussion: """
+        GB/s means 1e9 bytes per second. The receiver acknowledges the last message, so the time \
+        covers delivery. --bidir streams both ways at once and sums both directions.
+
+        Examples:
+          fabricbench bandwidth --np 2 -b 4K -e 64M -f 4
+          fabricbench bandwidth --np 2 -b 1M --bidir --window 16 --json bw.json
+        """)
+
+    @OptionGroup var job: JobFlags
+    @OptionGroup var sweep: SweepFlags
+
+    @Option(name: .customShort("n"), help: "Messages per size (fewer for large sizes: at most 4 GiB moved per size).")
+    var iterations: Int = 1000
+
+    @Option(help: "Messages in flight.")
+    var window: Int = 64
+
+    @Flag(help: "Stream in both directions at once.")
+    var bidir = false
+
+    func validate() throws {
+        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }
+        if sweep.duration != nil { throw ValidationError("-D is for latency; bandwidth runs -n messages per size") }
+    }
+
+    func run() throws {
+        var options = BandwidthOptions()
+        options.sizes = try sweep.sweep().sizes
+        options.iterations = iterations
+        options.warmup = sweep.warmup ?? min(16, iterations)
+        options.window = window
+        options.bidirectional = bidir
+        var arguments = job.recorded.merging(sweep.recorded) { a, _ in a }
+        arguments["n"] = "\(iterations)"
+        arguments["window"] = "\(window)"
+        arguments["bidir"] = "\(bidir)"
+        try RankRunner.run(command: "bandwidth", flags: job, arguments: arguments,
+            makeSink: { document in
+                try ReportSink(document: document, jsonPath: job.json,
+                               header: BandwidthTable.header(document, bidirectional: options.bidirectional, window: options.window),
+                               row: BandwidthTable.row)
+            },
+            body: { job, clock, sink in
+                try BandwidthBenchmark(job: job, options: options, clock: clock).run { try sink?.add($0) }
+            })
+    }
+}

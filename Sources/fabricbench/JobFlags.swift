@@ -1,0 +1,157 @@
+import ArgumentParser
+import FabricEngine
+import FabricMeasure
+import FabricTransport
+import Foundation
+
+extension TransportChoice: ExpressibleByArgument {}
+
+enum ClockChoice: String, CaseIterable, ExpressibleByArgument {
+    case auto, tsc
+    case monotonicRaw = "monotonic-raw"
+
+    var source: ClockSource? {
+        switch self {
+        case .auto: return nil
+        case .tsc: return .tsc
+        case .monotonicRaw: return .monotonicRaw
+        }
+    }
+}
+
+/// A byte count flag: 8, 4K, 1M, 1G.
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+    init?(argument: String) {
+        guard let b = try? ByteCount.parse(argument) else { return nil }
+        bytes = b
+    }
+    init(_ bytes: Int) { self.bytes = bytes }
+    var defaultValueDescription: String { ByteCount.format(bytes) }
+}
+
+/// How ranks are launched and talk: shared by every command.
+struct JobFlags: ParsableArguments {
+    @Option(name: .customLong("np"), help: "Run N ranks on this host over loopback (default 2 when no launcher is detected).")
+    var localRanks: Int?
+
+    @Option(help: "This process's rank, for launching by hand (with --world-size and --master).")
+    var rank: Int?
+
+    @Option(help: "Number of ranks in the job, for launching by hand.")
+    var worldSize: Int?
+
+    @Option(help: "Rendezvous address HOST:PORT: rank 0 listens there, every rank connects to it.")
+    var master: String?
+
+    @Option(help: "Job name shared by all ranks; jobs with different tokens never connect to each other.")
+    var jobToken: String?
+
+    @Option(help: "Transport: auto (verbs when a usable RDMA device exists, else TCP) or tcp.")
+    var transport: TransportChoice = .auto
+
+    @Option(help: "Use this interface's address for data connections (e.g. eth1, ib0).")
+    var iface: String?
+
+    @Option(help: "Bind data connections to this local address.")
+    var bind: String?
+
+    @Flag(help: "Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one busy core per rank.")
+    var busyPoll = false
+
+    @Option(help: "TCP socket buffer size (SO_SNDBUF/SO_RCVBUF); 0 keeps kernel autotuning.")
+    var sockBuf = ByteSize(4 << 20)
+
+    @Option(help: "Seconds any blocking step (connect, rendezvous, receive) may wait before failing with the peer's name.")
+    var timeout: Double = 30
+
+    @Option(help: "Pin ranks to CPUs, e.g. 0,2: local rank i gets entry i mod count.")
+    var cpus: String?
+
+    @Option(help: "Timestamp source: auto (invariant TSC if present, else CLOCK_MONOTONIC_RAW), tsc or monotonic-raw.")
+    var clock: ClockChoice = .auto
+
+    @Option(help: "Write results as versioned JSON to this file (rewritten after each size).")
+    var json: String?
+
+    func validate() throws {
+        if let n = localRanks, n < 1 { throw ValidationError("--np must be at least 1 (got \(n))") }
+        if let n = localRanks, n > 1024 { throw ValidationError("--np \(n) is more local ranks than fabricbench will spawn (at most 1024)") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive (got \(timeout))") }
+        if localRanks != nil && (rank != nil || worldSize != nil) {
+            throw ValidationError("--np spawns its own ranks: drop --rank/--world-size, or drop --np")
+        }
+        if (rank == nil) != (worldSize == nil) { throw ValidationError("--rank and --world-size go together (with --master HOST:PORT)") }
+        if let r = rank, let w = worldSize, r < 0 || w < 1 || r >= w {
+            throw ValidationError("--rank \(r) is out of range for --world-size \(w)")
+        }
+        if rank != nil && master == nil { throw ValidationError("--rank needs --master HOST:PORT (rank 0's host and a free port)") }
+        if let master { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") }
+        _ = try cpuList()
+    }
+
+    func cpuList() throws -> [Int] {
+        guard let cpus else { return [] }
+        let list = cpus.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+            throw ValidationError("--cpus '\(cpus)' is not a comma-separated list of CPU numbers (e.g. 0,1)")
+        }
+        return list.map { $0! }
+    }
+
+    var jobOptions: JobOptions {
+        var o = JobOptions()
+        o.transport = transport
+        o.timeout = timeout
+        o.cpus = (try? cpuList()) ?? []
+        o.tcp.bindAddress = bind
+        o.tcp.interface = iface
+        o.tcp.busyPoll = busyPoll
+        o.tcp.socketBufferBytes = sockBuf.bytes
+        return o
+    }
+
+    /// Every option as given or defaulted, for the JSON's `arguments`.
+    var recorded: [String: String] {
+        [
+            "np": localRanks.map(String.init) ?? "", "transport": transport.rawValue, "iface": iface ?? "", "bind": bind ?? "",
+            "busy_poll": "\(busyPoll)", "sock_buf": "\(sockBuf.bytes)", "timeout": "\(timeout)", "cpus": cpus ?? "",
+            "clock": clock.rawValue, "json": json ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
+            "world_size": worldSize.map(String.init) ?? "",
+        ]
+    }
+}
+
+/// Message-size sweep flags in the perftest/nccl-tests spelling.
+struct SweepFlags: ParsableArguments {
+    @Option(name: .customShort("b"), help: "Smallest message size (8, 4K, 1M, 1G).")
+    var minBytes = ByteSize(8)
+
+    @Option(name: .customShort("e"), help: "Largest message size (default: the -b size).")
+    var maxBytes: ByteSize?
+
+    @Option(name: .customShort("f"), help: "Multiply the size by this factor at each step.")
+    var factor: Int = 2
+
+    @Option(name: .customShort("w"), help: "Warm-up iterations per size (not recorded).")
+    var warmup: Int?
+
+    @Option(name: .customShort("D"), help: "Run each size for this many seconds instead of -n iterations.")
+    var duration: Double?
+
+    func validate() throws {
+        guard minBytes.bytes >= 1 else {
+            throw ValidationError("-b must be at least 1 byte: a 0-byte message carries nothing to time over TCP")
+        }
+        do { _ = try sweep() } catch { throw ValidationError("\(error)") }
+        if let w = warmup, w < 0 { throw ValidationError("-w must be >= 0 (got \(w))") }
+        if let d = duration, !(d > 0) { throw ValidationError("-D must be a positive number of seconds (got \(d))") }
+    }
+
+    func sweep() throws -> SizeSweep { try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor) }
+
+    var recorded: [String: String] {
+        ["b": "\(minBytes.bytes)", "e": "\(maxBytes?.bytes ?? minBytes.bytes)", "f": "\(factor)", "w": warmup.map(String.init) ?? "",
+         "D": duration.map { "\($0)" } ?? ""]
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import FabricEngine
+import FabricMeasure
+import FabricReport
+
+struct LatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency",
+        abstract: "Ping-pong latency and jitter between rank pairs (rank i with rank i + N/2).",
+        discussion: """
+        One-way latency = round-trip time / 2. Every sample goes into an HDR histogram; the table \
+        shows perftest's columns plus the 99.99th percentile and jitter (MAD, CV).
+
+        Examples:
+          fabricbench latency --np 2 -b 8 -e 1M -f 4 --json out.json
+          fabricbench latency --np 2 --busy-poll --cpus 0,1 -n 100000 --histogram
+          fabricbench latency --np 4 -b 64 -D 2
+        """)
+
+    @OptionGroup var job: JobFlags
+    @OptionGroup var sweep: SweepFlags
+
+    @Option(name: .customShort("n"), help: "Timed iterations per size.")
+    var iterations: Int = 1000
+
+    @Option(name: .customShort("c"), help: "1: verify every echoed byte (outside the timed region); 0: off.")
+    var check: Int = 0
+
+    @Flag(help: "Print a binned histogram of each size's latency distribution.")
+    var histogram = false
+
+    func validate() throws {
+        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        guard check == 0 || check == 1 else { throw ValidationError("-c takes 0 or 1 (got \(check))") }
+    }
+
+    func run() throws {
+        var options = LatencyOptions()
+        options.sizes = try sweep.sweep().sizes
+        options.iterations = iterations
+        options.warmup = sweep.warmup ?? min(100, iterations)
+        options.duration = sweep.duration
+        options.check = check == 1
+        var arguments = job.recorded.merging(sweep.recorded) { a, _ in a }
+        arguments["n"] = "\(iterations)"
+        arguments["c"] = "\(check)"
+        arguments["histogram"] = "\(histogram)"
+        let showHistogram = histogram
+        try RankRunner.run(command: "latency", flags: job, arguments: arguments,
+            makeSink: { document in
+                try ReportSink(document: document, jsonPath: job.json, header: LatencyTable.header(document), row: LatencyTable.row,
+                               detail: { r in
+                                   var lines: [String] = []
+                                   if let wrong = r.wrongBytes, wrong > 0 { lines.append("# \(r.bytes) bytes: \(wrong) received bytes differed from those sent") }
+                                   if showHistogram, let text = r.histogram, let h = try? HistogramEncoding.decode(text) {
+                                       lines.append(TerminalHistogram.render(h))
+                                   }
+                                   return lines.isEmpty ? nil : lines.joined(separator: "\n")
+                               })
+            },
+            body: { job, clock, sink in
+                try LatencyBenchmark(job: job, options: options, clock: clock).run { try sink?.add($0) }
+                if let wrong = sink?.document.results.compactMap(\.wrongBytes).reduce(0, +), wrong > 0 {
+                    throw RankFailure(description: "data check failed: \(wrong) bytes differed", code: 1)
+                }
+            })
+    }
+}

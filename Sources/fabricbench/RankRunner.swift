@@ -1,0 +1,83 @@
+import FabricEngine
+import FabricMeasure
+import FabricReport
+import FabricTransport
+import Foundation
+
+/// The part every command shares: decide whether this process is a launcher or a rank,
+/// start the job, hand results to rank 0's report sink, and on failure keep what was
+/// measured and exit non-zero with the reason.
+enum RankRunner {
+    /// Called on each rank with the started job; rank 0 gets a sink, others nil.
+    typealias Body = (_ job: Job, _ clock: Clock, _ sink: ReportSink?) throws -> Void
+    typealias MakeSink = (_ document: RunDocument) throws -> ReportSink
+
+    static func run(command: String, flags: JobFlags, arguments: [String: String],
+                    makeSink: MakeSink, body: Body) throws {
+        let manual = ManualLaunch(rank: flags.rank, worldSize: flags.worldSize, master: flags.master, jobToken: flags.jobToken)
+        let environment = ProcessInfo.processInfo.environment
+        let detected = try LaunchEnvironment.detect(manual, environment: environment)
+
+        if detected == nil || flags.localRanks != nil {
+            if let spec = detected, spec.launcher != .flags {
+                throw FabricError.configuration("--np spawns its own ranks, but this process was already started by \(spec.launcher.rawValue) as rank \(spec.rank) of \(spec.worldSize): drop --np")
+            }
+            let n = flags.localRanks ?? 2
+            if flags.localRanks == nil {
+                FileHandle.standardError.write(Data("# fabricbench: no launcher detected: running 2 local ranks over loopback (--np N to change)\n".utf8))
+            }
+            try launchLocally(ranks: n, timeout: flags.timeout)
+            return
+        }
+        try runRank(spec: detected!, command: command, flags: flags, arguments: arguments, makeSink: makeSink, body: body)
+    }
+
+    /// Re-runs this command line in N child processes, without --np.
+    private static func launchLocally(ranks: Int, timeout: Double) throws {
+        var argv = Array(CommandLine.arguments.dropFirst())
+        if let i = argv.firstIndex(of: "--np") {
+            argv.removeSubrange(i...min(i + 1, argv.count - 1))
+        }
+        argv.removeAll { $0.hasPrefix("--np=") }
+        let outcome = try LocalLauncher.run(ranks: ranks, arguments: argv, timeout: timeout)
+        if outcome.exitCode != 0 {
+            throw RankFailure(description: outcome.failures.joined(separator: "; "), code: outcome.exitCode)
+        }
+    }
+
+    private static func runRank(spec: LaunchSpec, command: String, flags: JobFlags, arguments: [String: String],
+                                makeSink: MakeSink, body: Body) throws {
+        let clock = Clock.make(flags.clock.source)
+        let job: Job
+        do {
+            job = try Job(spec: spec, options: flags.jobOptions)
+        } catch {
+            throw prefixed(error, rank: spec.rank)
+        }
+        var sink: ReportSink?
+        do {
+            if job.rank == 0 {
+                let environment = try EnvironmentProbe.collect(job: job, clock: clock)
+                let document = RunDocument(command: command, arguments: arguments, argv: CommandLine.arguments, environment: environment)
+                sink = try makeSink(document)
+            }
+            try body(job, clock, sink)
+            sink?.updateTransportSettings(job.transport.settings)
+            try sink?.complete()
+            job.finish()
+        } catch {
+            sink?.updateTransportSettings(job.transport.settings)
+            sink?.fail(error)
+            job.abandon()
+            throw prefixed(error, rank: spec.rank)
+        }
+    }
+
+    /// Errors that do not already say which rank they happened on get the rank in front.
+    private static func prefixed(_ error: Error, rank: Int) -> Error {
+        let text = "\(error)"
+        if text.hasPrefix("rank ") { return error }
+        if case FabricError.configuration = error { return FabricError.configuration("rank \(rank): \(text)") }
+        return FabricError.aborted("rank \(rank): \(text)")
+    }
+}
