@@ -16,7 +16,7 @@ public enum TerminalHistogram {
             counts[i] += count
         }
         let peak = counts.max() ?? 1
-        var lines = [String(format: "  %12@  %12@  %10@  %7@", "from[usec]", "to[usec]", "count", "%")]
+        var lines = ["  " + [("from[usec]", 12), ("to[usec]", 12), ("count", 10), ("%", 7)].map { LatencyTable.pad($0.0, $0.1) }.joined(separator: "  ")]
         for (i, count) in counts.enumerated() {
             let from = lo * pow(ratio, Double(i)) * scale / 1000, to = lo * pow(ratio, Double(i + 1)) * scale / 1000
             let share = 100 * Double(count) / Double(h.count)

@@ -1,0 +1,78 @@
+import XCTest
+@testable import FabricMeasure
+
+final class StatisticsTests: XCTestCase {
+    func testSummaryOfAKnownDistribution() {
+        var h = LatencyHistogram()
+        for us in 1...1000 { h.record(nanoseconds: UInt64(us) * 1000) }  // 1..1000 µs uniform
+        let s = LatencySummary(h)
+        XCTAssertEqual(s.count, 1000)
+        XCTAssertEqual(s.min, 1, accuracy: 0.01)
+        XCTAssertEqual(s.max, 1000, accuracy: 1)
+        XCTAssertEqual(s.p50, 500, accuracy: 1)
+        XCTAssertEqual(s.p99, 990, accuracy: 1)
+        XCTAssertEqual(s.mean, 500.5, accuracy: 0.5)
+        XCTAssertEqual(s.stdev, 288.7, accuracy: 1)
+        XCTAssertEqual(s.mad, 250, accuracy: 2)  // half the values lie within 250 of the median
+        XCTAssertEqual(s.cv, s.stdev / s.mean, accuracy: 1e-9)
+    }
+
+    func testMADIgnoresARareSpikeWhereStdevDoesNot() {
+        var steady = LatencyHistogram(), spiky = LatencyHistogram()
+        for i in 0..<10_000 { let v = UInt64(5_000 + (i % 10) * 10); steady.record(nanoseconds: v); spiky.record(nanoseconds: v) }
+        for _ in 0..<5 { spiky.record(nanoseconds: 5_000_000) }
+        let a = LatencySummary(steady), b = LatencySummary(spiky)
+        XCTAssertEqual(a.mad, b.mad, accuracy: 0.011)
+        XCTAssertGreaterThan(b.stdev, 10 * a.stdev)
+        XCTAssertGreaterThan(b.max, 4000)
+    }
+
+    func testValuesAboveTheRangeAreClampedAndCounted() {
+        var h = LatencyHistogram()
+        h.record(nanoseconds: LatencyHistogram.highestTrackableNanoseconds * 2)
+        XCTAssertEqual(h.count, 1)
+        XCTAssertEqual(h.clampedCount, 1)
+    }
+
+    func testMergeAddsCounts() {
+        var a = LatencyHistogram(), b = LatencyHistogram()
+        for _ in 0..<3 { a.record(nanoseconds: 1_000) }
+        for _ in 0..<7 { b.record(nanoseconds: 9_000) }
+        a.add(b)
+        XCTAssertEqual(a.count, 10)
+        XCTAssertEqual(a.value(atPercentile: 30), 1_000)
+        XCTAssertTrue(a.storage.valuesAreEquivalent(a.value(atPercentile: 31), 9_000))
+    }
+
+    func testByteCountParsing() throws {
+        XCTAssertEqual(try ByteCount.parse("8"), 8)
+        XCTAssertEqual(try ByteCount.parse("4K"), 4096)
+        XCTAssertEqual(try ByteCount.parse("1m"), 1 << 20)
+        XCTAssertEqual(try ByteCount.parse("1G"), 1 << 30)
+        for bad in ["", "K", "-1", "1.5K", "12Q", "99999999999999999999G"] {
+            XCTAssertThrowsError(try ByteCount.parse(bad), bad)
+        }
+        XCTAssertEqual(ByteCount.format(4096), "4K")
+        XCTAssertEqual(ByteCount.format(1000), "1000")
+    }
+
+    func testSizeSweep() throws {
+        XCTAssertEqual(try SizeSweep(min: 8, max: 1 << 20, factor: 4).sizes, [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288])
+        XCTAssertEqual(try SizeSweep(min: 64, max: 64, factor: 2).sizes, [64])
+        XCTAssertThrowsError(try SizeSweep(min: 1024, max: 8, factor: 2))
+        XCTAssertThrowsError(try SizeSweep(min: 8, max: 1024, factor: 1))
+    }
+
+    func testTSCCalibrationAgreesWithTheMonotonicClock() {
+        guard Clock.tscIsInvariant else {
+            // No invariant TSC: `auto` must fall back to CLOCK_MONOTONIC_RAW.
+            XCTAssertEqual(Clock.make(nil).source, .monotonicRaw)
+            return
+        }
+        let tsc = Clock.calibratedTSC()
+        let t0 = tsc.now(), m0 = monotonicNanoseconds()
+        usleep(50_000)
+        let elapsedTSC = Double(tsc.nanoseconds(tsc.now() &- t0)), elapsedMono = Double(monotonicNanoseconds() - m0)
+        XCTAssertEqual(elapsedTSC / elapsedMono, 1, accuracy: 0.02)
+    }
+}
