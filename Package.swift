@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "FabricTransportTests", dependencies: ["FabricTransport", "CFabric"]),
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricTransport"]),
-        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench"]),
+        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure"]),
         .executableTarget(
             name: "FabricBenchmarks",
             dependencies: [

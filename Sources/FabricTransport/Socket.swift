@@ -56,9 +56,10 @@ public final class Socket {
     }
 
     /// Connects to host:port, retrying refused connections (the peer may not listen yet)
-    /// until the deadline.
+    /// until the deadline. With `retryRefused` false a refusal fails at once: for a peer
+    /// that published its address only after it started listening, a refusal means it died.
     public static func connect(host: String, port: Int, peerName: String, localRank: Int,
-                               deadline: Deadline, what: String) throws -> Socket {
+                               deadline: Deadline, what: String, retryRefused: Bool = true) throws -> Socket {
         var (address, length) = try resolve(host: host, port: port)
         var lastError: Int32 = 0
         var backoffMicroseconds: UInt32 = 1_000
@@ -84,6 +85,9 @@ public final class Socket {
                 }
             }
             socket.close()
+            if lastError == ECONNREFUSED && !retryRefused {
+                throw FabricError.peerGone(rank: localRank, peer: peerName, during: "\(what) (connection refused)")
+            }
             let retryable = [ECONNREFUSED, EINPROGRESS, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH, ECONNRESET, EAGAIN].contains(lastError)
             guard retryable else { throw SystemCallError("connect", errno: lastError, "rank \(localRank): connecting to \(peerName) for \(what)") }
             if deadline.expired {

@@ -86,7 +86,9 @@ struct JobFlags: ParsableArguments {
             throw ValidationError("--rank \(r) is out of range for --world-size \(w)")
         }
         if rank != nil && master == nil { throw ValidationError("--rank needs --master HOST:PORT (rank 0's host and a free port)") }
-        if let master { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") }
+        if let master {
+            do { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") } catch { throw ValidationError("\(error)") }
+        }
         _ = try cpuList()
     }
 
@@ -124,10 +126,10 @@ struct JobFlags: ParsableArguments {
 
 /// Message-size sweep flags in the perftest/nccl-tests spelling.
 struct SweepFlags: ParsableArguments {
-    @Option(name: .customShort("b"), help: "Smallest message size (8, 4K, 1M, 1G).")
+    @Option(name: .customShort("b"), help: ArgumentHelp( "Smallest message size (8, 4K, 1M, 1G).", valueName: "size"))
     var minBytes = ByteSize(8)
 
-    @Option(name: .customShort("e"), help: "Largest message size (default: the -b size).")
+    @Option(name: .customShort("e"), help: ArgumentHelp("Largest message size (default: the -b size).", valueName: "size"))
     var maxBytes: ByteSize?
 
     @Option(name: .customShort("f"), help: "Multiply the size by this factor at each step.")

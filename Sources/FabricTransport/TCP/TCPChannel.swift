@@ -43,7 +43,7 @@ final class TCPChannel {
                 continue
             }
             if errno == EAGAIN || errno == EINTR { break }
-            throw failure("sending", errno)
+            throw failure("send", errno)
         }
         while var op = receives.first {
             let n = Glibc.recv(socket.fd, op.base + op.done, op.length - op.done, Int32(MSG_DONTWAIT))
@@ -59,15 +59,15 @@ final class TCPChannel {
             }
             if n == 0 { throw FabricError.peerGone(rank: socket.localRank, peer: socket.peerName, during: "a receive of \(op.length) bytes") }
             if errno == EAGAIN || errno == EINTR { break }
-            throw failure("receiving", errno)
+            throw failure("recv", errno)
         }
     }
 
-    private func failure(_ what: String, _ code: Int32) -> Error {
+    private func failure(_ call: String, _ code: Int32) -> Error {
         if code == EPIPE || code == ECONNRESET {
-            return FabricError.peerGone(rank: socket.localRank, peer: socket.peerName, during: what)
+            return FabricError.peerGone(rank: socket.localRank, peer: socket.peerName, during: call == "send" ? "a send" : "a receive")
         }
-        return SystemCallError(what == "sending" ? "send" : "recv", errno: code, "rank \(socket.localRank): \(what) with \(socket.peerName)")
+        return SystemCallError(call, errno: code, "rank \(socket.localRank): data exchange with \(socket.peerName)")
     }
 }
 

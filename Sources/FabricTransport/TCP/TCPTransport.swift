@@ -123,7 +123,8 @@ public final class TCPTransport: Transport {
         let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         let deadline = Deadline(seconds: timeout)
         let name = "rank \(peer) (\(text))"
-        let s = try Socket.connect(host: host, port: port, peerName: name, localRank: rank, deadline: deadline, what: "a data connection")
+        let s = try Socket.connect(host: host, port: port, peerName: name, localRank: rank, deadline: deadline,
+                                   what: "a data connection", retryRefused: false)
         var w = ByteWriter()
         w.u32(UInt32(rank))
         w.u32(UInt32(peer))

@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+
+/// Runs the built `fabricbench` binary as a user would, with a hard time limit.
+struct CLIRun {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var seconds: Double
+}
+
+enum CLI {
+    static var binary: String {
+        if let override = ProcessInfo.processInfo.environment["FABRICBENCH_BINARY"] { return override }
+        // The test bundle sits next to the executables in the build folder.
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fabricbench").path
+    }
+
+    static func temporaryDirectory() -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fabricbench-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Starts the binary; output goes to files so a chatty process can never block on a pipe.
+    static func start(_ arguments: [String], environment: [String: String] = [:], in dir: URL) throws -> (Process, URL, URL) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("FABRICBENCH_") || key.hasPrefix("OMPI_") || key.hasPrefix("SLURM_") || key.hasPrefix("PMI") {
+            env[key] = nil
+        }
+        for key in ["RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE"] { env[key] = nil }
+        env.merge(environment) { _, new in new }
+        p.environment = env
+        p.currentDirectoryURL = dir
+        let id = UUID().uuidString
+        let out = dir.appendingPathComponent("\(id).out"), err = dir.appendingPathComponent("\(id).err")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        return (p, out, err)
+    }
+
+    static func wait(_ started: (Process, URL, URL), limit: Double, since start: Date = Date()) -> CLIRun {
+        let (p, out, err) = started
+        let deadline = Date().addingTimeInterval(limit)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTFail("fabricbench did not finish within \(limit) s")
+        }
+        let text = { (u: URL) in (try? String(contentsOf: u, encoding: .utf8)) ?? "" }
+        return CLIRun(status: p.terminationStatus, stdout: text(out), stderr: text(err), seconds: Date().timeIntervalSince(start))
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:], limit: Double = 120, in dir: URL? = nil) throws -> CLIRun {
+        let began = Date()
+        return wait(try start(arguments, environment: environment, in: dir ?? temporaryDirectory()), limit: limit, since: began)
+    }
+
+    static func json(_ path: URL) throws -> [String: Any] {
+        let data = try Data(contentsOf: path)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// A TCP port nobody listens on right now.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
+                bind(fd, p, length)
+                return getsockname(fd, p, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,88 @@
+import FabricMeasure
+import Foundation
+import XCTest
+
+final class LatencyCLITests: XCTestCase {
+    func results(_ document: [String: Any]) throws -> [[String: Any]] {
+        try XCTUnwrap(document["results"] as? [[String: Any]])
+    }
+
+    func testTwoLocalRanksWriteTheDocumentedJSON() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["latency", "--np", "2", "-b", "8", "-e", "1K", "-f", "4", "-n", "200", "--json", "out.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("t_typical[usec]") && r.stdout.contains("99.9% percentile[usec]"), r.stdout)
+        let doc = try CLI.json(dir.appendingPathComponent("out.json"))
+        XCTAssertEqual(doc["schema_version"] as? Int, 1)
+        XCTAssertEqual(doc["command"] as? String, "latency")
+        XCTAssertEqual(doc["status"] as? String, "complete")
+        let arguments = try XCTUnwrap(doc["arguments"] as? [String: String])
+        XCTAssertEqual(arguments["n"], "200")
+        XCTAssertEqual(arguments["e"], "1024")
+        let env = try XCTUnwrap(doc["environment"] as? [String: Any])
+        for key in ["hostname", "kernel", "cpu_model", "cores", "clock_source", "transport", "fabricbench_version", "libraries"] {
+            XCTAssertNotNil(env[key], "environment.\(key)")
+        }
+        let transport = try XCTUnwrap(env["transport"] as? [String: Any])
+        XCTAssertEqual(transport["kind"] as? String, "tcp")
+        XCTAssertTrue((transport["selection"] as? String ?? "").hasPrefix("auto:"))
+        let rows = try results(doc)
+        XCTAssertEqual(rows.map { $0["bytes"] as? Int }, [8, 32, 128, 512])
+        for row in rows {
+            XCTAssertEqual(row["iterations"] as? Int, 200)
+            let oneWay = try XCTUnwrap(row["one_way_us"] as? [String: Double])
+            for key in ["min", "p50", "p90", "p99", "p999", "p9999", "max", "mean", "stdev"] { XCTAssertNotNil(oneWay[key], key) }
+            XCTAssertGreaterThan(oneWay["p50"]!, 0)
+            XCTAssertLessThanOrEqual(oneWay["min"]!, oneWay["p50"]!)
+            XCTAssertLessThanOrEqual(oneWay["p50"]!, oneWay["max"]!)
+            let histogram = try HistogramEncoding.decode(try XCTUnwrap(row["histogram"] as? String))
+            XCTAssertEqual(histogram.count, 200)
+        }
+    }
+
+    func testFourRanksMeasureTwoPairsAndMergeThem() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["latency", "--np", "4", "-b", "64", "-n", "100", "--json", "out.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let row = try XCTUnwrap(results(try CLI.json(dir.appendingPathComponent("out.json"))).first)
+        let pairs = try XCTUnwrap(row["pairs"] as? [[String: Any]])
+        XCTAssertEqual(pairs.map { $0["ranks"] as? [Int] }, [[0, 2], [1, 3]])
+        XCTAssertEqual(try HistogramEncoding.decode(row["histogram"] as! String).count, 200)
+        for pair in pairs { XCTAssertEqual(try HistogramEncoding.decode(pair["histogram"] as! String).count, 100) }
+    }
+
+    func testCheckVerifiesEveryEchoedByte() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["latency", "--np", "2", "-b", "1", "-e", "256K", "-f", "8", "-n", "20", "-c", "1", "--json", "out.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try results(try CLI.json(dir.appendingPathComponent("out.json")))
+        XCTAssertEqual(rows.count, 7)
+        XCTAssertEqual(rows.compactMap { $0["wrong_bytes"] as? Int }, Array(repeating: 0, count: 7))
+    }
+
+    func testDurationModeAndHistogramOutput() throws {
+        let r = try CLI.run(["latency", "--np", "2", "-b", "8", "-D", "0.5", "-w", "10", "--histogram"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("from[usec]") && r.stdout.contains("#"), r.stdout)
+        // Half a second of ping-pong is far more than the 1000 iterations of -n's default.
+        let row = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("8 ") })
+        let iterations = Int(row.split(separator: " ")[1]) ?? 0
+        XCTAssertGreaterThan(iterations, 1000, String(row))
+    }
+
+    func testBandwidthBothWays() throws {
+        let dir = CLI.temporaryDirectory()
+        for extra in [[], ["--bidir"]] {
+            let r = try CLI.run(["bandwidth", "--np", "2", "-b", "64K", "-e", "1M", "-f", "4", "-n", "40", "--json", "bw.json"] + extra, in: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("GB/s = 1e9 bytes/s"), r.stdout)
+            let rows = try results(try CLI.json(dir.appendingPathComponent("bw.json")))
+            XCTAssertEqual(rows.count, 3)
+            for row in rows {
+                let bw = try XCTUnwrap(row["bandwidth"] as? [String: Any])
+                XCTAssertGreaterThan(bw["gbps"] as? Double ?? 0, 0)
+                XCTAssertEqual(bw["bidirectional"] as? Bool, !extra.isEmpty)
+            }
+        }
+    }
+}

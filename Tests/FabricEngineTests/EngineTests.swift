@@ -1,0 +1,37 @@
+import XCTest
+@testable import FabricEngine
+@testable import FabricTransport
+
+final class EngineTests: XCTestCase {
+    func testPairsCrossTheHalvesAndAnOddRankSitsOut() {
+        XCTAssertEqual(RankPairs.role(of: 0, worldSize: 2), .init(peer: 1, initiator: true))
+        XCTAssertEqual(RankPairs.role(of: 1, worldSize: 2), .init(peer: 0, initiator: false))
+        XCTAssertEqual((0..<4).map { RankPairs.role(of: $0, worldSize: 4)!.peer }, [2, 3, 0, 1])
+        XCTAssertNil(RankPairs.role(of: 4, worldSize: 5))
+        XCTAssertEqual(RankPairs.initiators(worldSize: 5), [0, 1])
+    }
+
+    func testAutoSaysWhyItDidNotPickVerbs() {
+        let none = RDMAAvailability(librariesLoaded: false, deviceNames: [], reason: "libibverbs could not be loaded: x")
+        let auto = TransportSelection.select(.auto, rdma: none)
+        XCTAssertEqual(auto.kind, .tcp)
+        XCTAssertTrue(auto.reason.contains("libibverbs could not be loaded"), auto.reason)
+        let present = RDMAAvailability(librariesLoaded: true, deviceNames: ["rxe0"], reason: "")
+        XCTAssertTrue(TransportSelection.select(.auto, rdma: present).reason.contains("rxe0"))
+        XCTAssertEqual(TransportSelection.select(.tcp, rdma: present).kind, .tcp)
+    }
+
+    func testBandwidthCapsTheBytesMovedPerSize() {
+        var o = BandwidthOptions()
+        o.iterations = 1000
+        XCTAssertEqual(o.iterations(for: 8), 1000)
+        XCTAssertEqual(o.iterations(for: 16 << 20), 256)  // 4 GiB / 16 MiB
+        XCTAssertEqual(o.iterations(for: 4 << 30), 4)  // never fewer than 4
+    }
+
+    func testTheProbeOnThisHostExplainsItself() {
+        let probe = RDMAAvailability.probe()
+        XCTAssertEqual(probe.usable, probe.reason.isEmpty)
+        if !probe.usable { XCTAssertFalse(probe.reason.isEmpty) } else { XCTAssertFalse(probe.deviceNames.isEmpty) }
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages FabricBench builds against (idempotent; apt only when missing).
+# The RDMA libraries are needed for their headers at build time; at run time fabricbench
+# opens them with dlopen and works without them.
+set -euo pipefail
+packages=(libibverbs-dev librdmacm-dev libnuma-dev zlib1g-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "# installing ${missing[*]}" >&2
+    sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH: install Swift 6.1 or newer (https://swift.org)" >&2; exit 1; }
