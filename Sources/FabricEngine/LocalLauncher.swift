@@ -34,8 +34,12 @@ public enum LocalLauncher {
         }
         defer { forward.forEach { $0.cancel() } }
 
+        // Woken by each child's exit, so the launcher sleeps while ranks measure: a polling
+        // launcher would preempt a spinning rank on a small host and show up in the tail.
+        let exited = DispatchSemaphore(value: 0)
         for rank in 0..<ranks {
             let p = Process()
+            p.terminationHandler = { _ in exited.signal() }
             p.executableURL = binary
             p.arguments = arguments
             var env = ProcessInfo.processInfo.environment
@@ -70,7 +74,7 @@ public enum LocalLauncher {
         var killAt: Deadline?
         var terminated = false
         while children.contains(where: \.isRunning) {
-            usleep(10_000)
+            _ = exited.wait(timeout: killAt == nil ? .now() + 1 : .now() + 0.05)
             collectExits()
             if killAt == nil && (firstCode != 0 || server.abortReason != nil) {
                 killAt = Deadline(seconds: grace)
