@@ -18,9 +18,9 @@ public struct TransportSelection: Sendable {
             return TransportSelection(kind: .tcp, reason: "requested with --transport tcp")
         case .auto:
             if rdma.usable {
-                return TransportSelection(kind: .tcp, reason: "auto: RDMA device(s) \(rdma.deviceNames.joined(separator: ", ")) found, but this build has no verbs transport yet; using TCP")
+                return TransportSelection(kind: .tcp, reason: "auto chose TCP: RDMA device(s) \(rdma.deviceNames.joined(separator: ", ")) found, but this build has no verbs transport yet")
             }
-            return TransportSelection(kind: .tcp, reason: "auto: RDMA unavailable (\(rdma.reason)); using TCP")
+            return TransportSelection(kind: .tcp, reason: "auto chose TCP: RDMA unavailable: \(rdma.reason)")
         }
     }
 }

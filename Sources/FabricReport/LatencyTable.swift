@@ -11,15 +11,10 @@ public enum LatencyTable {
     ]
 
     public static func header(_ document: RunDocument) -> String {
-        let e = document.environment
-        var lines = [
-            "# fabricbench \(document.command): \(e.worldSize) ranks, transport \(e.transport.kind) (\(e.transport.selection))",
-            "# clock: \(e.clockSource); one-way latency = round-trip time / 2; t_typical = median; MAD = median absolute deviation; CV = stdev / mean",
-        ]
-        if let settings = settingsLine(e.transport.settings.filter { $0.key != "socket_buffer_granted_bytes" }) { lines.append("# \(settings)") }
-        lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))
-        lines.append(columns.map { pad($0.0, $0.1) }.joined(separator: " "))
-        return lines.joined(separator: "\n")
+        TableHeader.render(document, notes: [
+            "clock: \(document.environment.clockSource)",
+            "one-way latency = round-trip time / 2; t_typical = median; MAD = median absolute deviation; CV = stdev / mean",
+        ], columns: columns)
     }
 
     public static func row(_ r: PointToPointResult) -> String {
@@ -36,8 +31,24 @@ public enum LatencyTable {
         s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
     }
 
-    static func settingsLine(_ settings: [String: String]) -> String? {
-        settings.isEmpty ? nil : settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+}
+
+/// The lines above every table: what ran, over which transport and why, then the
+/// command's own notes and the column titles.
+enum TableHeader {
+    static func render(_ document: RunDocument, notes: [String], columns: [(String, Int)]) -> String {
+        let e = document.environment
+        // Granted buffer sizes are known only after connecting; the JSON has them.
+        let settings = e.transport.settings.filter { $0.key != "socket_buffer_granted_bytes" }
+            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        var lines = [
+            "# fabricbench \(document.command): \(e.worldSize) ranks over \(e.transport.kind) (\(settings))",
+            "# transport: \(e.transport.selection)",
+        ]
+        lines += notes.map { "# \($0)" }
+        lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))
+        lines.append(columns.map { LatencyTable.pad($0.0, $0.1) }.joined(separator: " "))
+        return lines.joined(separator: "\n")
     }
 }
 
@@ -50,21 +61,15 @@ public enum BandwidthTable {
     ]
 
     public static func header(_ document: RunDocument, bidirectional: Bool, window: Int) -> String {
-        let e = document.environment
-        var lines = [
-            "# fabricbench \(document.command): \(e.worldSize) ranks, transport \(e.transport.kind) (\(e.transport.selection))",
-            "# \(bidirectional ? "bidirectional (both directions summed)" : "unidirectional"), window \(window) messages in flight; GB/s = 1e9 bytes/s",
-        ]
-        if let settings = LatencyTable.settingsLine(e.transport.settings.filter { $0.key != "socket_buffer_granted_bytes" }) { lines.append("# \(settings)") }
-        lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))
-        lines.append(columns.map { LatencyTable.pad($0.0, $0.1) }.joined(separator: " "))
-        return lines.joined(separator: "\n")
+        TableHeader.render(document, notes: [
+            "\(bidirectional ? "bidirectional (both directions summed)" : "unidirectional"), window \(window) messages in flight; GB/s = 1e9 bytes/s",
+        ], columns: columns)
     }
 
     public static func row(_ r: PointToPointResult) -> String {
         guard let b = r.bandwidth else { return "" }
         let g = { (v: Double) in String(format: "%.3f", v) }
-        let values = ["\(r.bytes)", "\(r.iterations)", g(b.gbps), g(b.messageRateMpps),
+        let values = ["\(r.bytes)", "\(r.iterations)", g(b.gbps), String(format: "%.6f", b.messageRateMpps),
                       b.windowGbps.map { g($0.min) } ?? "-", b.windowGbps.map { g($0.p50) } ?? "-", b.windowGbps.map { g($0.max) } ?? "-"]
         return zip(values, columns).map { LatencyTable.pad($0, $1.1) }.joined(separator: " ")
     }

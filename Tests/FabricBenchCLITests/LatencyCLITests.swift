@@ -25,7 +25,7 @@ final class LatencyCLITests: XCTestCase {
         }
         let transport = try XCTUnwrap(env["transport"] as? [String: Any])
         XCTAssertEqual(transport["kind"] as? String, "tcp")
-        XCTAssertTrue((transport["selection"] as? String ?? "").hasPrefix("auto:"))
+        XCTAssertTrue((transport["selection"] as? String ?? "").hasPrefix("auto chose"))
         let rows = try results(doc)
         XCTAssertEqual(rows.map { $0["bytes"] as? Int }, [8, 32, 128, 512])
         for row in rows {

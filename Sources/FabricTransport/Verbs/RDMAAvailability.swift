@@ -21,7 +21,7 @@ public struct RDMAAvailability: Sendable {
         var count: Int32 = 0
         guard let devices = list(&count) else {
             return RDMAAvailability(librariesLoaded: true, deviceNames: [],
-                                    reason: "no RDMA support in this kernel: ibv_get_device_list failed (load ib_uverbs and a NIC driver, or rdma_rxe for Soft-RoCE)")
+                                    reason: "ibv_get_device_list failed, this kernel has no RDMA support; load ib_uverbs and the NIC driver (rdma_rxe for Soft-RoCE)")
         }
         defer { api.free_device_list(devices) }
         let names = (0..<Int(count)).compactMap { i in devices[i].flatMap { api.get_device_name($0) }.map { String(cString: $0) } }
