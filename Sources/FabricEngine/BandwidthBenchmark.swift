@@ -40,34 +40,23 @@ public final class BandwidthBenchmark {
     }
 
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
-        let role = RankPairs.role(of: job.rank, worldSize: job.worldSize)
-        if let role { try job.transport.connect(to: [role.peer]) }
+        let sweep = try PairwiseSweep<PairReport>(job: job, name: "bandwidth")
         let largest = options.sizes.max() ?? 8
         let send = try RegisteredBuffer(count: largest, transport: job.transport)
         let receive = try RegisteredBuffer(count: largest, transport: job.transport)
         let ack = try RegisteredBuffer(count: 16, transport: job.transport)  // [0,8) outgoing, [8,16) incoming
         send.fill(count: largest, seed: 1)
-        let hosts = job.rank == 0 ? try job.hostNames() : []
-        let initiators = RankPairs.initiators(worldSize: job.worldSize)
-
-        for (index, size) in options.sizes.enumerated() {
-            try job.barrier("bandwidth/\(index)")
+        let buffers = (send, receive, ack)
+        try sweep.run(sizes: options.sizes, measure: { size, role in
             let count = options.iterations(for: size)
-            var report: PairReport?
-            if let role {
-                let sends = role.initiator || options.bidirectional
-                let receives = !role.initiator || options.bidirectional
-                let buffers = (send, receive, ack)
-                var windows = LatencyHistogram()
-                _ = try stream(size: size, count: options.warmup, peer: role.peer, sends: sends, receives: receives, buffers: buffers, windows: &windows)
-                windows.reset()
-                let ns = try stream(size: size, count: count, peer: role.peer, sends: sends, receives: receives, buffers: buffers, windows: &windows)
-                if role.initiator { report = PairReport(iterations: count, nanoseconds: ns, windowHistogram: HistogramEncoding.encode(windows)) }
-            }
-            let payload = try report.map { [UInt8](try JSONEncoder().encode($0)) }
-            guard let reports = try job.gather("bandwidth/\(index)", payload, from: initiators) else { continue }
-            try onResult(combine(size: size, reports: reports, hosts: hosts))
-        }
+            let sends = role.initiator || options.bidirectional
+            let receives = !role.initiator || options.bidirectional
+            var windows = LatencyHistogram()
+            _ = try stream(size: size, count: options.warmup, peer: role.peer, sends: sends, receives: receives, buffers: buffers, windows: &windows)
+            windows.reset()
+            let ns = try stream(size: size, count: count, peer: role.peer, sends: sends, receives: receives, buffers: buffers, windows: &windows)
+            return role.initiator ? PairReport(iterations: count, nanoseconds: ns, windowHistogram: HistogramEncoding.encode(windows)) : nil
+        }, combine: combine, onResult: onResult)
     }
 
     private func figures(size: Int, iterations: Int, nanoseconds: UInt64, windows: LatencyHistogram) -> BandwidthFigures {
@@ -83,13 +72,12 @@ public final class BandwidthBenchmark {
                                 bidirectional: options.bidirectional, window: options.window, seconds: seconds, windowGbps: spread)
     }
 
-    private func combine(size: Int, reports: [[UInt8]], hosts: [String]) throws -> PointToPointResult {
+    private func combine(size: Int, reports: [(pair: PairResult, report: PairReport)]) throws -> PointToPointResult {
         var pairs: [PairResult] = []
         var total = 0.0, rate = 0.0, slowest = 0.0
         var iterations = 0
         var allWindows = LatencyHistogram()
-        for (i, raw) in reports.enumerated() {
-            let r = try JSONDecoder().decode(PairReport.self, from: Data(raw))
+        for (pair, r) in reports {
             let windows = try HistogramEncoding.decode(r.windowHistogram)
             allWindows.add(windows)
             let f = figures(size: size, iterations: r.iterations, nanoseconds: r.nanoseconds, windows: windows)
@@ -97,8 +85,7 @@ public final class BandwidthBenchmark {
             rate += f.messageRateMpps
             slowest = max(slowest, f.seconds)
             iterations = r.iterations
-            let peer = i + job.worldSize / 2
-            var pair = PairResult(ranks: [i, peer], hosts: [hosts[i], hosts[peer]])
+            var pair = pair
             pair.bandwidth = f
             pairs.append(pair)
         }

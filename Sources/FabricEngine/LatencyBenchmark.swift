@@ -40,43 +40,30 @@ public final class LatencyBenchmark {
 
     /// Runs the sweep; on rank 0, `onResult` gets each size as soon as every pair reported.
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
-        let role = RankPairs.role(of: job.rank, worldSize: job.worldSize)
-        if let role { try job.transport.connect(to: [role.peer]) }
+        let sweep = try PairwiseSweep<PairReport>(job: job, name: "latency")
         let largest = options.sizes.max() ?? 8
         let send = try RegisteredBuffer(count: largest, transport: job.transport)
         let receive = try RegisteredBuffer(count: largest, transport: job.transport)
         let control = try RegisteredBuffer(count: 8, transport: job.transport)
-        let hosts = job.rank == 0 ? try job.hostNames() : []
-        let initiators = RankPairs.initiators(worldSize: job.worldSize)
-
-        for (index, size) in options.sizes.enumerated() {
-            try job.barrier("latency/\(index)")
-            var report: PairReport?
-            if let role {
-                if role.initiator {
-                    report = try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control)
-                } else {
-                    try respond(size: size, peer: role.peer, buffer: receive, control: control)
-                }
+        try sweep.run(sizes: options.sizes, measure: { size, role in
+            if role.initiator {
+                return try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control)
             }
-            let payload = try report.map { try JSONEncoder().encode($0) }.map { [UInt8]($0) }
-            guard let reports = try job.gather("latency/\(index)", payload, from: initiators) else { continue }
-            try onResult(combine(size: size, reports: reports, hosts: hosts))
-        }
+            try respond(size: size, peer: role.peer, buffer: receive, control: control)
+            return nil
+        }, combine: combine, onResult: onResult)
     }
 
-    private func combine(size: Int, reports: [[UInt8]], hosts: [String]) throws -> PointToPointResult {
+    private func combine(size: Int, reports: [(pair: PairResult, report: PairReport)]) throws -> PointToPointResult {
         var merged = LatencyHistogram()
         var pairs: [PairResult] = []
         var iterations = 0, wrong = 0
-        for (i, raw) in reports.enumerated() {
-            let r = try JSONDecoder().decode(PairReport.self, from: Data(raw))
+        for (pair, r) in reports {
             let h = try HistogramEncoding.decode(r.histogram)
             merged.add(h)
             iterations = max(iterations, r.iterations)
             wrong += r.wrongBytes
-            let peer = i + job.worldSize / 2
-            var pair = PairResult(ranks: [i, peer], hosts: [hosts[i], hosts[peer]])
+            var pair = pair
             pair.oneWayUs = LatencySummary(h)
             pair.histogram = r.histogram
             pairs.append(pair)

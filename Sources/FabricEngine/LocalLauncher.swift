@@ -4,8 +4,8 @@ import Foundation
 /// `--np N`: runs N ranks of this same binary on this host over loopback. The launcher
 /// hosts the rendezvous store itself (so it sees every rank join and leave), passes each
 /// child its rank through FABRICBENCH_* variables, and ends the job promptly when a rank
-/// fails: the others get `grace` seconds to notice and write what they measured, then
-/// SIGTERM, then SIGKILL.
+/// fails: the others get a grace period (the rank timeout, at most 10 s) to notice and write
+/// what they measured, then SIGTERM, then SIGKILL.
 public enum LocalLauncher {
     public struct Outcome {
         public let exitCode: Int32
@@ -13,8 +13,9 @@ public enum LocalLauncher {
         public let failures: [String]
     }
 
-    public static func run(ranks: Int, arguments: [String], timeout: Double, grace: Double = 10,
+    public static func run(ranks: Int, arguments: [String], timeout: Double,
                            executable: String = "/proc/self/exe") throws -> Outcome {
+        let grace = min(timeout, 10)
         let jobToken = "np/\(getpid())/\(UInt64.random(in: 0...UInt64.max))"
         let server = try RendezvousServer(host: "127.0.0.1", port: 0, worldSize: ranks, token: WireFormat.token(for: jobToken))
         server.start()

@@ -1,3 +1,7 @@
+import FabricReport
+import FabricTransport
+import Foundation
+
 /// Point-to-point pairing, as osu_multi_lat does: rank i < n/2 drives rank i + n/2, so
 /// with ranks placed in order across hosts every pair crosses the fabric. With an odd
 /// world size the last rank sits out.
@@ -15,4 +19,48 @@ public enum RankPairs {
     }
 
     public static func initiators(worldSize n: Int) -> [Int] { Array(0..<(n / 2)) }
+}
+
+/// The loop every pairwise benchmark shares: connect each rank to its partner, then per
+/// size: line all ranks up, let each pair measure, send the initiators' reports to rank 0
+/// through the rendezvous store, and let rank 0 combine them into one result.
+struct PairwiseSweep<Report: Codable> {
+    let job: Job
+    let name: String
+    let role: RankPairs.Role?
+    /// Rank 0 only: each rank's host, for naming pairs.
+    let hosts: [String]
+
+    init(job: Job, name: String) throws {
+        self.job = job
+        self.name = name
+        role = RankPairs.role(of: job.rank, worldSize: job.worldSize)
+        if let role { try job.transport.connect(to: [role.peer]) }
+        hosts = job.rank == 0 ? try job.hostNames() : []
+    }
+
+    /// `measure` runs on every paired rank and returns the initiator's report (nil on the
+    /// responder); `combine` runs on rank 0 with the reports of pairs 0, 1, ... in order.
+    func run(sizes: [Int], measure: (_ size: Int, _ role: RankPairs.Role) throws -> Report?,
+             combine: (_ size: Int, _ reports: [(pair: PairResult, report: Report)]) throws -> PointToPointResult,
+             onResult: (PointToPointResult) throws -> Void) throws {
+        let initiators = RankPairs.initiators(worldSize: job.worldSize)
+        for (index, size) in sizes.enumerated() {
+            try job.barrier("\(name)/\(index)")
+            let report = try role.flatMap { try measure(size, $0) }
+            let payload = try report.map { [UInt8](try JSONEncoder().encode($0)) }
+            guard let raw = try job.gather("\(name)/\(index)", payload, from: initiators) else { continue }
+            let reports = try zip(initiators, raw).map { initiator, bytes -> (pair: PairResult, report: Report) in
+                let peer = initiator + job.worldSize / 2
+                let decoded: Report
+                do {
+                    decoded = try JSONDecoder().decode(Report.self, from: Data(bytes))
+                } catch {
+                    throw FabricError.protocolViolation(peer: "rank \(initiator)", detail: "its \(name) report does not decode: \(error)")
+                }
+                return (PairResult(ranks: [initiator, peer], hosts: [hosts[initiator], hosts[peer]]), decoded)
+            }
+            try onResult(combine(size, reports))
+        }
+    }
 }

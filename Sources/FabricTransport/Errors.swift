@@ -1,3 +1,4 @@
+import CFabric
 import Foundation
 
 /// A failed system call, with errno and what it was for.
@@ -69,8 +70,4 @@ public struct Deadline: Sendable {
 }
 
 @inline(__always)
-func monotonicNow() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC_RAW, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func monotonicNow() -> UInt64 { fab_clock_monotonic_raw_ns() }
