@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "FabricMeasure", targets: ["FabricMeasure"]),
         .library(name: "FabricReport", targets: ["FabricReport"]),
         .library(name: "FabricEngine", targets: ["FabricEngine"]),
+        .library(name: "FabricCollectives", targets: ["FabricCollectives"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,10 +40,12 @@ let package = Package(
             name: "FabricReport",
             dependencies: ["FabricMeasure"]
         ),
+        // Collective algorithms, written only against the Transport protocol.
+        .target(name: "FabricCollectives", dependencies: ["FabricTransport"]),
         // Benchmark engines (latency, bandwidth) and job setup; the CLI is a thin front end.
         .target(
             name: "FabricEngine",
-            dependencies: ["CFabric", "CZlib", "FabricTransport", "FabricMeasure", "FabricReport"]
+            dependencies: ["CFabric", "CZlib", "FabricTransport", "FabricMeasure", "FabricReport", "FabricCollectives"]
         ),
         .executableTarget(
             name: "fabricbench",
@@ -56,6 +59,7 @@ let package = Package(
         .testTarget(name: "FabricTransportTests", dependencies: ["FabricTransport", "CFabric"]),
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricTransport"]),
+        .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricTransport"]),
         .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure"]),
         .executableTarget(
             name: "FabricBenchmarks",

@@ -1,0 +1,25 @@
+/// Ring all-reduce (reduce-scatter, then all-gather), as NCCL and Gloo's allreduce_ring:
+/// each rank sends and receives 2(n-1)/n of the buffer, whatever n, so large messages
+/// approach link bandwidth; latency grows with 2(n-1) steps.
+public struct RingAllReduce: CollectiveAlgorithm {
+    public let name = "ring"
+    public let collective = CollectiveKind.allreduce
+    public init() {}
+
+    public func peers(rank: Int, size: Int) -> [Int] { Ring(rank: rank, size: size).peers }
+
+    public func run(_ comm: Communicator, _ a: CollectiveArguments) throws {
+        let ring = Ring(rank: comm.rank, size: comm.size)
+        guard ring.size > 1 else {
+            copyElements(a.output.base, a.input.base, count: a.count, type: a.type)
+            return
+        }
+        let pieces = Partition(count: a.count, parts: ring.size)
+        // Partial sums go to the output (each piece's final reduction too), then the output's
+        // pieces circulate; the phases share buffers, so the first must drain before the second.
+        try ring.reduceScatter(comm, a, pieces: pieces, shift: 0, work: a.output, final: a.output, finalBase: 0)
+        try comm.waitAll()
+        try ring.allGather(comm, a, pieces: pieces, own: ring.rank + 1, output: a.output)
+        try comm.waitAll()
+    }
+}

@@ -1,0 +1,58 @@
+import FabricTransport
+
+/// What a collective call operates on. Counts are elements; offsets inside regions are bytes.
+public struct CollectiveArguments {
+    /// Elements of the full buffer: all-reduce and broadcast: the buffer; reduce-scatter: the
+    /// input (each rank keeps count / ranks); all-gather: the output (each rank gives count / ranks).
+    public var count: Int
+    public var type: DataType
+    public var op: ReduceOp
+    public var root: Int
+    public var input: MemoryRegion
+    public var output: MemoryRegion
+    /// Pipeline slots; at least `tuning.slots * tuning.chunkBytes` bytes.
+    public var scratch: MemoryRegion
+    /// Full-size buffer for partial results of a standalone reduce-scatter.
+    public var work: MemoryRegion
+    public var tuning: PipelineTuning
+
+    public init(count: Int, type: DataType, op: ReduceOp, root: Int = 0, input: MemoryRegion, output: MemoryRegion,
+                scratch: MemoryRegion, work: MemoryRegion, tuning: PipelineTuning) {
+        self.count = count
+        self.type = type
+        self.op = op
+        self.root = root
+        self.input = input
+        self.output = output
+        self.scratch = scratch
+        self.work = work
+        self.tuning = tuning
+    }
+
+    public var inPlace: Bool { input.base == output.base }
+}
+
+/// One algorithm for one collective. Adding an algorithm is one file with one of these.
+public protocol CollectiveAlgorithm {
+    /// "ring", "tree", "chain", ...
+    var name: String { get }
+    var collective: CollectiveKind { get }
+    /// The peers this rank exchanges data with (symmetric across ranks).
+    func peers(rank: Int, size: Int) -> [Int]
+    func run(_ comm: Communicator, _ args: CollectiveArguments) throws
+}
+
+/// Every algorithm, for lookup by collective and name.
+public enum Algorithms {
+    public static let all: [CollectiveAlgorithm] = [
+        RingAllReduce(), TreeAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast(),
+    ]
+
+    public static func named(_ name: String, for collective: CollectiveKind) -> CollectiveAlgorithm? {
+        all.first { $0.collective == collective && $0.name == name }
+    }
+
+    public static func names(for collective: CollectiveKind) -> [String] {
+        all.filter { $0.collective == collective }.map(\.name)
+    }
+}
