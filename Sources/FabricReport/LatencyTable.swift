@@ -10,7 +10,7 @@ public enum LatencyTable {
         ("99.99%[usec]", 13), ("MAD[usec]", 10), ("CV", 7),
     ]
 
-    public static func header(_ document: RunDocument) -> String {
+    public static func header(_ document: RunDocument<PointToPointResult>) -> String {
         TableHeader.render(document, notes: [
             "clock: \(document.environment.clockSource)",
             "one-way latency = round-trip time / 2; t_typical = median; MAD = median absolute deviation; CV = stdev / mean",
@@ -36,7 +36,7 @@ public enum LatencyTable {
 /// The lines above every table: what ran, over which transport and why, then the
 /// command's own notes and the column titles.
 enum TableHeader {
-    static func render(_ document: RunDocument, notes: [String], columns: [(String, Int)]) -> String {
+    static func render<R>(_ document: RunDocument<R>, notes: [String], columns: [(String, Int)]) -> String {
         let e = document.environment
         // Granted buffer sizes are known only after connecting; the JSON has them.
         let settings = e.transport.settings.filter { $0.key != "socket_buffer_granted_bytes" }
@@ -46,8 +46,10 @@ enum TableHeader {
             "# transport: \(e.transport.selection)",
         ]
         lines += notes.map { "# \($0)" }
-        lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))
-        lines.append(columns.map { LatencyTable.pad($0.0, $0.1) }.joined(separator: " "))
+        if !columns.isEmpty {
+            lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))
+            lines.append(columns.map { LatencyTable.pad($0.0, $0.1) }.joined(separator: " "))
+        }
         return lines.joined(separator: "\n")
     }
 }
@@ -60,7 +62,7 @@ public enum BandwidthTable {
         ("BW min window[GB/s]", 20), ("BW p50 window[GB/s]", 20), ("BW max window[GB/s]", 20),
     ]
 
-    public static func header(_ document: RunDocument, bidirectional: Bool, window: Int) -> String {
+    public static func header(_ document: RunDocument<PointToPointResult>, bidirectional: Bool, window: Int) -> String {
         TableHeader.render(document, notes: [
             "\(bidirectional ? "bidirectional (both directions summed)" : "unidirectional"), window \(window) messages in flight; GB/s = 1e9 bytes/s",
         ], columns: columns)

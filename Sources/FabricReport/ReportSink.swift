@@ -3,14 +3,15 @@ import Foundation
 /// Rank 0's collector: prints each result as it arrives and rewrites the JSON after every
 /// size, so a run that fails later still leaves every size it measured on disk, marked
 /// `"status": "failed"` with the error.
-public final class ReportSink {
-    public private(set) var document: RunDocument
+public final class ReportSink<Result: Codable & Sendable> {
+    public private(set) var document: RunDocument<Result>
     private let jsonPath: String?
-    private let row: (PointToPointResult) -> String
-    private let detail: ((PointToPointResult) -> String?)?
+    private let row: ([Result]) -> String
+    private let detail: (([Result]) -> String?)?
 
-    public init(document: RunDocument, jsonPath: String?, header: String,
-                row: @escaping (PointToPointResult) -> String, detail: ((PointToPointResult) -> String?)? = nil) throws {
+    /// `row` renders the entries of one size (one line of the table), `detail` optional lines under it.
+    public init(document: RunDocument<Result>, jsonPath: String?, header: String,
+                row: @escaping ([Result]) -> String, detail: (([Result]) -> String?)? = nil) throws {
         self.document = document
         self.jsonPath = jsonPath
         self.row = row
@@ -19,12 +20,24 @@ public final class ReportSink {
         try save()
     }
 
-    public func add(_ result: PointToPointResult) throws {
-        document.results.append(result)
-        print(row(result))
-        if let text = detail?(result) { print(text) }
+    /// Adds the entries of one size.
+    public func add(_ results: [Result]) throws {
+        document.results += results
+        print(row(results))
+        if let text = detail?(results) { print(text) }
         fflush(stdout)
         try save()
+    }
+
+    public func setStragglers(_ report: StragglerReport) throws {
+        document.stragglers = report
+        try save()
+    }
+
+    /// Lines after the table (footers, summaries).
+    public func note(_ text: String) {
+        print(text)
+        fflush(stdout)
     }
 
     /// Transport settings known only after connecting (e.g. the socket buffers granted).

@@ -3,11 +3,13 @@ import Foundation
 
 /// The one result model. Every renderer (terminal tables, JSON, later CSV/HTML) reads it;
 /// nothing renders from engine state directly. JSON keys are snake_case.
-public struct RunDocument: Codable, Sendable {
-    /// Bumped on any incompatible change of this document's shape.
-    public static let currentSchemaVersion = 1
+/// Bumped on any incompatible change of a result document's shape.
+public let currentSchemaVersion = 1
 
-    public var schemaVersion = RunDocument.currentSchemaVersion
+/// A run's document; `Result` is the per-size entry of the command (point-to-point or
+/// collective), everything else is shared.
+public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
+    public var schemaVersion = currentSchemaVersion
     public var command: String
     /// Every option of the command as given or defaulted, and the raw argv.
     public var arguments: [String: String]
@@ -16,7 +18,9 @@ public struct RunDocument: Codable, Sendable {
     /// "running" while a sweep is in progress, then "complete" or "failed".
     public var status: Status
     public var error: String?
-    public var results: [PointToPointResult]
+    public var results: [Result]
+    /// Collectives only: which ranks held the others up.
+    public var stragglers: StragglerReport?
 
     public enum Status: String, Codable, Sendable { case running, complete, failed }
 
@@ -157,7 +161,7 @@ public enum JSONReport {
 
     /// Writes atomically (temporary file + rename), so a reader or a crash mid-write never
     /// sees half a document: the file always holds the last complete state of the run.
-    public static func write(_ document: RunDocument, to path: String) throws {
+    public static func write<R>(_ document: RunDocument<R>, to path: String) throws {
         let data = try encoder().encode(document)
         let temporary = "\(path).\(getpid()).tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data) else {
@@ -170,10 +174,10 @@ public enum JSONReport {
         }
     }
 
-    public static func read(_ path: String) throws -> RunDocument {
+    public static func read<R>(_ path: String, as: R.Type = R.self) throws -> RunDocument<R> {
         guard let data = FileManager.default.contents(atPath: path) else { throw ReportError("cannot read \(path)") }
         do {
-            return try decoder().decode(RunDocument.self, from: data)
+            return try decoder().decode(RunDocument<R>.self, from: data)
         } catch {
             throw ReportError("\(path) is not a fabricbench result: \(error)")
         }

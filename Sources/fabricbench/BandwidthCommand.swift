@@ -49,10 +49,10 @@ struct BandwidthCommand: ParsableCommand {
             makeSink: { document in
                 try ReportSink(document: document, jsonPath: job.json,
                                header: BandwidthTable.header(document, bidirectional: options.bidirectional, window: options.window),
-                               row: BandwidthTable.row)
+                               row: { $0.map(BandwidthTable.row).joined(separator: "\n") })
             },
             body: { job, clock, sink in
-                try BandwidthBenchmark(job: job, options: options, clock: clock).run { try sink?.add($0) }
+                try BandwidthBenchmark(job: job, options: options, clock: clock).run { try sink?.add([$0]) }
             })
     }
 }

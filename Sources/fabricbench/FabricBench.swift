@@ -14,9 +14,11 @@ struct FabricBench: ParsableCommand {
         Examples:
           fabricbench latency --np 2 -b 8 -e 1M -f 4 --json out.json
           fabricbench bandwidth --np 2 -b 64K -e 16M --bidir
+          fabricbench allreduce --np 4 -b 8 -e 64M -f 4
           mpirun -np 2 fabricbench latency --master node1:29500
         """,
-        subcommands: [LatencyCommand.self, BandwidthCommand.self])
+        subcommands: [LatencyCommand.self, BandwidthCommand.self, AllReduceCommand.self, ReduceScatterCommand.self,
+                      AllGatherCommand.self, BroadcastCommand.self])
 
     /// Exit status 2 for bad input (flags, environment, addresses), 1 for failures at run time.
     static func main() {

@@ -48,8 +48,9 @@ struct LatencyCommand: ParsableCommand {
         let showHistogram = histogram
         try RankRunner.run(command: "latency", flags: job, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: job.json, header: LatencyTable.header(document), row: LatencyTable.row,
-                               detail: { r in
+                try ReportSink(document: document, jsonPath: job.json, header: LatencyTable.header(document), row: { $0.map(LatencyTable.row).joined(separator: "\n") },
+                               detail: { results in
+                                   guard let r = results.first else { return nil }
                                    var lines: [String] = []
                                    if let wrong = r.wrongBytes, wrong > 0 { lines.append("# \(r.bytes) bytes: \(wrong) received bytes differed from those sent") }
                                    if showHistogram, let text = r.histogram, let h = try? HistogramEncoding.decode(text) {
@@ -59,7 +60,7 @@ struct LatencyCommand: ParsableCommand {
                                })
             },
             body: { job, clock, sink in
-                try LatencyBenchmark(job: job, options: options, clock: clock).run { try sink?.add($0) }
+                try LatencyBenchmark(job: job, options: options, clock: clock).run { try sink?.add([$0]) }
                 if let wrong = sink?.document.results.compactMap(\.wrongBytes).reduce(0, +), wrong > 0 {
                     throw RankFailure(description: "data check failed: \(wrong) bytes differed", code: 1)
                 }

@@ -8,12 +8,10 @@ import Foundation
 /// start the job, hand results to rank 0's report sink, and on failure keep what was
 /// measured and exit non-zero with the reason.
 enum RankRunner {
-    /// Called on each rank with the started job; rank 0 gets a sink, others nil.
-    typealias Body = (_ job: Job, _ clock: Clock, _ sink: ReportSink?) throws -> Void
-    typealias MakeSink = (_ document: RunDocument) throws -> ReportSink
-
-    static func run(command: String, flags: JobFlags, arguments: [String: String],
-                    makeSink: MakeSink, body: Body) throws {
+    /// `body` is called on each rank with the started job; rank 0 gets a sink, others nil.
+    static func run<R>(command: String, flags: JobFlags, arguments: [String: String],
+                       makeSink: (RunDocument<R>) throws -> ReportSink<R>,
+                       body: (_ job: Job, _ clock: Clock, _ sink: ReportSink<R>?) throws -> Void) throws {
         let manual = ManualLaunch(rank: flags.rank, worldSize: flags.worldSize, master: flags.master, jobToken: flags.jobToken)
         let environment = ProcessInfo.processInfo.environment
         let detected = try LaunchEnvironment.detect(manual, environment: environment)
@@ -45,8 +43,9 @@ enum RankRunner {
         }
     }
 
-    private static func runRank(spec: LaunchSpec, command: String, flags: JobFlags, arguments: [String: String],
-                                makeSink: MakeSink, body: Body) throws {
+    private static func runRank<R>(spec: LaunchSpec, command: String, flags: JobFlags, arguments: [String: String],
+                                   makeSink: (RunDocument<R>) throws -> ReportSink<R>,
+                                   body: (Job, Clock, ReportSink<R>?) throws -> Void) throws {
         let clock = Clock.make(flags.clock.source)
         let job: Job
         do {
@@ -54,11 +53,11 @@ enum RankRunner {
         } catch {
             throw prefixed(error, rank: spec.rank)
         }
-        var sink: ReportSink?
+        var sink: ReportSink<R>?
         do {
             if job.rank == 0 {
                 let environment = try EnvironmentProbe.collect(job: job, clock: clock)
-                let document = RunDocument(command: command, arguments: arguments, argv: CommandLine.arguments, environment: environment)
+                let document = RunDocument<R>(command: command, arguments: arguments, argv: CommandLine.arguments, environment: environment)
                 sink = try makeSink(document)
             }
             try body(job, clock, sink)

@@ -36,7 +36,7 @@ func withRanks(_ n: Int, file: StaticString = #filePath, line: UInt = #line,
     XCTAssertEqual(errors, [], file: file, line: line)
 }
 
-/// Registered scratch memory that frees itself.
+/// Registered memory that frees itself.
 final class TestBuffer {
     let bytes: UnsafeMutableRawBufferPointer
     let region: MemoryRegion
@@ -61,37 +61,14 @@ struct Mismatch: CustomStringConvertible {
 func runAndCheck(_ comm: Communicator, _ algorithm: CollectiveAlgorithm, count full: Int, type: DataType, op: ReduceOp,
                  inPlace: Bool, root: Int = 0, tuning: PipelineTuning) throws -> [Mismatch] {
     let kind = algorithm.collective
-    let n = comm.size, rank = comm.rank
-    let count = kind.usableCount(full, ranks: n)
-    let inCount = kind.inputCount(count, ranks: n), outCount = kind.outputCount(count, ranks: n)
-    let es = type.size
-    let big = try TestBuffer(max(inCount, outCount, count) * es, comm.transport)
-    let other = try TestBuffer(max(inCount, outCount) * es, comm.transport)
-    let scratch = try TestBuffer(tuning.slots * (tuning.chunkBytes + 64), comm.transport)
-    let work = try TestBuffer(count * es, comm.transport)
-    // In place: reduce-scatter's output is this rank's piece of the input; all-gather's input
-    // is this rank's piece of the output (nccl's convention).
-    var input = big.region, output = inPlace ? big.region : other.region
-    let piece = Partition(count: count, parts: n).range(rank)
-    if inPlace && kind == .reducescatter {
-        output = MemoryRegion(base: big.region.base + piece.lowerBound * es, length: outCount * es, key: big.region.key)
+    let count = kind.usableCount(full, ranks: comm.size)
+    let buffers = try CollectiveBuffers(kind: kind, type: type, maxCount: count, tuning: tuning, transport: comm.transport)
+    let a = buffers.arguments(count: count, inPlace: inPlace, op: op, root: root)
+    buffers.fillInput(a)
+    try comm.connect(algorithm.peers(rank: comm.rank, size: comm.size))
+    try algorithm.run(comm, a)
+    return buffers.check(a).first.map {
+        Mismatch(what: "\(kind) \(algorithm.name) n=\(comm.size) rank \(comm.rank) \(type) \(op) count \(count) inPlace \(inPlace)",
+                 index: $0.index, expected: $0.expected, got: $0.got)
     }
-    if kind == .allgather {
-        output = big.region
-        input = inPlace ? MemoryRegion(base: big.region.base + piece.lowerBound * es, length: inCount * es, key: big.region.key) : other.region
-    }
-    for i in 0..<inCount { type.store(kind.input(rank: rank, index: i, ranks: n, op: op, root: root), input.base, i) }
-    try comm.connect(algorithm.peers(rank: rank, size: n))
-    try algorithm.run(comm, CollectiveArguments(count: count, type: type, op: op, root: root, input: input, output: output,
-                                                scratch: scratch.region, work: work.region, tuning: tuning))
-    var wrong: [Mismatch] = []
-    for i in 0..<outCount {
-        let expected = kind.expected(rank: rank, index: i, ranks: n, count: count, op: op, root: root)
-        let got = type.load(output.base, i)
-        if got != expected {
-            wrong.append(Mismatch(what: "\(kind) \(algorithm.name) n=\(n) rank \(rank) \(type) \(op) count \(count) inPlace \(inPlace)",
-                                  index: i, expected: expected, got: got))
-        }
-    }
-    return wrong
 }

@@ -3,11 +3,11 @@ import FabricMeasure
 @testable import FabricReport
 
 final class ReportTests: XCTestCase {
-    func document() -> RunDocument {
+    func document() -> RunDocument<PointToPointResult> {
         let env = RunEnvironment(hostname: "h", kernel: "k", cpuModel: "cpu", cores: 2, clockSource: "CLOCK_MONOTONIC_RAW",
                                  transport: TransportInfo(kind: "tcp", selection: "requested", settings: ["busy_poll": "off"]),
                                  launcher: "flags", worldSize: 2, rankHosts: ["h", "h"], fabricbenchVersion: "0", libraries: [:])
-        var d = RunDocument(command: "latency", arguments: ["n": "10"], argv: ["fabricbench"], environment: env)
+        var d = RunDocument<PointToPointResult>(command: "latency", arguments: ["n": "10"], argv: ["fabricbench"], environment: env)
         var h = LatencyHistogram()
         for v in [5_000, 6_000, 7_000] as [UInt64] { h.record(nanoseconds: v) }
         var r = PointToPointResult(bytes: 8, iterations: 3, warmupIterations: 0, pairs: [])
@@ -20,11 +20,11 @@ final class ReportTests: XCTestCase {
     func testJSONUsesSnakeCaseAndRoundTrips() throws {
         let data = try JSONReport.encoder().encode(document())
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
-        XCTAssertEqual(object["schema_version"] as? Int, RunDocument.currentSchemaVersion)
+        XCTAssertEqual(object["schema_version"] as? Int, currentSchemaVersion)
         let results = try XCTUnwrap(object["results"] as? [[String: Any]])
         let oneWay = try XCTUnwrap(results[0]["one_way_us"] as? [String: Any])
         XCTAssertEqual(Set(oneWay.keys), ["count", "min", "p50", "p90", "p99", "p999", "p9999", "max", "mean", "stdev", "mad", "cv"])
-        let back = try JSONReport.decoder().decode(RunDocument.self, from: data)
+        let back = try JSONReport.decoder().decode(RunDocument<PointToPointResult>.self, from: data)
         XCTAssertEqual(back.results[0].oneWayUs, document().results[0].oneWayUs)
     }
 
@@ -35,7 +35,7 @@ final class ReportTests: XCTestCase {
         let path = dir.appendingPathComponent("r.json").path
         try JSONReport.write(document(), to: path)
         try JSONReport.write(document(), to: path)  // replacing an existing file
-        XCTAssertEqual(try JSONReport.read(path).command, "latency")
+        XCTAssertEqual(try JSONReport.read(path, as: PointToPointResult.self).command, "latency")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["r.json"])
         XCTAssertThrowsError(try JSONReport.write(document(), to: "/nonexistent-dir/x.json")) {
             XCTAssertTrue("\($0)".contains("/nonexistent-dir/x.json"))

@@ -1,10 +1,14 @@
+import FabricTransport
+
 /// Double-binary-tree all-reduce: the buffer is split in two halves, one per tree; in each
 /// tree chunks are reduced up to the root and broadcast back down, pipelined, and both
 /// trees run at once. O(log n) steps, so small messages beat the ring's 2(n-1).
 ///
-/// Every rank runs the same program order — for each chunk: reduce in tree 0, reduce in
-/// tree 1, broadcast in tree 0, broadcast in tree 1 — so on every link the sender's order
-/// of messages is the receiver's order of posted receives.
+/// The program is, per chunk: up in tree 0, up in tree 1, down in tree 0, down in tree 1.
+/// Receives are posted in that order and sends to each peer are issued in that order, so
+/// every link carries messages in the order its receiver expects. Within that rule steps
+/// run as soon as their data is in (a small dataflow scheduler): a rank that is a leaf in
+/// one tree sends up there without waiting for its children in the other tree.
 public struct TreeAllReduce: CollectiveAlgorithm {
     public let name = "tree"
     public let collective = CollectiveKind.allreduce
@@ -17,52 +21,121 @@ public struct TreeAllReduce: CollectiveAlgorithm {
             copyElements(a.output.base, a.input.base, count: a.count, type: a.type)
             return
         }
-        let es = a.type.size
-        let reduce = Reducer(type: a.type, op: a.op)
-        let trees = DoubleBinaryTree(rank: comm.rank, size: comm.size).trees
-        let halves = Partition(count: a.count, parts: 2)
-        let chunks = a.tuning.chunks(elements: halves.largest, elementSize: es)
-        let range = { (t: Int, c: Int) in halves.range(t).chunk(c, of: chunks) }
+        var schedule = TreeSchedule(comm, a)
+        try schedule.run()
+    }
+}
 
-        var entries: [ReceivePipeline.Entry] = []
-        for c in 0..<chunks {
-            for t in 0..<2 where !range(t, c).isEmpty {
-                for child in trees[t].children { entries.append(.init(peer: child, bytes: range(t, c).count * es, target: .scratch)) }
-            }
-            for t in 0..<2 where !range(t, c).isEmpty {
-                if let parent = trees[t].parent {
-                    entries.append(.init(peer: parent, bytes: range(t, c).count * es, target: .region(a.output, offset: range(t, c).lowerBound * es)))
+/// The state of one tree all-reduce call.
+private struct TreeSchedule {
+    let comm: Communicator
+    let a: CollectiveArguments
+    let trees: [DoubleBinaryTree.Node]
+    let halves: Partition
+    let chunks: Int
+    /// Chunks whose receives may be posted at once; each owns 4 scratch slots (2 trees x 2 children).
+    let depth: Int
+    let slotBytes: Int
+    let reduce: Reducer
+    /// Steps are numbered chunk * 4 + kind: 0, 1 = up in tree 0, 1; 2, 3 = down in tree 0, 1.
+    var done: [Bool]
+    var tickets: [[Communicator.Ticket?]]
+    /// For each peer, the steps that send to it in program order, and how many have been issued.
+    var sendOrder: [Int: [Int]] = [:]
+    var issued: [Int: Int] = [:]
+
+    init(_ comm: Communicator, _ a: CollectiveArguments) {
+        self.comm = comm
+        self.a = a
+        trees = DoubleBinaryTree(rank: comm.rank, size: comm.size).trees
+        halves = Partition(count: a.count, parts: 2)
+        chunks = a.tuning.chunks(elements: halves.largest, elementSize: a.type.size)
+        slotBytes = ((halves.largest + chunks - 1) / chunks) * a.type.size
+        depth = max(1, min(a.tuning.slots, a.scratch.length / max(4 * slotBytes, 1), chunks))
+        reduce = Reducer(type: a.type, op: a.op)
+        done = Array(repeating: false, count: chunks * 4)
+        tickets = Array(repeating: [], count: chunks * 4)
+        for step in 0..<(chunks * 4) where !range(step).isEmpty {
+            for peer in sendPeers(step) { sendOrder[peer, default: []].append(step) }
+        }
+    }
+
+    func range(_ step: Int) -> Range<Int> { halves.range(step % 2).chunk(step / 4, of: chunks) }
+    func node(_ step: Int) -> DoubleBinaryTree.Node { trees[step % 2] }
+    func isUp(_ step: Int) -> Bool { step % 4 < 2 }
+
+    func sendPeers(_ step: Int) -> [Int] {
+        isUp(step) ? (node(step).parent.map { [$0] } ?? []) : node(step).children
+    }
+
+    func slotOffset(_ step: Int, child: Int) -> Int {
+        (((step / 4) % depth) * 4 + (step % 2) * 2 + child) * slotBytes
+    }
+
+    /// Posts the receives of one chunk, in program order.
+    mutating func postReceives(chunk c: Int) throws {
+        let es = a.type.size
+        for step in (c * 4)..<(c * 4 + 4) {
+            let r = range(step)
+            if r.isEmpty { continue }
+            if isUp(step) {
+                tickets[step] = try node(step).children.enumerated().map { i, child in
+                    try comm.receive(from: child, a.scratch, offset: slotOffset(step, child: i), bytes: r.count * es)
                 }
+            } else if let parent = node(step).parent {
+                tickets[step] = [try comm.receive(from: parent, a.output, offset: r.lowerBound * es, bytes: r.count * es)]
             }
         }
-        let incoming = ReceivePipeline(comm, entries: entries, scratch: a.scratch,
-                                       slotBytes: ((halves.largest + chunks - 1) / chunks) * es, slots: a.tuning.slots)
-        for c in 0..<chunks {
-            for t in 0..<2 {
-                let r = range(t, c)
-                if r.isEmpty { continue }
-                let offset = r.lowerBound * es
-                let node = trees[t]
-                // Up: own input reduced with each child's partial result.
-                var source = a.input
-                for (i, _) in node.children.enumerated() {
-                    let data = try incoming.take()
-                    reduce(a.output.base + offset, (i == 0 ? a.input.base : a.output.base) + offset, data, count: r.count)
-                    source = a.output
-                }
-                if let parent = node.parent {
-                    try comm.send(to: parent, source, offset: offset, bytes: r.count * es)
-                } else if node.children.isEmpty {
-                    copyElements(a.output.base + offset, a.input.base + offset, count: r.count, type: a.type)
+    }
+
+    func ready(_ step: Int) -> Bool {
+        // Down waits for up in the same tree: at the root nothing else orders them.
+        (isUp(step) || done[step - 2])
+            && tickets[step].allSatisfy { $0.map(comm.isDone) ?? true }
+            && sendPeers(step).allSatisfy { sendOrder[$0]![issued[$0, default: 0]] == step }
+    }
+
+    mutating func execute(_ step: Int) throws {
+        let es = a.type.size, r = range(step), offset = r.lowerBound * es
+        var source = a.output
+        if isUp(step) {
+            // Own input reduced with each child's partial result.
+            if node(step).children.isEmpty {
+                source = a.input
+                if node(step).parent == nil { copyElements(a.output.base + offset, a.input.base + offset, count: r.count, type: a.type) }
+            }
+            for i in node(step).children.indices {
+                reduce(a.output.base + offset, (i == 0 ? a.input.base : a.output.base) + offset,
+                       a.scratch.base + slotOffset(step, child: i), count: r.count)
+            }
+        }
+        for peer in sendPeers(step) {
+            try comm.send(to: peer, source, offset: offset, bytes: r.count * es)
+            issued[peer, default: 0] += 1
+        }
+        done[step] = true
+    }
+
+    mutating func run() throws {
+        var low = 0, posted = 0
+        while low < chunks {
+            // A chunk's slots are free once the chunk `depth` before it is finished.
+            while posted < chunks && posted < low + depth {
+                try postReceives(chunk: posted)
+                posted += 1
+            }
+            var progressed = false
+            for step in (low * 4)..<(posted * 4) where !done[step] {
+                if range(step).isEmpty {
+                    done[step] = true
+                } else if ready(step) {
+                    try execute(step)
+                    progressed = true
                 }
             }
-            for t in 0..<2 {
-                let r = range(t, c)
-                if r.isEmpty { continue }
-                let offset = r.lowerBound * es
-                // Down: the final values arrive from the parent (the root has them already).
-                if trees[t].parent != nil { _ = try incoming.take() }
-                for child in trees[t].children { try comm.send(to: child, a.output, offset: offset, bytes: r.count * es) }
+            while low < chunks && done[(low * 4)..<(low * 4 + 4)].allSatisfy({ $0 }) { low += 1 }
+            if !progressed && low < chunks && !(posted < chunks && posted < low + depth) {
+                try comm.waitForAny(doing: "tree all-reduce data (chunk \(low) of \(chunks))")
             }
         }
         try comm.waitAll()

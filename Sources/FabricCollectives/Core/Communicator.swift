@@ -66,6 +66,13 @@ public final class Communicator {
         }
     }
 
+    /// Waits until at least one more posted operation finished (fails after the transport's
+    /// timeout naming the peers still pending).
+    public func waitForAny(doing what: @autoclosure () -> String) throws {
+        try transport.waitForCompletions(1, into: &completions, doing: what())
+        account()
+    }
+
     /// Waits until every posted operation finished.
     public func waitAll() throws {
         for peer in 0..<size {

@@ -1,0 +1,231 @@
+import FabricCollectives
+import FabricMeasure
+import FabricReport
+import FabricTransport
+import Foundation
+
+public struct CollectiveOptions: Sendable {
+    public var kind: CollectiveKind = .allreduce
+    /// Full-buffer sizes in bytes (-b/-e/-f).
+    public var sizes: [Int] = [8]
+    public var iterations = 20
+    public var warmup = 5
+    public var check = true
+    public var type: DataType = .float32
+    public var op: ReduceOp = .sum
+    /// An algorithm name, or "auto" (pick per size from a crossover measured on the spot).
+    public var algo = "auto"
+    public var outOfPlace = true
+    public var inPlace = true
+    public var root = 0
+    public var tuning = PipelineTuning()
+    /// Testing aid: this rank sleeps this long before each timed iteration (outside its own timer).
+    public var injectDelay: (rank: Int, microseconds: Int)?
+    public var stragglerK = 3.0
+    public var spikeK = 5.0
+    public init() {}
+}
+
+/// The collective engine (nccl-tests' common.cu in spirit): per size, for out-of-place and
+/// in-place, warm up, time every iteration on every rank, then check the result exactly.
+/// Rank 0 gathers every rank's iteration times: an iteration's time is its slowest rank's.
+public final class CollectiveBenchmark {
+    let job: Job
+    let options: CollectiveOptions
+    let clock: Clock
+    let comm: Communicator
+
+    public init(job: Job, options: CollectiveOptions, clock: Clock) {
+        self.job = job
+        self.options = options
+        self.clock = clock
+        comm = Communicator(transport: job.transport)
+    }
+
+    struct RankReport: Codable {
+        var nanoseconds: [UInt64]
+        var wrong: Int?
+        var mismatches: [Mismatch]
+    }
+
+    /// Per size and placement, what the straggler analysis needs (rank 0).
+    struct Timings {
+        var bytes: Int
+        var inplace: Bool
+        var perRank: [[UInt64]]
+    }
+
+    /// Runs the sweep. Rank 0's `onSize` gets the entries of each size (out-of-place, in-place)
+    /// as soon as they are measured; rank 0 returns the straggler report.
+    public func run(onSize: ([CollectiveResult]) throws -> Void) throws -> StragglerReport? {
+        guard options.root < job.worldSize else {
+            throw FabricError.configuration("--root \(options.root) is not a rank of this \(job.worldSize)-rank job")
+        }
+        let names = Algorithms.names(for: options.kind)
+        let candidates = options.algo == "auto" ? names : [options.algo]
+        let algorithms = try candidates.map { name -> CollectiveAlgorithm in
+            guard let a = Algorithms.named(name, for: options.kind) else {
+                throw FabricError.configuration("--algo \(name) is not an algorithm for \(options.kind.rawValue) (choose from: \(names.joined(separator: ", ")), auto)")
+            }
+            return a
+        }
+        for a in algorithms { try comm.connect(a.peers(rank: job.rank, size: job.worldSize)) }
+        let es = options.type.size
+        let counts = options.sizes.map { options.kind.usableCount($0 / es, ranks: job.worldSize) }
+        let buffers = try CollectiveBuffers(kind: options.kind, type: options.type, maxCount: counts.max() ?? 0,
+                                            tuning: options.tuning, transport: job.transport)
+        let chooser = try AlgorithmChooser(benchmark: self, algorithms: algorithms, buffers: buffers, maxCount: counts.max() ?? 0)
+        let hosts = job.rank == 0 ? try job.hostNames() : []
+        var durations = [UInt64](repeating: 0, count: options.iterations)
+        var timings: [Timings] = []
+
+        for (index, count) in counts.enumerated() {
+            let (algorithm, why) = chooser.choose(count: count)
+            var entries: [CollectiveResult] = []
+            for inPlace in [false, true] where inPlace ? options.inPlace : options.outOfPlace {
+                try job.barrier("\(options.kind.rawValue)/\(index)/\(inPlace)")
+                let a = buffers.arguments(count: count, inPlace: inPlace, op: options.op, root: options.root)
+                buffers.fillInput(a)
+                for _ in 0..<options.warmup { try algorithm.run(comm, a) }
+                for i in 0..<options.iterations {
+                    if let d = options.injectDelay, d.rank == job.rank { usleep(UInt32(d.microseconds)) }
+                    let t0 = clock.now()
+                    try algorithm.run(comm, a)
+                    durations[i] = clock.nanoseconds(clock.now() &- t0)
+                }
+                var report = RankReport(nanoseconds: durations, wrong: nil, mismatches: [])
+                if options.check {
+                    // Fresh inputs (in place, timing overwrote them), one more call, exact comparison.
+                    buffers.fillInput(a)
+                    try algorithm.run(comm, a)
+                    let result = buffers.check(a)
+                    report.wrong = result.wrong
+                    report.mismatches = result.first.map { Mismatch(rank: job.rank, index: $0.index, expected: $0.expected, got: $0.got) }
+                }
+                let key = "\(options.kind.rawValue)/\(index)/\(inPlace ? "in" : "out")"
+                guard let raw = try job.gather(key, [UInt8](try JSONEncoder().encode(report))) else { continue }
+                let reports = try raw.enumerated().map { r, bytes -> RankReport in
+                    do { return try JSONDecoder().decode(RankReport.self, from: Data(bytes)) } catch {
+                        throw FabricError.protocolViolation(peer: "rank \(r)", detail: "its timing report does not decode: \(error)")
+                    }
+                }
+                entries.append(combine(count: count, inPlace: inPlace, algorithm: algorithm.name, why: why, reports: reports, hosts: hosts))
+                timings.append(Timings(bytes: count * es, inplace: inPlace, perRank: reports.map(\.nanoseconds)))
+            }
+            if job.rank == 0 { try onSize(entries) }
+        }
+        return job.rank == 0 ? StragglerAnalysis.analyze(timings, ranks: job.worldSize, k: options.stragglerK, spikeK: options.spikeK) : nil
+    }
+
+    private func combine(count: Int, inPlace: Bool, algorithm: String, why: String, reports: [RankReport], hosts: [String]) -> CollectiveResult {
+        let n = job.worldSize
+        let iterations = options.iterations
+        let slowest = (0..<iterations).map { i in reports.map { $0.nanoseconds[i] }.max() ?? 0 }
+        var histogram = LatencyHistogram()
+        for t in slowest { histogram.record(nanoseconds: t) }
+        let meanUs = slowest.isEmpty ? 0 : Double(slowest.reduce(0, +)) / Double(slowest.count) / 1000
+        let bytes = count * options.type.size
+        let algbw = meanUs > 0 ? Double(bytes) / (meanUs * 1e-6) / 1e9 : 0
+        let ranks = reports.enumerated().map { r, report -> RankTiming in
+            var h = LatencyHistogram()
+            for t in report.nanoseconds { h.record(nanoseconds: t) }
+            let s = LatencySummary(h)
+            let late = median(zip(slowest, report.nanoseconds).map { Double($0 - $1) }) / 1000
+            return RankTiming(rank: r, host: hosts[r], meanUs: s.mean, p50Us: s.p50, p99Us: s.p99, maxUs: s.max, lateUs: late)
+        }
+        let wrong = options.check ? reports.compactMap(\.wrong).reduce(0, +) : nil
+        let mismatches = reports.flatMap(\.mismatches)
+        let summary = LatencySummary(histogram)
+        let kind = options.kind
+        return CollectiveResult(
+            bytes: bytes,
+            count: kind == .allgather ? kind.inputCount(count, ranks: n) : kind.outputCount(count, ranks: n),
+            dtype: options.type.rawValue, op: kind.reduces ? options.op.rawValue : "none",
+            root: kind == .broadcast ? options.root : -1, algo: algorithm, algoSelection: why, inplace: inPlace,
+            iterations: iterations, warmupIterations: options.warmup, timeUs: meanUs, timeP50Us: summary.p50, timeP99Us: summary.p99,
+            algbwGbps: algbw, busbwGbps: algbw * kind.busBandwidthFactor(ranks: n), wrong: wrong,
+            mismatches: mismatches.isEmpty ? nil : Array(mismatches.prefix(10)), histogram: HistogramEncoding.encode(histogram), ranks: ranks)
+    }
+
+    /// Mean over ranks' `iterations` timed calls, max over ranks: for the auto crossover.
+    fileprivate func probe(_ algorithm: CollectiveAlgorithm, _ a: CollectiveArguments, iterations: Int, key: String) throws -> Double? {
+        for _ in 0..<2 { try algorithm.run(comm, a) }
+        let t0 = clock.now()
+        for _ in 0..<iterations { try algorithm.run(comm, a) }
+        let mean = Double(clock.nanoseconds(clock.now() &- t0)) / Double(iterations)
+        guard let all = try job.gather(key, Array(String(mean).utf8)) else { return nil }
+        return all.compactMap { Double(String(decoding: $0, as: UTF8.self)) }.max()
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// `--algo auto`: before the sweep, time every algorithm at a few sizes (×16 apart, up to the
+/// sweep's largest and at most 4 MiB) and use the fastest below/above the measured crossover.
+/// Rank 0 decides from the slowest rank's times and tells the others through the store, so
+/// every rank runs the same algorithm.
+struct AlgorithmChooser {
+    let algorithms: [CollectiveAlgorithm]
+    /// (smallest count at which the algorithm takes over, algorithm), ascending.
+    var thresholds: [(count: Int, algorithm: Int)] = [(0, 0)]
+    var explanation = ""
+
+    init(benchmark: CollectiveBenchmark, algorithms: [CollectiveAlgorithm], buffers: CollectiveBuffers, maxCount: Int) throws {
+        self.algorithms = algorithms
+        guard algorithms.count > 1 else {
+            explanation = benchmark.options.algo == "auto" ? "auto: the only algorithm" : "requested with --algo"
+            return
+        }
+        let job = benchmark.job, es = benchmark.options.type.size
+        var probeCounts: [Int] = []
+        var c = max(1, 8 / es)
+        while c <= max(1, min(maxCount, (4 << 20) / es)) { probeCounts.append(benchmark.options.kind.usableCount(c, ranks: job.worldSize)); c *= 16 }
+        probeCounts = Array(Set(probeCounts.filter { $0 > 0 })).sorted()
+        var winners: [(count: Int, algorithm: Int, times: [Double])] = []
+        for (i, count) in probeCounts.enumerated() {
+            let a = buffers.arguments(count: count, inPlace: false, op: benchmark.options.op, root: benchmark.options.root)
+            buffers.fillInput(a)
+            let iterations = max(3, min(20, (64 << 20) / max(count * es, 1)))
+            var times: [Double] = []
+            for (j, algorithm) in algorithms.enumerated() {
+                try job.barrier("auto/\(i)/\(j)")
+                times.append(try benchmark.probe(algorithm, a, iterations: iterations, key: "auto/\(i)/\(j)") ?? 0)
+            }
+            winners.append((count, times.enumerated().min { $0.element < $1.element }?.offset ?? 0, times))
+        }
+        // Rank 0 turns the winners into thresholds: from each size on, its winner is used.
+        if job.rank == 0 {
+            var text = "auto (measured: "
+            text += winners.map { w in
+                "\(ByteCount.format(w.count * es)): " + zip(algorithms, w.times).map { "\($0.name) \(String(format: "%.1f", $1 / 1000)) us" }.joined(separator: ", ")
+            }.joined(separator: "; ")
+            text += ")"
+            // One crossover: from the smallest probe size at which the winner of the largest
+            // probe wins at every larger probe; below it, the winner of the probe just below.
+            let top = winners.last?.algorithm ?? 0
+            let start = winners.lastIndex { $0.algorithm != top }.map { $0 + 1 } ?? 0
+            var plan = [(0, start == 0 ? top : winners[start - 1].algorithm)]
+            if start > 0 { plan.append((winners[start].count, top)) }
+            let decision = plan.map { "\($0.0):\($0.1)" }.joined(separator: ",") + "|" + text
+            try job.rendezvous.set("auto/decision", Array(decision.utf8))
+        }
+        let decision = String(decoding: try job.rendezvous.get("auto/decision", description: "rank 0's algorithm choice"), as: UTF8.self)
+        let parts = decision.split(separator: "|", maxSplits: 1)
+        thresholds = parts.first.map { $0.split(separator: ",").compactMap { item -> (Int, Int)? in
+            let f = item.split(separator: ":")
+            guard f.count == 2, let c = Int(f[0]), let a = Int(f[1]), a < algorithms.count else { return nil }
+            return (c, a)
+        } } ?? [(0, 0)]
+        if thresholds.isEmpty { thresholds = [(0, 0)] }
+        explanation = parts.count > 1 ? String(parts[1]) : "auto"
+    }
+
+    func choose(count: Int) -> (CollectiveAlgorithm, String) {
+        let pick = thresholds.last { $0.count <= count }?.algorithm ?? thresholds[0].algorithm
+        return (algorithms[pick], explanation)
+    }
+}

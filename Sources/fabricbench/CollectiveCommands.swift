@@ -1,0 +1,208 @@
+import ArgumentParser
+import FabricCollectives
+import FabricEngine
+import FabricMeasure
+import FabricReport
+import FabricTransport
+
+extension DataType: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+}
+
+extension ReduceOp: ExpressibleByArgument {}
+
+/// Flags of every collective command, in the nccl-tests spelling where it has one.
+struct CollectiveFlags: ParsableArguments {
+    @Option(name: .customShort("n"), help: "Timed iterations per size.")
+    var iterations: Int = 20
+
+    @Option(name: .customShort("c"), help: "1: check every result exactly after timing (default); 0: off.")
+    var check: Int = 1
+
+    @Option(help: "Element type: float, double, half, int32, int64.")
+    var dtype: DataType = .float32
+
+    @Option(help: "Reduction: sum, prod, min, max.")
+    var op: ReduceOp = .sum
+
+    @Option(help: "Algorithm, or auto: pick per size from a crossover measured before the sweep.")
+    var algo: String = "auto"
+
+    @Flag(help: "Only in-place (default: both).")
+    var inplace = false
+
+    @Flag(help: "Only out-of-place (default: both).")
+    var outofplace = false
+
+    @Option(help: "Pipeline chunk size.")
+    var chunk = ByteSize(1 << 20)
+
+    @Option(help: "Receives in flight per link (pipeline depth).")
+    var slots: Int = 4
+
+    @Option(help: "Exit non-zero when the average bus bandwidth (GB/s) is below this: a CI floor.")
+    var minBusbw: Double?
+
+    @Option(help: "Exit non-zero when any size's mean time (us) exceeds this: a CI ceiling.")
+    var maxTimeUs: Double?
+
+    @Option(help: "Straggler rule: flag ranks whose median lateness exceeds the group's by more than K MAD.")
+    var stragglerK: Double = 3
+
+    @Option(help: ArgumentHelp("Testing aid: RANK:MICROSECONDS makes that rank sleep before each timed iteration.", valueName: "rank:us"))
+    var injectDelay: String?
+
+    func validate() throws {
+        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        guard check == 0 || check == 1 else { throw ValidationError("-c takes 0 or 1 (got \(check))") }
+        guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
+        guard chunk.bytes >= 64 else { throw ValidationError("--chunk must be at least 64 bytes") }
+        if inplace && outofplace { throw ValidationError("--inplace and --outofplace exclude each other (give neither for both)") }
+        if let d = injectDelay { _ = try parseDelay(d) }
+    }
+
+    func parseDelay(_ text: String) throws -> (rank: Int, microseconds: Int) {
+        let parts = text.split(separator: ":").map { Int($0) }
+        guard parts.count == 2, let r = parts[0], let us = parts[1], r >= 0, us >= 0 else {
+            throw ValidationError("--inject-delay '\(text)' is not RANK:MICROSECONDS (e.g. 3:500)")
+        }
+        return (r, us)
+    }
+}
+
+/// What the four collective commands share; each command only names its collective.
+enum CollectiveRun {
+    static func run(_ kind: CollectiveKind, job flags: JobFlags, sweep: SweepFlags, collective: CollectiveFlags, root: Int) throws {
+        if sweep.duration != nil { throw ValidationError("-D is for latency; collectives run -n iterations per size") }
+        let names = Algorithms.names(for: kind)
+        guard collective.algo == "auto" || names.contains(collective.algo) else {
+            throw ValidationError("--algo \(collective.algo) is not an algorithm for \(kind.rawValue) (choose from: \((names + ["auto"]).joined(separator: ", ")))")
+        }
+        guard root >= 0 else { throw ValidationError("--root must be >= 0") }
+        var options = CollectiveOptions()
+        options.kind = kind
+        options.sizes = try sweep.sweep().sizes
+        options.iterations = collective.iterations
+        options.warmup = sweep.warmup ?? 5
+        options.check = collective.check == 1
+        options.type = collective.dtype
+        options.op = collective.op
+        options.algo = collective.algo
+        options.inPlace = !collective.outofplace
+        options.outOfPlace = !collective.inplace
+        options.root = root
+        options.tuning = PipelineTuning(chunkBytes: collective.chunk.bytes, slots: collective.slots)
+        options.injectDelay = try collective.injectDelay.map(collective.parseDelay)
+        options.stragglerK = collective.stragglerK
+        var arguments = flags.recorded.merging(sweep.recorded) { a, _ in a }
+        for (k, v) in ["n": "\(collective.iterations)", "c": "\(collective.check)", "dtype": collective.dtype.rawValue,
+                       "op": collective.op.rawValue, "algo": collective.algo, "inplace": "\(options.inPlace)",
+                       "outofplace": "\(options.outOfPlace)", "root": "\(root)", "chunk": "\(collective.chunk.bytes)",
+                       "slots": "\(collective.slots)", "min_busbw": collective.minBusbw.map { "\($0)" } ?? "",
+                       "max_time_us": collective.maxTimeUs.map { "\($0)" } ?? "", "straggler_k": "\(collective.stragglerK)",
+                       "inject_delay": collective.injectDelay ?? ""] {
+            arguments[k] = v
+        }
+        let notes = [
+            "minBytes \(sweep.minBytes.bytes) maxBytes \(sweep.maxBytes?.bytes ?? sweep.minBytes.bytes) step: \(sweep.factor)(factor) "
+                + "warmup iters: \(options.warmup) iters: \(options.iterations) validation: \(collective.check) algo: \(collective.algo) "
+                + "chunk: \(ByteCount.format(collective.chunk.bytes)) slots: \(collective.slots)",
+            "time = per iteration, the slowest rank's; mean over iterations. algbw = size / time; busbw = algbw x \(busFactorText(kind)); GB/s = 1e9 bytes/s",
+        ]
+        try RankRunner.run(command: kind.rawValue, flags: flags, arguments: arguments,
+            makeSink: { document in
+                try ReportSink(document: document, jsonPath: flags.json, header: NcclTable.header(document, notes: notes), row: NcclTable.row,
+                               detail: { entries in
+                                   guard let first = entries.first, first.algoSelection.hasPrefix("auto ("), first.bytes == options.sizes.first else { return nil }
+                                   return "# algo \(first.algoSelection)"
+                               })
+            },
+            body: { job, clock, sink in
+                let report = try CollectiveBenchmark(job: job, options: options, clock: clock).run { try sink?.add($0) }
+                guard let sink else { return }
+                let results = sink.document.results
+                sink.note(NcclTable.footer(results, checked: options.check))
+                if let report {
+                    try sink.setStragglers(report)
+                    sink.note("# \(report.summary)")
+                }
+                try enforce(results, collective: collective)
+            })
+    }
+
+    static func busFactorText(_ kind: CollectiveKind) -> String {
+        switch kind {
+        case .allreduce: return "2(n-1)/n"
+        case .reducescatter, .allgather: return "(n-1)/n"
+        case .broadcast: return "1"
+        }
+    }
+
+    /// Wrong results, then the CI gates: each makes the run fail with the reason.
+    static func enforce(_ results: [CollectiveResult], collective: CollectiveFlags) throws {
+        let wrong = results.compactMap(\.wrong).reduce(0, +)
+        if wrong > 0 {
+            let first = results.flatMap { r in (r.mismatches ?? []).map { (r, $0) } }.prefix(5)
+                .map { r, m in "\(r.bytes) B \(r.inplace ? "in-place" : "out-of-place"): rank \(m.rank) [\(m.index)] expected \(m.expected), got \(m.got)" }
+            throw RankFailure(description: "\(wrong) wrong element(s); first: " + first.joined(separator: "; "), code: 1)
+        }
+        if let floor = collective.minBusbw {
+            let average = NcclTable.averageBusBandwidth(results)
+            if average < floor {
+                throw RankFailure(description: String(format: "average bus bandwidth %.3f GB/s is below --min-busbw %.3f", average, floor), code: 1)
+            }
+        }
+        if let ceiling = collective.maxTimeUs, let worst = results.max(by: { $0.timeUs < $1.timeUs }), worst.timeUs > ceiling {
+            throw RankFailure(description: String(format: "%d B %@ took %.2f us, above --max-time-us %.2f", worst.bytes,
+                                                  worst.inplace ? "in-place" : "out-of-place", worst.timeUs, ceiling), code: 1)
+        }
+    }
+}
+
+struct AllReduceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "All-reduce (ring or double binary tree) with nccl-tests' table, exact checking and straggler analysis.",
+        discussion: """
+        Examples:
+          fabricbench allreduce --np 4 -b 8 -e 128M -f 2
+          fabricbench allreduce --np 2 -b 1M -e 64M --algo ring --dtype double --op max --json ar.json
+          fabricbench allreduce --np 4 -b 1M --min-busbw 1.5      # CI floor: exit 1 below 1.5 GB/s
+        """)
+    @OptionGroup var job: JobFlags
+    @OptionGroup var sweep: SweepFlags
+    @OptionGroup var collective: CollectiveFlags
+    func run() throws { try CollectiveRun.run(.allreduce, job: job, sweep: sweep, collective: collective, root: 0) }
+}
+
+struct ReduceScatterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reducescatter", abstract: "Reduce-scatter (ring); -b/-e give the full input size.",
+        discussion: "Example:\n  fabricbench reducescatter --np 4 -b 1K -e 64M -f 4")
+    @OptionGroup var job: JobFlags
+    @OptionGroup var sweep: SweepFlags
+    @OptionGroup var collective: CollectiveFlags
+    func run() throws { try CollectiveRun.run(.reducescatter, job: job, sweep: sweep, collective: collective, root: 0) }
+}
+
+struct AllGatherCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allgather", abstract: "All-gather (ring); -b/-e give the full output size.",
+        discussion: "Example:\n  fabricbench allgather --np 4 -b 1K -e 64M -f 4")
+    @OptionGroup var job: JobFlags
+    @OptionGroup var sweep: SweepFlags
+    @OptionGroup var collective: CollectiveFlags
+    func run() throws { try CollectiveRun.run(.allgather, job: job, sweep: sweep, collective: collective, root: 0) }
+}
+
+struct BroadcastCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broadcast", abstract: "Broadcast (pipelined chain) from --root.",
+        discussion: "Example:\n  fabricbench broadcast --np 4 -b 1K -e 64M -f 4 --root 2")
+    @OptionGroup var job: JobFlags
+    @OptionGroup var sweep: SweepFlags
+    @OptionGroup var collective: CollectiveFlags
+    @Option(help: "Rank that broadcasts.")
+    var root: Int = 0
+    func run() throws { try CollectiveRun.run(.broadcast, job: job, sweep: sweep, collective: collective, root: root) }
+}
