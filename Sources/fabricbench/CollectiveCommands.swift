@@ -79,6 +79,7 @@ enum CollectiveRun {
             throw ValidationError("--algo \(collective.algo) is not an algorithm for \(kind.rawValue) (choose from: \((names + ["auto"]).joined(separator: ", ")))")
         }
         guard root >= 0 else { throw ValidationError("--root must be >= 0") }
+        if let n = flags.localRanks, root >= n { throw ValidationError("--root \(root) is not a rank of --np \(n) (ranks 0...\(n - 1))") }
         var options = CollectiveOptions()
         options.kind = kind
         options.sizes = try sweep.sweep().sizes

@@ -22,6 +22,9 @@ public struct TreeAllReduce: CollectiveAlgorithm {
             return
         }
         var schedule = TreeSchedule(comm, a)
+        guard a.scratch.length >= 4 * schedule.slotBytes else {
+            throw FabricError.configuration("tree all-reduce needs \(4 * schedule.slotBytes) bytes of scratch, got \(a.scratch.length)")
+        }
         try schedule.run()
     }
 }

@@ -10,7 +10,7 @@ public struct CollectiveArguments {
     public var root: Int
     public var input: MemoryRegion
     public var output: MemoryRegion
-    /// Pipeline slots; at least `tuning.slots * tuning.chunkBytes` bytes.
+    /// Pipeline slots: `scratchBytes(tuning)` bytes.
     public var scratch: MemoryRegion
     /// Full-size buffer for partial results of a standalone reduce-scatter.
     public var work: MemoryRegion
@@ -30,6 +30,10 @@ public struct CollectiveArguments {
     }
 
     public var inPlace: Bool { input.base == output.base }
+
+    /// Scratch every algorithm can pipeline in: the tree keeps up to 4 chunks per slot
+    /// (two trees, two children each); a chunk may be a few elements over `chunkBytes`.
+    public static func scratchBytes(_ tuning: PipelineTuning) -> Int { 4 * tuning.slots * (tuning.chunkBytes + 64) }
 }
 
 /// One algorithm for one collective. Adding an algorithm is one file with one of these.

@@ -41,7 +41,7 @@ public final class CollectiveBuffers {
         let inMax = kind.inputCount(maxCount, ranks: ranks), outMax = kind.outputCount(maxCount, ranks: ranks)
         shared = try Allocation(max(inMax, outMax, maxCount) * es, transport)
         separate = try Allocation(max(inMax, outMax) * es, transport)
-        scratch = try Allocation(tuning.slots * (tuning.chunkBytes + 64), transport)
+        scratch = try Allocation(CollectiveArguments.scratchBytes(tuning), transport)
         work = try Allocation(kind == .reducescatter ? maxCount * es : 0, transport)
     }
 

@@ -1,0 +1,93 @@
+import Foundation
+import XCTest
+
+final class CollectiveCLITests: XCTestCase {
+    /// Rows of the table as nccl-tests' parsers read them: 13 whitespace-separated fields.
+    func rows(_ stdout: String) -> [[String]] {
+        stdout.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            .map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+    }
+
+    func testAllReduceTableParsesLikeNcclTestsAndTheJSONHasEveryField() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["allreduce", "--np", "2", "-b", "8", "-e", "64K", "-f", "8", "-n", "5", "--json", "ar.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let table = rows(r.stdout)
+        XCTAssertEqual(table.map { $0.count }, Array(repeating: 13, count: 5), r.stdout)
+        XCTAssertEqual(table.map { Int($0[0]) }, [8, 64, 512, 4096, 32768])
+        XCTAssertEqual(table.map { Int($0[1]) }, [2, 16, 128, 1024, 8192])
+        for row in table {
+            XCTAssertEqual(Array(row[2...4]), ["float", "sum", "-1"])
+            XCTAssertEqual(row[8], "0")
+            XCTAssertEqual(row[12], "0")
+            for column in [5, 6, 7, 9, 10, 11] { XCTAssertNotNil(Double(row[column]), "\(row)") }
+        }
+        XCTAssertTrue(r.stdout.contains("# Out of bounds values : 0 OK"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("# Avg bus bandwidth    : "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("# algo auto (measured: "), r.stdout)
+
+        let doc = try CLI.json(dir.appendingPathComponent("ar.json"))
+        XCTAssertEqual(doc["command"] as? String, "allreduce")
+        let results = try XCTUnwrap(doc["results"] as? [[String: Any]])
+        XCTAssertEqual(results.count, 10)  // 5 sizes x (out-of-place, in-place)
+        for entry in results {
+            for key in ["bytes", "count", "dtype", "op", "algo", "inplace", "time_us", "time_p50_us", "time_p99_us",
+                        "algbw_gbps", "busbw_gbps", "wrong", "ranks", "algo_selection"] {
+                XCTAssertNotNil(entry[key], key)
+            }
+            XCTAssertEqual((entry["ranks"] as? [Any])?.count, 2)
+            XCTAssertTrue(["ring", "tree"].contains(entry["algo"] as? String ?? ""))
+        }
+        let stragglers = try XCTUnwrap(doc["stragglers"] as? [String: Any])
+        XCTAssertNotNil(stragglers["summary"] as? String)
+    }
+
+    func testEveryCollectiveIsExactOnThreeRanks() throws {
+        let cases: [[String]] = [
+            ["allreduce", "--algo", "ring", "--dtype", "int64", "--op", "max"],
+            ["allreduce", "--algo", "tree", "--dtype", "half", "--op", "prod"],
+            ["reducescatter", "--dtype", "double", "--op", "min"],
+            ["allgather", "--dtype", "int32"],
+            ["broadcast", "--root", "2"],
+        ]
+        for extra in cases {
+            let r = try CLI.run(extra + ["--np", "3", "-b", "1K", "-e", "16K", "-f", "4", "-n", "3", "-w", "1", "--chunk", "4K"])
+            XCTAssertEqual(r.status, 0, "\(extra): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("# Out of bounds values : 0 OK"), "\(extra): \(r.stdout)")
+            XCTAssertEqual(rows(r.stdout).count, 3, "\(extra)")
+        }
+    }
+
+    func testCIGatesFailTheRun() throws {
+        let floor = try CLI.run(["allreduce", "--np", "2", "-b", "4K", "-n", "3", "--min-busbw", "100000"])
+        XCTAssertEqual(floor.status, 1)
+        XCTAssertTrue(floor.stderr.contains("below --min-busbw"), floor.stderr)
+        let ceiling = try CLI.run(["allreduce", "--np", "2", "-b", "4K", "-n", "3", "--max-time-us", "0.001"])
+        XCTAssertEqual(ceiling.status, 1)
+        XCTAssertTrue(ceiling.stderr.contains("above --max-time-us"), ceiling.stderr)
+        let pass = try CLI.run(["allreduce", "--np", "2", "-b", "4K", "-n", "3", "--min-busbw", "0", "--max-time-us", "10000000"])
+        XCTAssertEqual(pass.status, 0, pass.stderr)
+    }
+
+    func testALateRankIsNamedAsTheStraggler() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["allreduce", "--np", "4", "-b", "64", "-n", "12", "-w", "2", "--algo", "ring",
+                             "--inject-delay", "2:20000", "--json", "s.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try XCTUnwrap(try CLI.json(dir.appendingPathComponent("s.json"))["stragglers"] as? [String: Any])
+        XCTAssertEqual(report["flagged_ranks"] as? [Int], [2], "\(report)")
+        XCTAssertEqual(report["slowest_rank"] as? Int, 2)
+        XCTAssertGreaterThan(report["slowest_late_us"] as? Double ?? 0, 10_000)
+        XCTAssertTrue(r.stdout.contains("straggler: rank 2"), r.stdout)
+    }
+
+    func testBadCollectiveInputExitsTwo() throws {
+        for arguments in [["allreduce", "--algo", "bogus"], ["allreduce", "--dtype", "complex"], ["allreduce", "--op", "avg"],
+                          ["broadcast", "--np", "2", "--root", "5"], ["allreduce", "--inplace", "--outofplace"],
+                          ["allreduce", "-D", "1"], ["allgather", "--algo", "tree"]] {
+            let r = try CLI.run(arguments, limit: 20)
+            XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(arguments): \(r.stderr)")
+        }
+    }
+}
