@@ -36,9 +36,15 @@ final class CollectiveCorrectnessTests: XCTestCase {
         XCTAssertGreaterThan(calls, 0)
     }
 
-    func testAllReduceRingAndTreeOnTwoToFiveRanks() {
+    func testAllReduceRingTreeAndRecursiveDoublingOnTwoToFiveRanks() {
         for n in 2...5 {
-            check(ranks: n, algorithms: [RingAllReduce(), TreeAllReduce()], counts: [0, 1, n - 1, 7, 131])
+            check(ranks: n, algorithms: [RingAllReduce(), TreeAllReduce(), RecursiveDoublingAllReduce()], counts: [0, 1, n - 1, 7, 131])
+        }
+    }
+
+    func testRecursiveDoublingSegmentsBuffersLargerThanScratch() {
+        for n in [3, 6, 7] {
+            check(ranks: n, algorithms: [RecursiveDoublingAllReduce()], counts: [2000], types: [.int32, .float64], ops: [.sum, .prod])
         }
     }
 
@@ -49,12 +55,12 @@ final class CollectiveCorrectnessTests: XCTestCase {
     }
 
     func testLargeBuffersWithRealisticChunks() {
-        check(ranks: 4, algorithms: [RingAllReduce(), TreeAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast()],
+        check(ranks: 4, algorithms: [RingAllReduce(), TreeAllReduce(), RecursiveDoublingAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast()],
               counts: [300_007], types: [.float32], ops: [.sum, .max], tuning: PipelineTuning(chunkBytes: 64 << 10, slots: 4))
     }
 
     func testOneRankIsACopy() {
-        check(ranks: 1, algorithms: [RingAllReduce(), TreeAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast()],
+        check(ranks: 1, algorithms: [RingAllReduce(), TreeAllReduce(), RecursiveDoublingAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast()],
               counts: [0, 5], types: [.int32], ops: [.sum])
     }
 

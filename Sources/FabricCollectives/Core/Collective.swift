@@ -49,7 +49,7 @@ public protocol CollectiveAlgorithm {
 /// Every algorithm, for lookup by collective and name.
 public enum Algorithms {
     public static let all: [CollectiveAlgorithm] = [
-        RingAllReduce(), TreeAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast(),
+        RingAllReduce(), TreeAllReduce(), RecursiveDoublingAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast(),
     ]
 
     public static func named(_ name: String, for collective: CollectiveKind) -> CollectiveAlgorithm? {

@@ -10,8 +10,9 @@ public struct TCPOptions: Sendable {
     /// Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one full
     /// core per rank. Leave off when ranks outnumber cores.
     public var busyPoll: Bool = false
-    /// SO_SNDBUF/SO_RCVBUF request; 0 leaves the kernel's autotuning alone.
-    public var socketBufferBytes: Int = 4 << 20
+    /// SO_SNDBUF/SO_RCVBUF request; 0 leaves the kernel's autotuning alone (faster on the
+    /// loopback measurements in docs/PERFORMANCE.md).
+    public var socketBufferBytes: Int = 0
     public var timeout: Double = 30
 
     public init() {}
@@ -156,7 +157,8 @@ public final class TCPTransport: Transport {
 
     private func adopt(_ s: Socket, peer: Int) throws {
         s.setNoDelay()
-        if options.socketBufferBytes > 0 { grantedBuffers = s.setBufferSizes(options.socketBufferBytes) }
+        grantedBuffers = options.socketBufferBytes > 0 ? s.setBufferSizes(options.socketBufferBytes)
+            : (s.option(SO_SNDBUF), s.option(SO_RCVBUF))  // autotuning's starting sizes
         try s.setNonBlocking()
         channels[peer] = TCPChannel(peer: peer, socket: s)
         connected.append(peer)
