@@ -61,10 +61,11 @@ let package = Package(
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricTransport"]),
         .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricTransport"]),
         .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure"]),
+        .target(name: "CReference", path: "Benchmarks/CReference"),
         .executableTarget(
             name: "FabricBenchmarks",
             dependencies: [
-                "FabricMeasure", "CFabric",
+                "FabricMeasure", "CFabric", "FabricCollectives", "CReference",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/FabricBenchmarks",

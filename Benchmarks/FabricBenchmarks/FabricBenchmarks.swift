@@ -1,9 +1,12 @@
 import Benchmark
 import CFabric
+import CReference
+import FabricCollectives
 import FabricMeasure
 
 // The per-sample cost of measuring: what a timed loop adds to every latency sample.
 // Run: swift package --disable-sandbox benchmark --target FabricBenchmarks
+// Also: the all-reduce reduction kernel against a plain C loop.
 // Compare the TSC and CLOCK_MONOTONIC_RAW reads against each other, and the histogram
 // record against a plain array store (the cheapest possible way to keep a sample).
 let benchmarks: @Sendable () -> Void = {
@@ -38,6 +41,21 @@ let benchmarks: @Sendable () -> Void = {
         }
         benchmark.stopMeasurement()
         blackHole(samples)
+    }
+
+    // The all-reduce kernel against a plain C `a[i] += b[i]` on 1 MiB (target: >= 90% of its speed).
+    let floats = (1 << 20) / 4
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: floats), b = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+    a.initialize(repeating: 1, count: floats)
+    b.initialize(repeating: 2, count: floats)
+    let sum = Reducer(type: .float32, op: .sum)
+    Benchmark("reduce: float sum 1 MiB, Swift kernel", configuration: .init(metrics: [.wallClock, .throughput])) { benchmark in
+        for _ in benchmark.scaledIterations { sum(a, a, b, count: floats) }
+        blackHole(a[7])
+    }
+    Benchmark("reduce: float sum 1 MiB, C reference", configuration: .init(metrics: [.wallClock, .throughput])) { benchmark in
+        for _ in benchmark.scaledIterations { reference_add_float(a, b, floats) }
+        blackHole(a[7])
     }
 
     Benchmark("summary + encode of a 1M-sample histogram") { benchmark in

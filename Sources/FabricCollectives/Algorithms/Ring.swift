@@ -15,8 +15,15 @@ struct Ring {
     /// piece `rank+shift-s-1`, reduces it with its own input into `work` and sends that on.
     /// The last step writes piece `rank+shift+1` (now fully reduced) to `final` instead,
     /// at that piece's offset minus `finalBase` bytes.
+    ///
+    /// With `gather`, the all-gather follows in the same pipeline (the all-reduce): each
+    /// chunk, once fully reduced, is sent on at once, and the all-gather's receives are
+    /// posted behind the reduce-scatter's, so no phase boundary stalls the link. On every link
+    /// all reduce-scatter messages still precede all all-gather ones, as the receiver posts
+    /// them; and the all-gather data for a chunk cannot arrive before this rank's earlier send
+    /// from that memory was received, so receiving into it early is safe.
     func reduceScatter(_ comm: Communicator, _ a: CollectiveArguments, pieces: Partition, shift: Int,
-                       work: MemoryRegion, final: MemoryRegion, finalBase: Int) throws {
+                       work: MemoryRegion, final: MemoryRegion, finalBase: Int, gather: Bool = false) throws {
         let es = a.type.size
         let reduce = Reducer(type: a.type, op: a.op)
         let chunks = a.tuning.chunks(elements: pieces.largest, elementSize: es)
@@ -24,22 +31,32 @@ struct Ring {
             let r = pieces.range(rank + shift).chunk(k, of: chunks)
             try comm.send(to: next, a.input, offset: r.lowerBound * es, bytes: r.count * es)
         }
+        // Steps 0..<n-1 reduce; with `gather`, steps n-1..<2(n-1) are the all-gather's.
         var schedule: [(step: Int, range: Range<Int>)] = []
-        for s in 0..<(size - 1) {
+        for s in 0..<(gather ? 2 * (size - 1) : size - 1) {
             for k in 0..<chunks {
                 let r = pieces.range(rank + shift - s - 1).chunk(k, of: chunks)
                 if !r.isEmpty { schedule.append((s, r)) }
             }
         }
         let slotBytes = ((pieces.largest + chunks - 1) / chunks) * es
-        let incoming = ReceivePipeline(comm, entries: schedule.map { .init(peer: previous, bytes: $0.range.count * es, target: .scratch) },
-                                       scratch: a.scratch, slotBytes: slotBytes, slots: a.tuning.slots)
+        let incoming = ReceivePipeline(comm, entries: schedule.map {
+            .init(peer: previous, bytes: $0.range.count * es,
+                  target: $0.step < size - 1 ? .scratch : .region(final, offset: $0.range.lowerBound * es - finalBase))
+        }, scratch: a.scratch, slotBytes: slotBytes, slots: a.tuning.slots)
         for (step, r) in schedule {
             let data = try incoming.take()
-            let last = step == size - 2
-            let destination = last ? final.base + r.lowerBound * es - finalBase : work.base + r.lowerBound * es
-            reduce(destination, a.input.base + r.lowerBound * es, data, count: r.count)
-            if !last { try comm.send(to: next, work, offset: r.lowerBound * es, bytes: r.count * es) }
+            let bytes = r.count * es
+            if step < size - 2 {
+                reduce(work.base + r.lowerBound * es, a.input.base + r.lowerBound * es, data, count: r.count)
+                try comm.send(to: next, work, offset: r.lowerBound * es, bytes: bytes)
+            } else if step == size - 2 {
+                let destination = r.lowerBound * es - finalBase
+                reduce(final.base + destination, a.input.base + r.lowerBound * es, data, count: r.count)
+                if gather { try comm.send(to: next, final, offset: destination, bytes: bytes) }
+            } else if step < 2 * (size - 1) - 1 {
+                try comm.send(to: next, final, offset: r.lowerBound * es - finalBase, bytes: bytes)
+            }
         }
     }
 

@@ -15,11 +15,9 @@ public struct RingAllReduce: CollectiveAlgorithm {
             return
         }
         let pieces = Partition(count: a.count, parts: ring.size)
-        // Partial sums go to the output (each piece's final reduction too), then the output's
-        // pieces circulate; the phases share buffers, so the first must drain before the second.
-        try ring.reduceScatter(comm, a, pieces: pieces, shift: 0, work: a.output, final: a.output, finalBase: 0)
-        try comm.waitAll()
-        try ring.allGather(comm, a, pieces: pieces, own: ring.rank + 1, output: a.output)
+        // Partial sums and final pieces go to the output, and the all-gather runs in the same
+        // pipeline: rank r finishes piece r+1 and circulates it.
+        try ring.reduceScatter(comm, a, pieces: pieces, shift: 0, work: a.output, final: a.output, finalBase: 0, gather: true)
         try comm.waitAll()
     }
 }
