@@ -57,6 +57,13 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { reference_add_float(a, b, floats) }
         blackHole(a[7])
     }
+    // The ring's usual case: out = input + received, three separate buffers.
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+    c.initialize(repeating: 0, count: floats)
+    Benchmark("reduce: float sum 1 MiB, Swift kernel, out-of-place", configuration: .init(metrics: [.wallClock, .throughput])) { benchmark in
+        for _ in benchmark.scaledIterations { sum(c, a, b, count: floats) }
+        blackHole(c[7])
+    }
 
     Benchmark("summary + encode of a 1M-sample histogram") { benchmark in
         var h = LatencyHistogram()

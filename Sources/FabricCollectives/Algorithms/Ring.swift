@@ -39,21 +39,38 @@ struct Ring {
                 if !r.isEmpty { schedule.append((s, r)) }
             }
         }
+        // Out of place, a partial sum is received straight into its place in `work`/`final` and
+        // the input is added there: two streams in, one out, no scratch. In place the input
+        // occupies that place, so the partial sum lands in scratch first.
+        // (In-place reduce-scatter's `final` is a view into the input: not direct there.)
+        let input = UnsafeMutableRawPointer(mutating: a.input.base)
+        let directWork = work.base != input, directFinal = final.base - finalBase != input
+        let direct = { (step: Int) in step >= size - 2 ? directFinal : directWork }
         let slotBytes = ((pieces.largest + chunks - 1) / chunks) * es
+        let place = { (step: Int, r: Range<Int>) -> (MemoryRegion, Int) in
+            step >= size - 2 ? (final, r.lowerBound * es - finalBase) : (work, r.lowerBound * es)
+        }
         let incoming = ReceivePipeline(comm, entries: schedule.map {
-            .init(peer: previous, bytes: $0.range.count * es,
-                  target: $0.step < size - 1 ? .scratch : .region(final, offset: $0.range.lowerBound * es - finalBase))
+            let (region, offset) = place($0.step, $0.range)
+            return .init(peer: previous, bytes: $0.range.count * es,
+                         target: $0.step < size - 1 && !direct($0.step) ? .scratch : .region(region, offset: offset))
         }, scratch: a.scratch, slotBytes: slotBytes, slots: a.tuning.slots)
         for (step, r) in schedule {
             let data = try incoming.take()
             let bytes = r.count * es
+            let (region, offset) = place(step, r)
+            if step < size - 1 {
+                let destination = region.base + offset, mine = UnsafeRawPointer(input + r.lowerBound * es)
+                if direct(step) {
+                    reduce(destination, destination, mine, count: r.count)
+                } else {
+                    reduce(destination, mine, data, count: r.count)
+                }
+            }
             if step < size - 2 {
-                reduce(work.base + r.lowerBound * es, a.input.base + r.lowerBound * es, data, count: r.count)
                 try comm.send(to: next, work, offset: r.lowerBound * es, bytes: bytes)
             } else if step == size - 2 {
-                let destination = r.lowerBound * es - finalBase
-                reduce(final.base + destination, a.input.base + r.lowerBound * es, data, count: r.count)
-                if gather { try comm.send(to: next, final, offset: destination, bytes: bytes) }
+                if gather { try comm.send(to: next, final, offset: offset, bytes: bytes) }
             } else if step < 2 * (size - 1) - 1 {
                 try comm.send(to: next, final, offset: r.lowerBound * es - finalBase, bytes: bytes)
             }

@@ -1,6 +1,8 @@
 /// Element-wise reduction kernels: `out[i] = a[i] op b[i]`, where `out` may alias `a`.
-/// Written as plain loops over typed pointers, which the optimizer turns into SIMD; the
-/// benchmark `reduce: float sum 1 MiB` compares them with a plain C loop.
+/// Explicit SIMD (16 lanes a step, then a scalar tail), not left to the auto-vectorizer:
+/// with three pointers its run-time overlap checks kept the loop scalar. Each step loads
+/// both inputs before it stores, so `out == a` is safe. The benchmark
+/// `reduce: float sum 1 MiB` compares the kernel with a plain C `a[i] += b[i]` loop.
 /// Integer arithmetic wraps (repeated timing iterations overflow by design).
 public struct Reducer: Sendable {
     public let type: DataType
@@ -21,27 +23,44 @@ public struct Reducer: Sendable {
         }
     }
 
+    /// Applies `vector` to 16-lane blocks and `scalar` to the tail.
     @inline(__always)
-    static func floating<T: BinaryFloatingPoint>(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer,
-                                                 _ n: Int, _ op: ReduceOp, _: T.Type) {
-        let o = out.assumingMemoryBound(to: T.self), x = a.assumingMemoryBound(to: T.self), y = b.assumingMemoryBound(to: T.self)
-        switch op {
-        case .sum: for i in 0..<n { o[i] = x[i] + y[i] }
-        case .prod: for i in 0..<n { o[i] = x[i] * y[i] }
-        case .min: for i in 0..<n { o[i] = y[i] < x[i] ? y[i] : x[i] }
-        case .max: for i in 0..<n { o[i] = y[i] > x[i] ? y[i] : x[i] }
+    static func apply<T: SIMDScalar>(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int,
+                                     _ vector: (SIMD16<T>, SIMD16<T>) -> SIMD16<T>, _ scalar: (T, T) -> T) {
+        let size = MemoryLayout<T>.stride
+        var i = 0
+        while i + 16 <= n {
+            let x = a.loadUnaligned(fromByteOffset: i * size, as: SIMD16<T>.self)
+            let y = b.loadUnaligned(fromByteOffset: i * size, as: SIMD16<T>.self)
+            (out + i * size).storeBytes(of: vector(x, y), as: SIMD16<T>.self)
+            i += 16
+        }
+        while i < n {
+            let x = a.load(fromByteOffset: i * size, as: T.self), y = b.load(fromByteOffset: i * size, as: T.self)
+            out.storeBytes(of: scalar(x, y), toByteOffset: i * size, as: T.self)
+            i += 1
         }
     }
 
     @inline(__always)
-    static func integer<T: FixedWidthInteger>(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer,
-                                              _ n: Int, _ op: ReduceOp, _: T.Type) {
-        let o = out.assumingMemoryBound(to: T.self), x = a.assumingMemoryBound(to: T.self), y = b.assumingMemoryBound(to: T.self)
+    static func floating<T: BinaryFloatingPoint & SIMDScalar>(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer,
+                                                              _ b: UnsafeRawPointer, _ n: Int, _ op: ReduceOp, _: T.Type) {
         switch op {
-        case .sum: for i in 0..<n { o[i] = x[i] &+ y[i] }
-        case .prod: for i in 0..<n { o[i] = x[i] &* y[i] }
-        case .min: for i in 0..<n { o[i] = y[i] < x[i] ? y[i] : x[i] }
-        case .max: for i in 0..<n { o[i] = y[i] > x[i] ? y[i] : x[i] }
+        case .sum: apply(out, a, b, n, { $0 + $1 }, { $0 + $1 } as (T, T) -> T)
+        case .prod: apply(out, a, b, n, { $0 * $1 }, { $0 * $1 } as (T, T) -> T)
+        case .min: apply(out, a, b, n, { $0.replacing(with: $1, where: $1 .< $0) }, { $1 < $0 ? $1 : $0 } as (T, T) -> T)
+        case .max: apply(out, a, b, n, { $0.replacing(with: $1, where: $1 .> $0) }, { $1 > $0 ? $1 : $0 } as (T, T) -> T)
+        }
+    }
+
+    @inline(__always)
+    static func integer<T: FixedWidthInteger & SIMDScalar>(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer,
+                                                           _ b: UnsafeRawPointer, _ n: Int, _ op: ReduceOp, _: T.Type) {
+        switch op {
+        case .sum: apply(out, a, b, n, { $0 &+ $1 }, { $0 &+ $1 } as (T, T) -> T)
+        case .prod: apply(out, a, b, n, { $0 &* $1 }, { $0 &* $1 } as (T, T) -> T)
+        case .min: apply(out, a, b, n, { $0.replacing(with: $1, where: $1 .< $0) }, { $1 < $0 ? $1 : $0 } as (T, T) -> T)
+        case .max: apply(out, a, b, n, { $0.replacing(with: $1, where: $1 .> $0) }, { $1 > $0 ? $1 : $0 } as (T, T) -> T)
         }
     }
 
