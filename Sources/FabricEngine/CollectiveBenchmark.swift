@@ -165,7 +165,7 @@ func median(_ values: [Double]) -> Double {
 }
 
 /// `--algo auto`: before the sweep, time every algorithm at a few sizes (×16 apart, up to the
-/// sweep's largest and at most 4 MiB) and use the fastest below/above the measured crossover.
+/// sweep's largest and at most 64 MiB) and use the fastest below/above the measured crossover.
 /// Rank 0 decides from the slowest rank's times and tells the others through the store, so
 /// every rank runs the same algorithm.
 struct AlgorithmChooser {
@@ -183,7 +183,7 @@ struct AlgorithmChooser {
         let job = benchmark.job, es = benchmark.options.type.size
         var probeCounts: [Int] = []
         var c = max(1, 8 / es)
-        while c <= max(1, min(maxCount, (4 << 20) / es)) { probeCounts.append(benchmark.options.kind.usableCount(c, ranks: job.worldSize)); c *= 16 }
+        while c <= max(1, min(maxCount, (64 << 20) / es)) { probeCounts.append(benchmark.options.kind.usableCount(c, ranks: job.worldSize)); c *= 16 }
         probeCounts = Array(Set(probeCounts.filter { $0 > 0 })).sorted()
         var winners: [(count: Int, algorithm: Int, times: [Double])] = []
         for (i, count) in probeCounts.enumerated() {

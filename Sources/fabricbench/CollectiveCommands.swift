@@ -74,6 +74,13 @@ struct CollectiveFlags: ParsableArguments {
 enum CollectiveRun {
     static func run(_ kind: CollectiveKind, job flags: JobFlags, sweep: SweepFlags, collective: CollectiveFlags, root: Int) throws {
         if sweep.duration != nil { throw ValidationError("-D is for latency; collectives run -n iterations per size") }
+        let description = "minBytes \(sweep.minBytes.bytes) maxBytes \(sweep.maxBytes?.bytes ?? sweep.minBytes.bytes) step: \(sweep.factor)(factor)"
+        try run(kind, job: flags, sizes: try sweep.sweep().sizes, warmup: sweep.warmup, sweepDescription: description,
+                sweepRecorded: sweep.recorded, collective: collective, root: root)
+    }
+
+    static func run(_ kind: CollectiveKind, job flags: JobFlags, sizes: [Int], warmup: Int?, sweepDescription: String,
+                    sweepRecorded: [String: String], collective: CollectiveFlags, root: Int) throws {
         let names = Algorithms.names(for: kind)
         guard collective.algo == "auto" || names.contains(collective.algo) else {
             throw ValidationError("--algo \(collective.algo) is not an algorithm for \(kind.rawValue) (choose from: \((names + ["auto"]).joined(separator: ", ")))")
@@ -82,9 +89,9 @@ enum CollectiveRun {
         if let n = flags.localRanks, root >= n { throw ValidationError("--root \(root) is not a rank of --np \(n) (ranks 0...\(n - 1))") }
         var options = CollectiveOptions()
         options.kind = kind
-        options.sizes = try sweep.sweep().sizes
+        options.sizes = sizes
         options.iterations = collective.iterations
-        options.warmup = sweep.warmup ?? 5
+        options.warmup = warmup ?? 5
         options.check = collective.check == 1
         options.type = collective.dtype
         options.op = collective.op
@@ -95,7 +102,7 @@ enum CollectiveRun {
         options.tuning = PipelineTuning(chunkBytes: collective.chunk.bytes, slots: collective.slots)
         options.injectDelay = try collective.injectDelay.map(collective.parseDelay)
         options.stragglerK = collective.stragglerK
-        var arguments = flags.recorded.merging(sweep.recorded) { a, _ in a }
+        var arguments = flags.recorded.merging(sweepRecorded) { a, _ in a }
         for (k, v) in ["n": "\(collective.iterations)", "c": "\(collective.check)", "dtype": collective.dtype.rawValue,
                        "op": collective.op.rawValue, "algo": collective.algo, "inplace": "\(options.inPlace)",
                        "outofplace": "\(options.outOfPlace)", "root": "\(root)", "chunk": "\(collective.chunk.bytes)",
@@ -105,8 +112,7 @@ enum CollectiveRun {
             arguments[k] = v
         }
         let notes = [
-            "minBytes \(sweep.minBytes.bytes) maxBytes \(sweep.maxBytes?.bytes ?? sweep.minBytes.bytes) step: \(sweep.factor)(factor) "
-                + "warmup iters: \(options.warmup) iters: \(options.iterations) validation: \(collective.check) algo: \(collective.algo) "
+            sweepDescription + " warmup iters: \(options.warmup) iters: \(options.iterations) validation: \(collective.check) algo: \(collective.algo) "
                 + "chunk: \(ByteCount.format(collective.chunk.bytes)) slots: \(collective.slots)",
             "time = per iteration, the slowest rank's; mean over iterations. algbw = size / time; busbw = algbw x \(busFactorText(kind)); GB/s = 1e9 bytes/s",
         ]
@@ -136,6 +142,7 @@ enum CollectiveRun {
         case .allreduce: return "2(n-1)/n"
         case .reducescatter, .allgather: return "(n-1)/n"
         case .broadcast: return "1"
+        case .barrier: return "0 (no data)"
         }
     }
 
@@ -174,6 +181,22 @@ struct AllReduceCommand: ParsableCommand {
     @OptionGroup var sweep: SweepFlags
     @OptionGroup var collective: CollectiveFlags
     func run() throws { try CollectiveRun.run(.allreduce, job: job, sweep: sweep, collective: collective, root: 0) }
+}
+
+struct BarrierCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "barrier", abstract: "Barrier latency (dissemination barrier over the data transport), in the same table.",
+        discussion: "Example:\n  fabricbench barrier --np 4 -n 1000")
+    @OptionGroup var job: JobFlags
+    @OptionGroup var collective: CollectiveFlags
+    @Option(name: .customShort("w"), help: "Warm-up iterations (not recorded).")
+    var warmup: Int = 5
+
+    func run() throws {
+        guard warmup >= 0 else { throw ValidationError("-w must be >= 0 (got \(warmup))") }
+        try CollectiveRun.run(.barrier, job: job, sizes: [0], warmup: warmup, sweepDescription: "size 0 (barrier)",
+                              sweepRecorded: ["w": "\(warmup)"], collective: collective, root: 0)
+    }
 }
 
 struct ReduceScatterCommand: ParsableCommand {

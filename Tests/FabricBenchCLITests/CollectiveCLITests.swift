@@ -36,7 +36,7 @@ final class CollectiveCLITests: XCTestCase {
                 XCTAssertNotNil(entry[key], key)
             }
             XCTAssertEqual((entry["ranks"] as? [Any])?.count, 2)
-            XCTAssertTrue(["ring", "tree"].contains(entry["algo"] as? String ?? ""))
+            XCTAssertTrue(["ring", "tree", "rd"].contains(entry["algo"] as? String ?? ""))
         }
         let stragglers = try XCTUnwrap(doc["stragglers"] as? [String: Any])
         XCTAssertNotNil(stragglers["summary"] as? String)
@@ -56,6 +56,16 @@ final class CollectiveCLITests: XCTestCase {
             XCTAssertTrue(r.stdout.contains("# Out of bounds values : 0 OK"), "\(extra): \(r.stdout)")
             XCTAssertEqual(rows(r.stdout).count, 3, "\(extra)")
         }
+    }
+
+    func testBarrierRunsInTheSameTable() throws {
+        let r = try CLI.run(["barrier", "--np", "3", "-n", "50"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let table = rows(r.stdout)
+        XCTAssertEqual(table.count, 1, r.stdout)
+        XCTAssertEqual(table.first?.count, 13)
+        XCTAssertEqual(table.first?[0], "0")
+        XCTAssertGreaterThan(Double(table.first?[5] ?? "") ?? 0, 0, "barrier time")
     }
 
     func testCIGatesFailTheRun() throws {

@@ -2,8 +2,12 @@ import FabricTransport
 
 /// Dissemination barrier over the data transport: ceil(log2 n) rounds; in round k each rank
 /// signals rank + 2^k and waits for rank - 2^k. No rank leaves before all have arrived.
-public struct DisseminationBarrier {
+public struct DisseminationBarrier: CollectiveAlgorithm {
+    public let name = "dissemination"
+    public let collective = CollectiveKind.barrier
     public init() {}
+
+    public func run(_ comm: Communicator, _ a: CollectiveArguments) throws { try run(comm, token: a.scratch) }
 
     public func peers(rank: Int, size: Int) -> [Int] {
         var result = Set<Int>()

@@ -50,6 +50,7 @@ public protocol CollectiveAlgorithm {
 public enum Algorithms {
     public static let all: [CollectiveAlgorithm] = [
         RingAllReduce(), TreeAllReduce(), RecursiveDoublingAllReduce(), RingReduceScatter(), RingAllGather(), ChainBroadcast(),
+        DisseminationBarrier(),
     ]
 
     public static func named(_ name: String, for collective: CollectiveKind) -> CollectiveAlgorithm? {

@@ -6,6 +6,7 @@ public enum CollectiveKind: String, CaseIterable, Sendable, Codable {
     case reducescatter
     case allgather
     case broadcast
+    case barrier
 
     var definition: CollectiveDefinition.Type {
         switch self {
@@ -13,6 +14,7 @@ public enum CollectiveKind: String, CaseIterable, Sendable, Codable {
         case .reducescatter: return ReduceScatter.self
         case .allgather: return AllGather.self
         case .broadcast: return Broadcast.self
+        case .barrier: return Barrier.self
         }
     }
 
