@@ -47,6 +47,7 @@ public final class Job {
         selection = TransportSelection.select(options.transport)
         var tcp = options.tcp
         tcp.timeout = options.timeout
+        if let local = spec.localSize, local > ProcessInfo.processInfo.activeProcessorCount { tcp.spinsBeforeSleep = 0 }
         transport = try TCPTransport(rendezvous: rendezvous, options: tcp, masterHost: spec.masterHost)
         try rendezvous.set("host/\(spec.rank)", Array(ProcessInfo.processInfo.hostName.utf8))
     }

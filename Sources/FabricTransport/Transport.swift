@@ -11,6 +11,8 @@ public protocol Transport: AnyObject {
     var worldSize: Int { get }
     /// Seconds any single wait may take before it fails naming the peer.
     var timeout: Double { get }
+    /// Polls without progress before a wait sleeps in `waitForActivity` (0: sleep at once).
+    var spinsBeforeSleep: Int { get }
     /// Settings for reports ("address", "busy_poll", "socket_buffer_bytes", ...).
     var settings: [String: String] { get }
 
@@ -90,12 +92,15 @@ extension Transport {
                 continue
             }
             spins += 1
-            if spins & 255 == 0 {
+            if spins >= spinsBeforeSleep || spins & 255 == 0 {
                 if deadline.expired {
                     let peers = pendingPeers().map { describe(peer: $0) }.joined(separator: ", ")
                     throw FabricError.timeout(rank: rank, waitingFor: what(), peer: peers.isEmpty ? "any peer" : peers, seconds: timeout)
                 }
-                try waitForActivity(milliseconds: deadline.remainingMilliseconds)
+                if spins >= spinsBeforeSleep {
+                    try waitForActivity(milliseconds: deadline.remainingMilliseconds)
+                    spins = 0
+                }
             }
         }
     }

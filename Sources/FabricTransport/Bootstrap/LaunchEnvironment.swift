@@ -15,6 +15,8 @@ public struct LaunchSpec: Equatable, Sendable {
     public var worldSize: Int
     /// Rank among the processes on this host (for CPU placement), when the launcher says.
     public var localRank: Int?
+    /// Processes of this job on this host, when the launcher says.
+    public var localSize: Int?
     public var masterHost: String
     public var masterPort: Int
     /// Distinguishes concurrent jobs on one host: their messages never cross.
@@ -79,6 +81,7 @@ public enum LaunchEnvironment {
         } else if let r = try int(Variable.rank), let w = try int(Variable.worldSize) {
             (launcher, rank, world) = (.fabricbench, r, w)
             localRank = r
+            localSize = w
         } else if let r = try int("OMPI_COMM_WORLD_RANK"), let w = try int("OMPI_COMM_WORLD_SIZE") {
             (launcher, rank, world) = (.openmpi, r, w)
             localSize = try int("OMPI_COMM_WORLD_LOCAL_SIZE")
@@ -126,7 +129,7 @@ public enum LaunchEnvironment {
         }
         let (host, port) = try parseHostPort(masterText, what: "--master")
         let token = manual.jobToken ?? env[Variable.jobToken] ?? jobId.map { "\(launcher.rawValue)/\($0)" } ?? "\(masterText)/\(world)"
-        return LaunchSpec(launcher: launcher, rank: rank, worldSize: world, localRank: localRank, masterHost: host, masterPort: port,
+        return LaunchSpec(launcher: launcher, rank: rank, worldSize: world, localRank: localRank, localSize: localSize, masterHost: host, masterPort: port,
                           jobToken: token, storeIsExternal: env[Variable.externalStore] == "1")
     }
 

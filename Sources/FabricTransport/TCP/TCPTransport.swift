@@ -10,6 +10,10 @@ public struct TCPOptions: Sendable {
     /// Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one full
     /// core per rank. Leave off when ranks outnumber cores.
     public var busyPoll: Bool = false
+    /// Without busy polling: polls before a wait sleeps in poll(2). Spinning briefly saves
+    /// the wake-up on a fast peer; with more ranks than cores it only steals their CPU, so
+    /// the job setup sets 0 then.
+    public var spinsBeforeSleep: Int = 256
     /// SO_SNDBUF/SO_RCVBUF request; 0 leaves the kernel's autotuning alone (faster on the
     /// loopback measurements in docs/PERFORMANCE.md).
     public var socketBufferBytes: Int = 0
@@ -28,6 +32,7 @@ public final class TCPTransport: Transport {
     public let worldSize: Int
     public let options: TCPOptions
     public var timeout: Double { options.timeout }
+    public var spinsBeforeSleep: Int { options.busyPoll ? Int.max : options.spinsBeforeSleep }
     public let advertisedAddress: String
     private let rendezvous: RendezvousClient
     private let listener: Socket
@@ -53,6 +58,7 @@ public final class TCPTransport: Transport {
         [
             "address": advertisedAddress,
             "busy_poll": options.busyPoll ? "on" : "off",
+            "spins_before_sleep": options.busyPoll ? "always spin" : "\(options.spinsBeforeSleep)",
             "tcp_nodelay": "on",
             "socket_buffer_requested_bytes": options.socketBufferBytes == 0 ? "autotune" : "\(options.socketBufferBytes)",
             "socket_buffer_granted_bytes": connected.isEmpty ? "not connected yet" : "send \(grantedBuffers.send), receive \(grantedBuffers.receive)",
