@@ -5,6 +5,7 @@ import Foundation
 public struct JobOptions: Sendable {
     public var transport: TransportChoice = .auto
     public var tcp = TCPOptions()
+    public var verbs = VerbsOptions()
     public var timeout: Double = 30
     /// CPUs to pin ranks to, indexed by local rank (wrapping); empty: no pinning.
     public var cpus: [Int] = []
@@ -44,11 +45,18 @@ public final class Job {
         }
         rendezvous = try RendezvousClient(host: spec.masterHost, port: spec.masterPort, rank: spec.rank,
                                           worldSize: spec.worldSize, token: token, timeout: options.timeout)
-        selection = TransportSelection.select(options.transport)
-        var tcp = options.tcp
-        tcp.timeout = options.timeout
-        if let local = spec.localSize, local > ProcessInfo.processInfo.activeProcessorCount { tcp.spinsBeforeSleep = 0 }
-        transport = try TCPTransport(rendezvous: rendezvous, options: tcp, masterHost: spec.masterHost)
+        selection = try TransportSelection.agree(TransportSelection.select(options.transport), choice: options.transport, rendezvous: rendezvous)
+        switch selection.kind {
+        case .verbs:
+            var verbs = options.verbs
+            verbs.timeout = options.timeout
+            transport = try VerbsTransport(rendezvous: rendezvous, options: verbs)
+        case .tcp:
+            var tcp = options.tcp
+            tcp.timeout = options.timeout
+            if let local = spec.localSize, local > ProcessInfo.processInfo.activeProcessorCount { tcp.spinsBeforeSleep = 0 }
+            transport = try TCPTransport(rendezvous: rendezvous, options: tcp, masterHost: spec.masterHost)
+        }
         try rendezvous.set("host/\(spec.rank)", Array(ProcessInfo.processInfo.hostName.utf8))
     }
 

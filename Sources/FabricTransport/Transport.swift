@@ -26,6 +26,8 @@ public protocol Transport: AnyObject {
     /// Sleeps until some posted operation may advance, for at most `milliseconds`.
     /// Busy-polling transports return at once.
     func waitForActivity(milliseconds: Int32) throws
+    /// Throws when the job was aborted elsewhere (a rank died); called during long waits.
+    func checkJobIsAlive() throws
     /// Peers with operations still posted, and a description of each ("rank 3 (10.0.0.4:5123)").
     func pendingPeers() -> [Int]
     func describe(peer: Int) -> String
@@ -80,6 +82,7 @@ extension Transport {
     @inline(never)
     func waitSlowPath(target: Int, into completions: inout [Completion], doing what: () -> String) throws {
         var deadline = Deadline(seconds: timeout)
+        var nextHealthCheck = Deadline(seconds: 0.25)
         var spins = 0
         var seen = completions.count
         while completions.count < target {
@@ -97,8 +100,12 @@ extension Transport {
                     let peers = pendingPeers().map { describe(peer: $0) }.joined(separator: ", ")
                     throw FabricError.timeout(rank: rank, waitingFor: what(), peer: peers.isEmpty ? "any peer" : peers, seconds: timeout)
                 }
+                if nextHealthCheck.expired {
+                    try checkJobIsAlive()
+                    nextHealthCheck = Deadline(seconds: 0.25)
+                }
                 if spins >= spinsBeforeSleep {
-                    try waitForActivity(milliseconds: deadline.remainingMilliseconds)
+                    try waitForActivity(milliseconds: min(deadline.remainingMilliseconds, 250))
                     spins = 0
                 }
             }

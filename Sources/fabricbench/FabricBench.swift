@@ -18,7 +18,7 @@ struct FabricBench: ParsableCommand {
           mpirun -np 2 fabricbench latency --master node1:29500
         """,
         subcommands: [LatencyCommand.self, BandwidthCommand.self, AllReduceCommand.self, ReduceScatterCommand.self,
-                      AllGatherCommand.self, BroadcastCommand.self, BarrierCommand.self])
+                      AllGatherCommand.self, BroadcastCommand.self, BarrierCommand.self, DevicesCommand.self])
 
     /// Exit status 2 for bad input (flags, environment, addresses), 1 for failures at run time.
     static func main() {

@@ -47,8 +47,29 @@ struct JobFlags: ParsableArguments {
     @Option(help: "Job name shared by all ranks; jobs with different tokens never connect to each other.")
     var jobToken: String?
 
-    @Option(help: "Transport: auto (verbs when a usable RDMA device exists, else TCP) or tcp.")
+    @Option(help: "Transport: auto (verbs when every rank has a usable RDMA device, else TCP), tcp or verbs.")
     var transport: TransportChoice = .auto
+
+    @Option(help: "RDMA device (e.g. mlx5_0, rxe0); default: the first with an active port.")
+    var device: String?
+
+    @Option(help: "RDMA port number.")
+    var port: Int = 1
+
+    @Option(help: "GID table index; default: scored choice (RoCE v2, IPv4-mapped, not link-local; see 'fabricbench devices').")
+    var gidIndex: Int?
+
+    @Option(help: "RDMA path MTU in bytes (256, 512, 1024, 2048, 4096); default: both ports' active MTU.")
+    var mtu: Int?
+
+    @Option(help: "RoCE traffic class (DSCP << 2).")
+    var tc: Int = 0
+
+    @Option(help: "InfiniBand service level.")
+    var sl: Int = 0
+
+    @Option(name: .customLong("inline"), help: "Send messages up to this many bytes inline (RDMA).")
+    var inlineBytes: Int = 64
 
     @Option(help: "Use this interface's address for data connections (e.g. eth1, ib0).")
     var iface: String?
@@ -90,6 +111,12 @@ struct JobFlags: ParsableArguments {
             do { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") } catch { throw ValidationError("\(error)") }
         }
         _ = try cpuList()
+        if let m = mtu, ![256, 512, 1024, 2048, 4096].contains(m) { throw ValidationError("--mtu \(m) is not an RDMA MTU (256, 512, 1024, 2048 or 4096)") }
+        guard port >= 1 else { throw ValidationError("--port must be >= 1") }
+        if let g = gidIndex, g < 0 { throw ValidationError("--gid-index must be >= 0") }
+        guard (0...255).contains(tc), (0...15).contains(sl), inlineBytes >= 0 else {
+            throw ValidationError("--tc takes 0...255, --sl 0...15, --inline >= 0")
+        }
     }
 
     func cpuList() throws -> [Int] {
@@ -110,6 +137,13 @@ struct JobFlags: ParsableArguments {
         o.tcp.interface = iface
         o.tcp.busyPoll = busyPoll
         o.tcp.socketBufferBytes = sockBuf.bytes
+        o.verbs.device = device
+        o.verbs.port = port
+        o.verbs.gidIndex = gidIndex
+        o.verbs.mtu = mtu
+        o.verbs.trafficClass = tc
+        o.verbs.serviceLevel = sl
+        o.verbs.inlineBytes = inlineBytes
         return o
     }
 
@@ -119,7 +153,9 @@ struct JobFlags: ParsableArguments {
             "np": localRanks.map(String.init) ?? "", "transport": transport.rawValue, "iface": iface ?? "", "bind": bind ?? "",
             "busy_poll": "\(busyPoll)", "sock_buf": "\(sockBuf.bytes)", "timeout": "\(timeout)", "cpus": cpus ?? "",
             "clock": clock.rawValue, "json": json ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
-            "world_size": worldSize.map(String.init) ?? "",
+            "world_size": worldSize.map(String.init) ?? "", "device": device ?? "", "port": "\(port)",
+            "gid_index": gidIndex.map(String.init) ?? "", "mtu": mtu.map(String.init) ?? "", "tc": "\(tc)", "sl": "\(sl)",
+            "inline": "\(inlineBytes)",
         ]
     }
 }

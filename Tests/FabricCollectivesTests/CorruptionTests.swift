@@ -45,6 +45,7 @@ final class CorruptingTransport: Transport {
         }
     }
     func waitForActivity(milliseconds: Int32) throws { try inner.waitForActivity(milliseconds: milliseconds) }
+    func checkJobIsAlive() throws { try inner.checkJobIsAlive() }
     func pendingPeers() -> [Int] { inner.pendingPeers() }
     func describe(peer: Int) -> String { inner.describe(peer: peer) }
     func close() { inner.close() }

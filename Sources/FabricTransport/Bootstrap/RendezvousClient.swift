@@ -59,6 +59,17 @@ public final class RendezvousClient {
         _ = try get("barrier/\(name)/done", description: "every rank to reach barrier '\(name)'")
     }
 
+    /// Throws `FabricError.aborted` naming the rank that left the job, if one did. One round
+    /// trip to the store: data waits call it now and then, because a dead peer is not always
+    /// visible on the data path (an RDMA receive from a dead process never completes).
+    public func checkJobIsAlive() throws {
+        do {
+            _ = try get("job/liveness", description: "the job's state", timeout: 0)
+        } catch FabricError.timeout {
+            return
+        }
+    }
+
     /// Tells the store this rank finished cleanly, so its disconnect aborts nobody.
     public func bye() {
         _ = try? request(.bye, [], what: "leaving the job", seconds: 5)

@@ -210,6 +210,8 @@ public final class RendezvousServer {
                 reply(c, .reply, value)
             } else if let reason = abortReason {
                 reply(c, .failure, failure(.aborted, reason))
+            } else if timeoutMs == 0 {
+                reply(c, .failure, failure(.timeout, "'\(key)' is not set"))
             } else {
                 waiters.append(Waiter(connection: c, key: key, deadline: Deadline(seconds: Double(timeoutMs) / 1000)))
             }

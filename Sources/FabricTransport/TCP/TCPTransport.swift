@@ -226,6 +226,8 @@ public final class TCPTransport: Transport {
         if rc < 0 && errno != EINTR { throw SystemCallError("poll", "rank \(rank): waiting for data") }
     }
 
+    public func checkJobIsAlive() throws { try rendezvous.checkJobIsAlive() }
+
     public func pendingPeers() -> [Int] { connected.filter { !channels[$0]!.isIdle } }
 
     public func describe(peer: Int) -> String { channels[peer]?.socket.peerName ?? "rank \(peer)" }

@@ -1,0 +1,362 @@
+import CFabric
+import Foundation
+
+public struct VerbsOptions: Sendable {
+    /// Device name (e.g. mlx5_0, rxe0); nil: the first device with an active port.
+    public var device: String?
+    public var port: Int = 1
+    /// GID table index; nil: the scored choice (see `GIDEntry.score`).
+    public var gidIndex: Int?
+    /// Path MTU in bytes (256...4096); nil: the smaller of both ports' active MTU.
+    public var mtu: Int?
+    public var trafficClass: Int = 0
+    public var serviceLevel: Int = 0
+    /// Sends up to this many bytes go inline (copied into the work request).
+    public var inlineBytes: Int = 64
+    public var timeout: Double = 30
+    public init() {}
+}
+
+/// RDMA verbs implementation of `Transport`: one RC queue pair per peer, all completions on
+/// one CQ, polled. Queue pair numbers, PSNs, LIDs and GIDs are exchanged through the
+/// rendezvous store. A send of N bytes lands in the peer's next posted receive, which must
+/// be of exactly N bytes (as over TCP); anything else is reported as a protocol violation.
+public final class VerbsTransport: Transport {
+    public let kind = TransportKind.verbs
+    public let rank: Int
+    public let worldSize: Int
+    public let options: VerbsOptions
+    public var timeout: Double { options.timeout }
+    public var spinsBeforeSleep: Int { Int.max }  // completions are polled; no fd to sleep on
+
+    private let api: fab_rdma_api
+    private let rendezvous: RendezvousClient
+    private let context: UnsafeMutablePointer<ibv_context>
+    private let pd: UnsafeMutablePointer<ibv_pd>
+    private let cq: UnsafeMutablePointer<ibv_cq>
+    public let port: RDMAPort
+    public let gid: GIDEntry
+    private var queuePairs: [UnsafeMutablePointer<ibv_qp>?]
+    private var regions: [UnsafeMutablePointer<ibv_mr>] = []
+    private var connected: [Int] = []
+    private var maxInline = 0
+    private let depth = 512
+    /// Per peer: posted-but-unfinished counts, work requests waiting for room, and the
+    /// lengths of posted receives (to check each arriving message against).
+    private var inFlight: [(send: Int, receive: Int)]
+    private var backlog: [[(send: Bool, address: UInt64, length: Int, lkey: UInt32, id: UInt64)]]
+    private var receiveLengths: [[Int]]
+    private var receiveHead: [Int]
+    private let completionsBuffer: UnsafeMutablePointer<ibv_wc>
+
+    public init(rendezvous: RendezvousClient, options: VerbsOptions) throws {
+        let api = try RDMALibrary.verbs()
+        self.api = api
+        rank = rendezvous.rank
+        worldSize = rendezvous.worldSize
+        self.rendezvous = rendezvous
+        self.options = options
+        let ports = try RDMADevices.list()
+        let candidates = ports.filter { ($0.device == options.device || options.device == nil) && $0.port == options.port }
+        guard let chosen = candidates.first(where: { $0.state == "ACTIVE" }) ?? candidates.first else {
+            let have = ports.map { "\($0.device) port \($0.port) (\($0.state))" }.joined(separator: ", ")
+            throw FabricError.configuration("rank \(rendezvous.rank): no RDMA device \(options.device ?? "with an active port") port \(options.port) (devices: \(have.isEmpty ? "none" : have)); see 'fabricbench devices'")
+        }
+        guard chosen.state == "ACTIVE" else {
+            throw FabricError.configuration("rank \(rank): \(chosen.device) port \(chosen.port) is \(chosen.state), not ACTIVE: check the cable/link (ibv_devinfo)")
+        }
+        port = chosen
+        let wantedGID = options.gidIndex ?? chosen.chosenGID
+        guard let g = chosen.gids.first(where: { $0.index == wantedGID }) else {
+            throw FabricError.configuration("rank \(rank): \(chosen.device) port \(chosen.port) has no GID \(wantedGID.map(String.init) ?? "") (table: \(chosen.gids.map { "\($0.index) \($0.type) \($0.gid)" }.joined(separator: "; "))); pass --gid-index")
+        }
+        gid = g
+        var count: Int32 = 0
+        guard let list = api.get_device_list(&count) else { throw FabricError.configuration("ibv_get_device_list failed") }
+        defer { api.free_device_list(list) }
+        var opened: UnsafeMutablePointer<ibv_context>?
+        for i in 0..<Int(count) where api.get_device_name(list[i]).map({ String(cString: $0) }) == chosen.device {
+            opened = api.open_device(list[i])
+        }
+        guard let context = opened else { throw SystemCallError("ibv_open_device", "rank \(rank): opening \(chosen.device)") }
+        self.context = context
+        guard let pd = api.alloc_pd(context) else { throw SystemCallError("ibv_alloc_pd", "rank \(rank): \(chosen.device)") }
+        self.pd = pd
+        guard let cq = api.create_cq(context, Int32(4 * depth), nil, nil, 0) else {
+            throw SystemCallError("ibv_create_cq", "rank \(rank): \(chosen.device)")
+        }
+        self.cq = cq
+        queuePairs = Array(repeating: nil, count: worldSize)
+        inFlight = Array(repeating: (0, 0), count: worldSize)
+        backlog = Array(repeating: [], count: worldSize)
+        receiveLengths = Array(repeating: [], count: worldSize)
+        receiveHead = Array(repeating: 0, count: worldSize)
+        completionsBuffer = .allocate(capacity: 32)
+    }
+
+    deinit { close() }
+
+    public var settings: [String: String] {
+        [
+            "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
+            "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type, "gid_choice": options.gidIndex == nil ? port.choice : "--gid-index",
+            "mtu": "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)", "verb": "send",
+            "inline_bytes": "\(maxInline)", "numa_node": port.numaNode.map(String.init) ?? "unknown", "polling": "busy (CQ polling)",
+        ]
+    }
+
+    // MARK: connection setup
+
+    struct Endpoint {
+        var qpn: UInt32
+        var psn: UInt32
+        var lid: UInt16
+        var mtu: Int
+        var gid: [UInt8]
+    }
+
+    public func connect(to peers: [Int]) throws {
+        let wanted = Array(Set(peers).subtracting([rank])).filter { queuePairs[$0] == nil }.sorted()
+        for p in wanted where p < 0 || p >= worldSize { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range") }
+        // Publish every queue pair before reading any peer's, so no rank waits on another.
+        var local: [Int: (UnsafeMutablePointer<ibv_qp>, UInt32)] = [:]
+        for peer in wanted {
+            let qp = try createQueuePair(peer: peer)
+            let psn = UInt32.random(in: 0..<(1 << 24))
+            local[peer] = (qp, psn)
+            var w = ByteWriter()
+            w.u32(qp.pointee.qp_num)
+            w.u32(psn)
+            w.u16(port.lid == 0 ? 0 : UInt16(port.lid))
+            w.u16(UInt16(port.activeMTU))
+            w.blob(gid.raw)
+            try rendezvous.set("verbs/qp/\(rank)/\(peer)", w.bytes)
+        }
+        for peer in wanted {
+            let raw = try rendezvous.get("verbs/qp/\(peer)/\(rank)", description: "rank \(peer)'s queue pair for rank \(rank)")
+            var r = ByteReader(raw, peer: "rank \(peer)", what: "queue pair exchange")
+            let remote = Endpoint(qpn: try r.u32(), psn: try r.u32(), lid: try r.u16(), mtu: Int(try r.u16()), gid: try r.blob(limit: 16))
+            try r.expectEnd()
+            guard remote.gid.count == 16 else { throw FabricError.protocolViolation(peer: "rank \(peer)", detail: "GID of \(remote.gid.count) bytes") }
+            let (qp, psn) = local[peer]!
+            try moveToReady(qp, peer: peer, localPSN: psn, remote: remote)
+            queuePairs[peer] = qp
+            connected.append(peer)
+            try rendezvous.set("verbs/ready/\(rank)/\(peer)", [1])
+        }
+        for peer in wanted {
+            _ = try rendezvous.get("verbs/ready/\(peer)/\(rank)", description: "rank \(peer)'s queue pair to become ready")
+        }
+    }
+
+    private func createQueuePair(peer: Int) throws -> UnsafeMutablePointer<ibv_qp> {
+        var attr = ibv_qp_init_attr()
+        attr.send_cq = cq
+        attr.recv_cq = cq
+        attr.qp_type = IBV_QPT_RC
+        attr.cap.max_send_wr = UInt32(depth)
+        attr.cap.max_recv_wr = UInt32(depth)
+        attr.cap.max_send_sge = 1
+        attr.cap.max_recv_sge = 1
+        attr.cap.max_inline_data = UInt32(max(options.inlineBytes, 0))
+        guard let qp = api.create_qp(pd, &attr) else {
+            throw SystemCallError("ibv_create_qp", "rank \(rank): queue pair to rank \(peer) on \(port.device) (lower the depth or check ulimit -l)")
+        }
+        maxInline = Int(attr.cap.max_inline_data)
+        var a = ibv_qp_attr()
+        a.qp_state = IBV_QPS_INIT
+        a.pkey_index = 0
+        a.port_num = UInt8(port.port)
+        a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE.rawValue | IBV_ACCESS_REMOTE_WRITE.rawValue | IBV_ACCESS_REMOTE_READ.rawValue
+        let mask = IBV_QP_STATE.rawValue | IBV_QP_PKEY_INDEX.rawValue | IBV_QP_PORT.rawValue | IBV_QP_ACCESS_FLAGS.rawValue
+        let rc = api.modify_qp(qp, &a, Int32(mask))
+        guard rc == 0 else { throw SystemCallError("ibv_modify_qp(INIT)", errno: rc, "rank \(rank): queue pair to rank \(peer) on \(port.device) port \(port.port)") }
+        return qp
+    }
+
+    private func moveToReady(_ qp: UnsafeMutablePointer<ibv_qp>, peer: Int, localPSN: UInt32, remote: Endpoint) throws {
+        let mtuBytes = [port.activeMTU, remote.mtu, options.mtu ?? Int.max].min()!
+        guard let mtu = RDMADevices.mtuEnum(mtuBytes) else {
+            throw FabricError.configuration("rank \(rank): no valid path MTU for rank \(peer) (local \(port.activeMTU), remote \(remote.mtu), --mtu \(options.mtu.map(String.init) ?? "-"))")
+        }
+        var a = ibv_qp_attr()
+        a.qp_state = IBV_QPS_RTR
+        a.path_mtu = mtu
+        a.dest_qp_num = remote.qpn
+        a.rq_psn = remote.psn
+        a.max_dest_rd_atomic = 1
+        a.min_rnr_timer = 12
+        a.ah_attr.port_num = UInt8(port.port)
+        a.ah_attr.sl = UInt8(options.serviceLevel)
+        a.ah_attr.dlid = remote.lid
+        if port.linkLayer == "Ethernet" || remote.lid == 0 {
+            a.ah_attr.is_global = 1
+            withUnsafeMutableBytes(of: &a.ah_attr.grh.dgid.raw) { dst in remote.gid.withUnsafeBytes { dst.copyMemory(from: $0) } }
+            a.ah_attr.grh.sgid_index = UInt8(gid.index)
+            a.ah_attr.grh.hop_limit = 64
+            a.ah_attr.grh.traffic_class = UInt8(options.trafficClass)
+        }
+        var mask = IBV_QP_STATE.rawValue | IBV_QP_AV.rawValue | IBV_QP_PATH_MTU.rawValue | IBV_QP_DEST_QPN.rawValue
+        mask |= IBV_QP_RQ_PSN.rawValue | IBV_QP_MAX_DEST_RD_ATOMIC.rawValue | IBV_QP_MIN_RNR_TIMER.rawValue
+        var rc = api.modify_qp(qp, &a, Int32(mask))
+        guard rc == 0 else {
+            throw FabricError.configuration("rank \(rank): failed to move the queue pair to rank \(peer) to RTR on \(port.device) port \(port.port), GID index \(gid.index) (\(String(cString: strerror(rc)))): check MTU (\(mtuBytes)), the GID index and the peer's LID/GID (\(RDMADevices.formatGID(remote.gid)), LID \(remote.lid))")
+        }
+        a.qp_state = IBV_QPS_RTS
+        a.timeout = 14
+        a.retry_cnt = 7
+        a.rnr_retry = 7
+        a.sq_psn = localPSN
+        a.max_rd_atomic = 1
+        let rtsMask = IBV_QP_STATE.rawValue | IBV_QP_TIMEOUT.rawValue | IBV_QP_RETRY_CNT.rawValue | IBV_QP_RNR_RETRY.rawValue
+            | IBV_QP_SQ_PSN.rawValue | IBV_QP_MAX_QP_RD_ATOMIC.rawValue
+        rc = api.modify_qp(qp, &a, Int32(rtsMask))
+        guard rc == 0 else {
+            throw FabricError.configuration("rank \(rank): failed to move the queue pair to rank \(peer) to RTS on \(port.device) (\(String(cString: strerror(rc))))")
+        }
+    }
+
+    // MARK: data path
+
+    public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
+        let access = IBV_ACCESS_LOCAL_WRITE.rawValue | IBV_ACCESS_REMOTE_WRITE.rawValue | IBV_ACCESS_REMOTE_READ.rawValue
+        guard let mr = api.reg_mr(pd, buffer.baseAddress, max(buffer.count, 1), Int32(access)) else {
+            throw SystemCallError("ibv_reg_mr", "rank \(rank): registering \(buffer.count) bytes on \(port.device) (raise 'ulimit -l' for locked memory)")
+        }
+        regions.append(mr)
+        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: UInt64(regions.count - 1))
+    }
+
+    @inline(__always)
+    private func check(_ peer: Int, _ region: MemoryRegion, _ offset: Int, _ length: Int) throws -> (UInt64, UInt32) {
+        guard peer >= 0 && peer < worldSize, queuePairs[peer] != nil else {
+            throw FabricError.configuration("rank \(rank): no queue pair to rank \(peer) (connect(to:) was not called for it)")
+        }
+        guard offset >= 0, length >= 0, offset + length <= region.length, Int(region.key) < regions.count else {
+            throw FabricError.configuration("rank \(rank): \(length) bytes at offset \(offset) overrun a \(region.length)-byte region")
+        }
+        return (UInt64(UInt(bitPattern: region.base + offset)), regions[Int(region.key)].pointee.lkey)
+    }
+
+    public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
+        let (address, lkey) = try check(peer, region, offset, length)
+        try submit(peer, (true, address, length, lkey, id))
+    }
+
+    public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
+        let (address, lkey) = try check(peer, region, offset, length)
+        receiveLengths[peer].append(length)
+        try submit(peer, (false, address, length, lkey, id))
+    }
+
+    /// Posts now if the queue has room, else keeps it in order until completions make room.
+    private func submit(_ peer: Int, _ wr: (send: Bool, address: UInt64, length: Int, lkey: UInt32, id: UInt64)) throws {
+        let busy = wr.send ? inFlight[peer].send : inFlight[peer].receive
+        if busy >= depth - 1 || backlog[peer].contains(where: { $0.send == wr.send }) {
+            backlog[peer].append(wr)
+            return
+        }
+        try post(peer, wr)
+    }
+
+    private func post(_ peer: Int, _ wr: (send: Bool, address: UInt64, length: Int, lkey: UInt32, id: UInt64)) throws {
+        var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
+        let wrID = wr.id << 25 | UInt64(peer) << 1 | (wr.send ? 1 : 0)
+        let qp = queuePairs[peer]!
+        let rc: Int32 = withUnsafeMutablePointer(to: &sge) { sgePointer in
+            if wr.send {
+                var w = ibv_send_wr()
+                w.wr_id = wrID
+                w.sg_list = wr.length > 0 ? sgePointer : nil
+                w.num_sge = wr.length > 0 ? 1 : 0
+                w.opcode = IBV_WR_SEND
+                w.send_flags = IBV_SEND_SIGNALED.rawValue | (wr.length <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
+                var bad: UnsafeMutablePointer<ibv_send_wr>?
+                return fab_ibv_post_send(qp, &w, &bad)
+            } else {
+                var w = ibv_recv_wr()
+                w.wr_id = wrID
+                w.sg_list = wr.length > 0 ? sgePointer : nil
+                w.num_sge = wr.length > 0 ? 1 : 0
+                var bad: UnsafeMutablePointer<ibv_recv_wr>?
+                return fab_ibv_post_recv(qp, &w, &bad)
+            }
+        }
+        guard rc == 0 else {
+            throw SystemCallError(wr.send ? "ibv_post_send" : "ibv_post_recv", errno: rc, "rank \(rank): \(wr.length) bytes with rank \(peer) on \(port.device)")
+        }
+        if wr.send { inFlight[peer].send += 1 } else { inFlight[peer].receive += 1 }
+    }
+
+    public func poll(_ completions: inout [Completion]) throws {
+        let n = fab_ibv_poll_cq(cq, 32, completionsBuffer)
+        guard n >= 0 else { throw SystemCallError("ibv_poll_cq", errno: -n, "rank \(rank): \(port.device)") }
+        for i in 0..<Int(n) {
+            let wc = completionsBuffer[i]
+            let peer = Int((wc.wr_id >> 1) & 0xFF_FFFF), isSend = wc.wr_id & 1 == 1, id = wc.wr_id >> 25
+            guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: peer, send: isSend) }
+            if isSend {
+                inFlight[peer].send -= 1
+                completions.append(Completion(peer: peer, operation: .send, id: id, bytes: 0))
+            } else {
+                inFlight[peer].receive -= 1
+                let expected = receiveLengths[peer][receiveHead[peer]]
+                receiveHead[peer] += 1
+                if receiveHead[peer] == receiveLengths[peer].count { receiveLengths[peer].removeAll(keepingCapacity: true); receiveHead[peer] = 0 }
+                guard Int(wc.byte_len) == expected else {
+                    throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent \(wc.byte_len) bytes where a \(expected)-byte receive was posted")
+                }
+                completions.append(Completion(peer: peer, operation: .receive, id: id, bytes: expected))
+            }
+            if !backlog[peer].isEmpty { try drain(peer) }
+        }
+    }
+
+    private func drain(_ peer: Int) throws {
+        while let next = backlog[peer].first {
+            let busy = next.send ? inFlight[peer].send : inFlight[peer].receive
+            guard busy < depth - 1 else { return }
+            backlog[peer].removeFirst()
+            try post(peer, next)
+        }
+    }
+
+    /// A failed work completion, with what it usually means.
+    private func failure(_ wc: ibv_wc, peer: Int, send: Bool) -> Error {
+        let name = api.wc_status_str(wc.status).map { String(cString: $0) } ?? "status \(wc.status.rawValue)"
+        let advice: String
+        switch wc.status {
+        case IBV_WC_RETRY_EXC_ERR: advice = "retry exceeded (IBV_WC_RETRY_EXC_ERR): the peer is gone or the path is down"
+        case IBV_WC_RNR_RETRY_EXC_ERR: advice = "receiver not ready (IBV_WC_RNR_RETRY_EXC_ERR): the peer posted no receive in time"
+        case IBV_WC_LOC_LEN_ERR: advice = "the message is longer than the posted receive (IBV_WC_LOC_LEN_ERR): the ranks disagree on sizes"
+        case IBV_WC_REM_ACCESS_ERR, IBV_WC_LOC_PROT_ERR: advice = "memory access refused (\(name)): a buffer was not registered or its key is stale"
+        case IBV_WC_WR_FLUSH_ERR: advice = "work request flushed (IBV_WC_WR_FLUSH_ERR): the queue pair failed on an earlier error"
+        default: advice = name
+        }
+        return FabricError.aborted("rank \(rank): \(send ? "send to" : "receive from") \(describe(peer: peer)) failed on \(port.device) port \(port.port), GID index \(gid.index): \(advice)")
+    }
+
+    public func waitForActivity(milliseconds: Int32) throws {}
+
+    public func checkJobIsAlive() throws { try rendezvous.checkJobIsAlive() }
+
+    public func pendingPeers() -> [Int] { connected.filter { inFlight[$0].send > 0 || inFlight[$0].receive > 0 || !backlog[$0].isEmpty } }
+
+    public func describe(peer: Int) -> String { "rank \(peer) (verbs, \(port.device))" }
+
+    public func close() {
+        for i in queuePairs.indices { if let qp = queuePairs[i] { _ = api.destroy_qp(qp) }; queuePairs[i] = nil }
+        for mr in regions { _ = api.dereg_mr(mr) }
+        regions.removeAll()
+        connected.removeAll()
+        if !closed {
+            closed = true
+            _ = api.destroy_cq(cq)
+            _ = api.dealloc_pd(pd)
+            _ = api.close_device(context)
+            completionsBuffer.deallocate()
+        }
+    }
+
+    private var closed = false
+}
