@@ -64,7 +64,7 @@ public final class RendezvousClient {
     /// visible on the data path (an RDMA receive from a dead process never completes).
     public func checkJobIsAlive() throws {
         do {
-            _ = try get("job/liveness", description: "the job's state", timeout: 0)
+            _ = try get("job/liveness", description: "data from its peers", timeout: 0)
         } catch FabricError.timeout {
             return
         }
