@@ -21,6 +21,7 @@ if [ "$mode" = single ]; then
     check devices-sees-rxe0-and-picks-roce-v2 bash -c "'$fb' devices --json '$out/devices.json' | tee /dev/stderr | grep -q 'chosen: GID [0-9]* (RoCE v2'"
     check latency-2-ranks-verbs-checked "$fb" latency --np 2 --transport verbs -b 8 -e 4K -f 8 -n 200 -c 1 --json "$out/latency.json" --timeout 120
     check latency-auto-picks-verbs bash -c "'$fb' latency --np 2 -n 50 --timeout 120 | grep -q 'auto chose verbs'"
+    check numa-placement-recorded bash -c "'$fb' latency --np 2 --transport verbs --numa 0 -n 20 --timeout 120 --json '$out/numa.json' && grep -q 'bound to NUMA node 0 (--numa)' '$out/numa.json'"
     check bandwidth-2-ranks-verbs "$fb" bandwidth --np 2 --transport verbs -b 64K -e 256K -f 4 -n 30 --timeout 120
     for algo in ring tree rd; do
         check "allreduce-2-ranks-$algo" collective allreduce --np 2 --algo "$algo" -b 8 -e 256K -f 32

@@ -101,6 +101,7 @@ static void load_all(void) {
         BIND(libnuma, numa_run_on_node, "numa_run_on_node");
         BIND(libnuma, numa_alloc_onnode, "numa_alloc_onnode");
         BIND(libnuma, numa_free, "numa_free");
+        BIND(libnuma, numa_set_preferred, "numa_set_preferred");
         if (ok) loaded_mask |= FAB_RDMA_HAVE_NUMA;
     }
 }

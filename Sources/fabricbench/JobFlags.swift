@@ -71,6 +71,9 @@ struct JobFlags: ParsableArguments {
     @Option(name: .customLong("inline"), help: "Send messages up to this many bytes inline (RDMA).")
     var inlineBytes: Int = 64
 
+    @Option(help: "RDMA: run and allocate on this NUMA node (default: the NIC's node; --cpus overrides both).")
+    var numa: Int?
+
     @Option(help: "Use this interface's address for data connections (e.g. eth1, ib0).")
     var iface: String?
 
@@ -114,6 +117,7 @@ struct JobFlags: ParsableArguments {
         if let m = mtu, ![256, 512, 1024, 2048, 4096].contains(m) { throw ValidationError("--mtu \(m) is not an RDMA MTU (256, 512, 1024, 2048 or 4096)") }
         guard port >= 1 else { throw ValidationError("--port must be >= 1") }
         if let g = gidIndex, g < 0 { throw ValidationError("--gid-index must be >= 0") }
+        if let n = numa, n < 0 { throw ValidationError("--numa must be >= 0") }
         guard (0...255).contains(tc), (0...15).contains(sl), inlineBytes >= 0 else {
             throw ValidationError("--tc takes 0...255, --sl 0...15, --inline >= 0")
         }
@@ -144,6 +148,8 @@ struct JobFlags: ParsableArguments {
         o.verbs.trafficClass = tc
         o.verbs.serviceLevel = sl
         o.verbs.inlineBytes = inlineBytes
+        o.verbs.numaNode = numa
+        o.verbs.pinned = cpus != nil
         return o
     }
 
@@ -155,7 +161,7 @@ struct JobFlags: ParsableArguments {
             "clock": clock.rawValue, "json": json ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
             "world_size": worldSize.map(String.init) ?? "", "device": device ?? "", "port": "\(port)",
             "gid_index": gidIndex.map(String.init) ?? "", "mtu": mtu.map(String.init) ?? "", "tc": "\(tc)", "sl": "\(sl)",
-            "inline": "\(inlineBytes)",
+            "inline": "\(inlineBytes)", "numa": numa.map(String.init) ?? "",
         ]
     }
 }

@@ -98,6 +98,7 @@ typedef struct fab_rdma_api {
     int (*numa_run_on_node)(int node);
     void *(*numa_alloc_onnode)(size_t size, int node);
     void (*numa_free)(void *start, size_t size);
+    void (*numa_set_preferred)(int node);
 } fab_rdma_api;
 
 enum {

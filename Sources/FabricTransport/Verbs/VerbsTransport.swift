@@ -13,6 +13,10 @@ public struct VerbsOptions: Sendable {
     public var serviceLevel: Int = 0
     /// Sends up to this many bytes go inline (copied into the work request).
     public var inlineBytes: Int = 64
+    /// NUMA node to run and allocate on; nil: the NIC's node when known. Ignored with `pinned`.
+    public var numaNode: Int?
+    /// The caller pinned this rank to CPUs itself (--cpus): leave placement alone.
+    public var pinned = false
     public var timeout: Double = 30
     public init() {}
 }
@@ -36,6 +40,8 @@ public final class VerbsTransport: Transport {
     private let cq: UnsafeMutablePointer<ibv_cq>
     public let port: RDMAPort
     public let gid: GIDEntry
+    /// Where this rank runs and allocates, for the report.
+    public let placement: String
     private var queuePairs: [UnsafeMutablePointer<ibv_qp>?]
     private var regions: [UnsafeMutablePointer<ibv_mr>] = []
     private var connected: [Int] = []
@@ -71,6 +77,15 @@ public final class VerbsTransport: Transport {
             throw FabricError.configuration("rank \(rank): \(chosen.device) port \(chosen.port) has no GID \(wantedGID.map(String.init) ?? "") (table: \(chosen.gids.map { "\($0.index) \($0.type) \($0.gid)" }.joined(separator: "; "))); pass --gid-index")
         }
         gid = g
+        // Place the polling thread and the buffers it registers next to the NIC.
+        if options.pinned {
+            placement = "CPUs pinned with --cpus (NIC on NUMA node \(chosen.numaNode.map(String.init) ?? "unknown"))"
+        } else if let node = options.numaNode ?? chosen.numaNode {
+            try NUMAPlacement.bind(toNode: node)
+            placement = "bound to NUMA node \(node)" + (options.numaNode != nil ? " (--numa)" : " (the NIC's)")
+        } else {
+            placement = "not bound: \(chosen.device)'s NUMA node is unknown (pass --numa N)"
+        }
         var count: Int32 = 0
         guard let list = api.get_device_list(&count) else { throw FabricError.configuration("ibv_get_device_list failed") }
         defer { api.free_device_list(list) }
@@ -101,7 +116,7 @@ public final class VerbsTransport: Transport {
             "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
             "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type, "gid_choice": options.gidIndex == nil ? port.choice : "--gid-index",
             "mtu": "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)", "verb": "send",
-            "inline_bytes": "\(maxInline)", "numa_node": port.numaNode.map(String.init) ?? "unknown", "polling": "busy (CQ polling)",
+            "inline_bytes": "\(maxInline)", "numa_node": port.numaNode.map(String.init) ?? "unknown", "placement": placement, "polling": "busy (CQ polling)",
         ]
     }
 
