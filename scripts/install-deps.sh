@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages FabricBench builds against (idempotent; apt only when missing).
-# The RDMA libraries are needed for their headers at build time; at run time fabricbench
-# opens them with dlopen and works without them.
+# Installs the Debian packages FabricBench builds and tests with (idempotent; apt only when
+# missing). The RDMA libraries are needed for their headers at build time; at run time
+# fabricbench opens them with dlopen and works without them. openmpi-bin is for the tests
+# that launch fabricbench with mpirun.
 set -euo pipefail
-packages=(libibverbs-dev librdmacm-dev libnuma-dev zlib1g-dev)
+packages=(libibverbs-dev librdmacm-dev libnuma-dev zlib1g-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+
+/// fabricbench started by a real launcher: Open MPI's mpirun (installed by scripts/install-deps.sh).
+/// The ranks read their rank and size from Open MPI's environment and bootstrap themselves.
+final class MPILaunchTests: XCTestCase {
+    func mpirun(_ arguments: [String], ranks: Int) throws -> CLIRun {
+        guard let launcher = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: FileManager.default.isExecutableFile) else {
+            XCTFail("mpirun is not installed: scripts/install-deps.sh installs Debian's openmpi-bin")
+            return CLIRun(status: -1, stdout: "", stderr: "", seconds: 0)
+        }
+        let dir = CLI.temporaryDirectory()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: launcher)
+        p.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", "--mca", "btl", "self,tcp", CLI.binary] + arguments
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("FABRICBENCH_") || key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { env[key] = nil }
+        p.environment = env
+        let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        return CLI.wait((p, out, err), limit: 180)
+    }
+
+    func testMpirunFourRanksAllReduce() throws {
+        let json = CLI.temporaryDirectory().appendingPathComponent("mpi.json")
+        let r = try mpirun(["allreduce", "-b", "8", "-e", "64K", "-f", "8", "-n", "3", "-c", "1", "--json", json.path], ranks: 4)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("# Out of bounds values : 0 OK"), r.stdout + r.stderr)
+        XCTAssertEqual(r.stdout.components(separatedBy: "#  Rank ").count - 1, 4, "four ranks listed")
+        let env = try XCTUnwrap(try CLI.json(json)["environment"] as? [String: Any])
+        XCTAssertEqual(env["launcher"] as? String, "openmpi")
+        XCTAssertEqual(env["world_size"] as? Int, 4)
+    }
+
+    func testMpirunLatency() throws {
+        let r = try mpirun(["latency", "-b", "8", "-e", "1K", "-f", "8", "-n", "200"], ranks: 2)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("t_typical[usec]"), r.stdout + r.stderr)
+    }
+}
