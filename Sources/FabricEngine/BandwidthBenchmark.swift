@@ -42,9 +42,9 @@ public final class BandwidthBenchmark {
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
         let sweep = try PairwiseSweep<PairReport>(job: job, name: "bandwidth")
         let largest = options.sizes.max() ?? 8
-        let send = try RegisteredBuffer(count: largest, transport: job.transport)
-        let receive = try RegisteredBuffer(count: largest, transport: job.transport)
-        let ack = try RegisteredBuffer(count: 16, transport: job.transport)  // [0,8) outgoing, [8,16) incoming
+        let send = try RegisteredMemory(count: largest, transport: job.transport)
+        let receive = try RegisteredMemory(count: largest, transport: job.transport)
+        let ack = try RegisteredMemory(count: 16, transport: job.transport)  // [0,8) outgoing, [8,16) incoming
         send.fill(count: largest, seed: 1)
         let buffers = (send, receive, ack)
         try sweep.run(sizes: options.sizes, measure: { size, role in
@@ -102,7 +102,7 @@ public final class BandwidthBenchmark {
     /// from the first post until everything this side sent was acknowledged and everything
     /// it expects arrived.
     private func stream(size: Int, count: Int, peer: Int, sends: Bool, receives: Bool,
-                        buffers: (send: RegisteredBuffer, receive: RegisteredBuffer, ack: RegisteredBuffer),
+                        buffers: (send: RegisteredMemory, receive: RegisteredMemory, ack: RegisteredMemory),
                         windows: inout LatencyHistogram) throws -> UInt64 {
         guard count > 0 else { return 0 }
         let t = job.transport

@@ -42,9 +42,9 @@ public final class LatencyBenchmark {
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
         let sweep = try PairwiseSweep<PairReport>(job: job, name: "latency")
         let largest = options.sizes.max() ?? 8
-        let send = try RegisteredBuffer(count: largest, transport: job.transport)
-        let receive = try RegisteredBuffer(count: largest, transport: job.transport)
-        let control = try RegisteredBuffer(count: 8, transport: job.transport)
+        let send = try RegisteredMemory(count: largest, transport: job.transport)
+        let receive = try RegisteredMemory(count: largest, transport: job.transport)
+        let control = try RegisteredMemory(count: 8, transport: job.transport)
         try sweep.run(sizes: options.sizes, measure: { size, role in
             if role.initiator {
                 return try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control)
@@ -77,8 +77,8 @@ public final class LatencyBenchmark {
 
     // MARK: initiator
 
-    private func initiate(size: Int, peer: Int, send: RegisteredBuffer, receive: RegisteredBuffer,
-                          control: RegisteredBuffer) throws -> PairReport {
+    private func initiate(size: Int, peer: Int, send: RegisteredMemory, receive: RegisteredMemory,
+                          control: RegisteredMemory) throws -> PairReport {
         var histogram = LatencyHistogram()
         var completions: [Completion] = []
         completions.reserveCapacity(16)
@@ -137,7 +137,7 @@ public final class LatencyBenchmark {
 
     // MARK: responder
 
-    private func respond(size: Int, peer: Int, buffer: RegisteredBuffer, control: RegisteredBuffer) throws {
+    private func respond(size: Int, peer: Int, buffer: RegisteredMemory, control: RegisteredMemory) throws {
         let t = job.transport
         var completions: [Completion] = []
         completions.reserveCapacity(16)

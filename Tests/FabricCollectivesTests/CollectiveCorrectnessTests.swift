@@ -70,7 +70,7 @@ final class CollectiveCorrectnessTests: XCTestCase {
         var arrived = 0
         var early = 0
         withRanks(n) { comm in
-            let token = try TestBuffer(16, comm.transport)
+            let token = try RegisteredMemory(count: 16, transport: comm.transport)
             let barrier = DisseminationBarrier()
             try comm.connect(barrier.peers(rank: comm.rank, size: n))
             if comm.rank == n - 1 { Thread.sleep(forTimeInterval: 0.3) }

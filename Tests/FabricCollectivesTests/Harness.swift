@@ -36,18 +36,6 @@ func withRanks(_ n: Int, file: StaticString = #filePath, line: UInt = #line,
     XCTAssertEqual(errors, [], file: file, line: line)
 }
 
-/// Registered memory that frees itself.
-final class TestBuffer {
-    let bytes: UnsafeMutableRawBufferPointer
-    let region: MemoryRegion
-    init(_ count: Int, _ transport: Transport) throws {
-        bytes = .allocate(byteCount: max(count, 64), alignment: 64)
-        bytes.initializeMemory(as: UInt8.self, repeating: 0xEE)
-        region = try transport.register(bytes)
-    }
-    deinit { bytes.deallocate() }
-}
-
 struct Mismatch: CustomStringConvertible {
     let what: String
     let index: Int

@@ -31,18 +31,14 @@ public struct RecursiveDoublingAllReduce: CollectiveAlgorithm {
         var virtualRank: Int { rank < 2 * extra ? rank / 2 : rank - extra }
         func realRank(_ v: Int) -> Int { v < extra ? 2 * v + 1 : v + extra }
         var foldPartner: Int? { rank < 2 * extra ? (rank % 2 == 0 ? rank + 1 : rank - 1) : nil }
-        var partners: [Int] {
-            guard !folded else { return [] }
-            var result: [Int] = []
-            var mask = 1
-            while mask < p { result.append(realRank(virtualRank ^ mask)); mask <<= 1 }
-            return result
-        }
+        /// The partner of round `k` (0..<rounds); folded ranks have no rounds.
+        var rounds: Int { folded ? 0 : p.trailingZeroBitCount }
+        func partner(round k: Int) -> Int { realRank(virtualRank ^ (1 << k)) }
     }
 
     public func peers(rank: Int, size: Int) -> [Int] {
         let l = Layout(rank: rank, size: size)
-        return (l.partners + (l.foldPartner.map { [$0] } ?? [])).sorted()
+        return ((0..<l.rounds).map(l.partner) + (l.foldPartner.map { [$0] } ?? [])).sorted()
     }
 
     public func run(_ comm: Communicator, _ a: CollectiveArguments) throws {
@@ -63,7 +59,8 @@ public struct RecursiveDoublingAllReduce: CollectiveAlgorithm {
                     reduce(a.output.base + offset, a.output.base + offset, a.scratch.base, count: n)
                 }
             }
-            for partner in l.partners {
+            for k in 0..<l.rounds {  // no array built here: this runs inside timed loops
+                let partner = l.partner(round: k)
                 let received = try comm.receive(from: partner, a.scratch, offset: 0, bytes: bytes)
                 let sent = try comm.send(to: partner, a.output, offset: offset, bytes: bytes)
                 try comm.wait(received)

@@ -8,28 +8,12 @@ public final class CollectiveBuffers {
     public let kind: CollectiveKind
     public let type: DataType
     public let tuning: PipelineTuning
-    private let shared: Allocation
-    private let separate: Allocation
-    private let scratch: Allocation
-    private let work: Allocation
+    private let shared: RegisteredMemory
+    private let separate: RegisteredMemory
+    private let scratch: RegisteredMemory
+    private let work: RegisteredMemory
     private let rank: Int
     private let ranks: Int
-
-    final class Allocation {
-        let bytes: UnsafeMutableRawBufferPointer
-        let region: MemoryRegion
-        init(_ count: Int, _ transport: Transport) throws {
-            let size = max(count, 64)
-            var pointer: UnsafeMutableRawPointer?
-            guard posix_memalign(&pointer, 4096, size) == 0, let pointer else {
-                throw FabricError.configuration("cannot allocate \(size) bytes for collective buffers: lower -e")
-            }
-            memset(pointer, 0, size)  // fault pages in before timing
-            bytes = UnsafeMutableRawBufferPointer(start: pointer, count: size)
-            region = try transport.register(bytes)
-        }
-        deinit { free(bytes.baseAddress) }
-    }
 
     public init(kind: CollectiveKind, type: DataType, maxCount: Int, tuning: PipelineTuning, transport: Transport) throws {
         self.kind = kind
@@ -39,10 +23,10 @@ public final class CollectiveBuffers {
         ranks = transport.worldSize
         let es = type.size
         let inMax = kind.inputCount(maxCount, ranks: ranks), outMax = kind.outputCount(maxCount, ranks: ranks)
-        shared = try Allocation(max(inMax, outMax, maxCount) * es, transport)
-        separate = try Allocation(max(inMax, outMax) * es, transport)
-        scratch = try Allocation(CollectiveArguments.scratchBytes(tuning), transport)
-        work = try Allocation(kind == .reducescatter ? maxCount * es : 0, transport)
+        shared = try RegisteredMemory(count: max(inMax, outMax, maxCount) * es, transport: transport)
+        separate = try RegisteredMemory(count: max(inMax, outMax) * es, transport: transport)
+        scratch = try RegisteredMemory(count: CollectiveArguments.scratchBytes(tuning), transport: transport)
+        work = try RegisteredMemory(count: kind == .reducescatter ? maxCount * es : 0, transport: transport)
     }
 
     /// Arguments for one call on `count` full-buffer elements (already made usable).
