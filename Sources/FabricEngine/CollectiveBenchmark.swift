@@ -170,14 +170,19 @@ func median(_ values: [Double]) -> Double {
 /// every rank runs the same algorithm.
 struct AlgorithmChooser {
     let algorithms: [CollectiveAlgorithm]
-    /// (smallest count at which the algorithm takes over, algorithm), ascending.
-    var thresholds: [(count: Int, algorithm: Int)] = [(0, 0)]
-    var explanation = ""
+    /// Indexes into `algorithms`: `below` under `crossover` elements, `above` from it on.
+    struct Decision: Codable {
+        var below = 0
+        var crossover = Int.max
+        var above = 0
+        var explanation = ""
+    }
+    var decision = Decision()
 
     init(benchmark: CollectiveBenchmark, algorithms: [CollectiveAlgorithm], buffers: CollectiveBuffers, maxCount: Int) throws {
         self.algorithms = algorithms
         guard algorithms.count > 1 else {
-            explanation = benchmark.options.algo == "auto" ? "auto: the only algorithm" : "requested with --algo"
+            decision.explanation = benchmark.options.algo == "auto" ? "auto: the only algorithm" : "requested with --algo"
             return
         }
         let job = benchmark.job, es = benchmark.options.type.size
@@ -197,35 +202,31 @@ struct AlgorithmChooser {
             }
             winners.append((count, times.enumerated().min { $0.element < $1.element }?.offset ?? 0, times))
         }
-        // Rank 0 turns the winners into thresholds: from each size on, its winner is used.
+        // Rank 0 decides one crossover: from the smallest probe size at which the winner of
+        // the largest probe wins at every larger probe; below it, the winner just below.
         if job.rank == 0 {
-            var text = "auto (measured: "
-            text += winners.map { w in
+            let measured = winners.map { w in
                 "\(ByteCount.format(w.count * es)): " + zip(algorithms, w.times).map { "\($0.name) \(String(format: "%.1f", $1 / 1000)) us" }.joined(separator: ", ")
             }.joined(separator: "; ")
-            text += ")"
-            // One crossover: from the smallest probe size at which the winner of the largest
-            // probe wins at every larger probe; below it, the winner of the probe just below.
             let top = winners.last?.algorithm ?? 0
             let start = winners.lastIndex { $0.algorithm != top }.map { $0 + 1 } ?? 0
-            var plan = [(0, start == 0 ? top : winners[start - 1].algorithm)]
-            if start > 0 { plan.append((winners[start].count, top)) }
-            let decision = plan.map { "\($0.0):\($0.1)" }.joined(separator: ",") + "|" + text
-            try job.rendezvous.set("auto/decision", Array(decision.utf8))
+            let chosen = Decision(below: start == 0 ? top : winners[start - 1].algorithm,
+                                  crossover: start == 0 ? 0 : winners[start].count, above: top,
+                                  explanation: "auto (measured: \(measured))")
+            try job.rendezvous.set("auto/decision", [UInt8](try JSONEncoder().encode(chosen)))
         }
-        let decision = String(decoding: try job.rendezvous.get("auto/decision", description: "rank 0's algorithm choice"), as: UTF8.self)
-        let parts = decision.split(separator: "|", maxSplits: 1)
-        thresholds = parts.first.map { $0.split(separator: ",").compactMap { item -> (Int, Int)? in
-            let f = item.split(separator: ":")
-            guard f.count == 2, let c = Int(f[0]), let a = Int(f[1]), a < algorithms.count else { return nil }
-            return (c, a)
-        } } ?? [(0, 0)]
-        if thresholds.isEmpty { thresholds = [(0, 0)] }
-        explanation = parts.count > 1 ? String(parts[1]) : "auto"
+        let raw = try job.rendezvous.get("auto/decision", description: "rank 0's algorithm choice")
+        do {
+            decision = try JSONDecoder().decode(Decision.self, from: Data(raw))
+        } catch {
+            throw FabricError.protocolViolation(peer: "rank 0", detail: "its algorithm choice does not decode: \(error)")
+        }
+        guard decision.below < algorithms.count, decision.above < algorithms.count else {
+            throw FabricError.protocolViolation(peer: "rank 0", detail: "chose algorithm \(max(decision.below, decision.above)) of \(algorithms.count)")
+        }
     }
 
     func choose(count: Int) -> (CollectiveAlgorithm, String) {
-        let pick = thresholds.last { $0.count <= count }?.algorithm ?? thresholds[0].algorithm
-        return (algorithms[pick], explanation)
+        (algorithms[count >= decision.crossover ? decision.above : decision.below], decision.explanation)
     }
 }

@@ -9,6 +9,8 @@ public enum TransportChoice: String, CaseIterable, Sendable {
 
 public struct TransportSelection: Sendable {
     public let kind: TransportKind
+    /// False when the requested transport cannot run here (`reason` says why).
+    public var available = true
     /// Said in the header and the JSON, e.g. "auto chose TCP: RDMA unavailable: ...".
     public let reason: String
 
@@ -18,7 +20,7 @@ public struct TransportSelection: Sendable {
         case .tcp:
             return TransportSelection(kind: .tcp, reason: "requested with --transport tcp")
         case .verbs:
-            return TransportSelection(kind: .verbs, reason: rdma.usable ? "requested with --transport verbs" : rdma.reason)
+            return TransportSelection(kind: .verbs, available: rdma.usable, reason: rdma.usable ? "requested with --transport verbs" : rdma.reason)
         case .auto:
             if rdma.usable {
                 return TransportSelection(kind: .verbs, reason: "auto chose verbs: RDMA device(s) \(rdma.deviceNames.joined(separator: ", "))")
@@ -30,7 +32,7 @@ public struct TransportSelection: Sendable {
     /// The job's choice: every rank must use the same transport, so rank 0 takes verbs only
     /// when every rank can, and tells the others through the store.
     static func agree(_ mine: TransportSelection, choice: TransportChoice, rendezvous: RendezvousClient) throws -> TransportSelection {
-        if choice == .verbs && mine.reason != "requested with --transport verbs" {
+        if !mine.available {
             throw FabricError.configuration("rank \(rendezvous.rank): --transport verbs: \(mine.reason)")
         }
         guard choice == .auto else { return mine }

@@ -26,7 +26,7 @@ struct DevicesCommand: ParsableCommand {
             print("  chosen: \(p.choice)")
         }
         if let json {
-            let data = try JSONReport.encoder().encode(["schema_version": AnyEncodable(currentSchemaVersion), "ports": AnyEncodable(ports)])
+            let data = try JSONReport.encoder().encode(DevicesDocument(ports: ports))
             guard FileManager.default.createFile(atPath: json, contents: data) else {
                 throw RankFailure(description: "cannot write --json \(json)", code: 1)
             }
@@ -34,9 +34,8 @@ struct DevicesCommand: ParsableCommand {
     }
 }
 
-/// Lets one dictionary hold differently typed values for encoding.
-struct AnyEncodable: Encodable {
-    let encode: (Encoder) throws -> Void
-    init<T: Encodable>(_ value: T) { encode = value.encode }
-    func encode(to encoder: Encoder) throws { try encode(encoder) }
+/// `devices --json`: versioned like the result documents.
+struct DevicesDocument: Encodable {
+    var schemaVersion = currentSchemaVersion
+    var ports: [RDMAPort]
 }

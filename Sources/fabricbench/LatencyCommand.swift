@@ -15,6 +15,7 @@ struct LatencyCommand: ParsableCommand {
           fabricbench latency --np 2 -b 8 -e 1M -f 4 --json out.json
           fabricbench latency --np 2 --busy-poll --cpus 0,1 -n 100000 --histogram
           fabricbench latency --np 4 -b 64 -D 2
+          fabricbench latency --np 2 --transport verbs --device mlx5_0 --gid-index 3 --mtu 4096 --numa 0
         """)
 
     @OptionGroup var job: JobFlags

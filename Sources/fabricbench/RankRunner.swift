@@ -20,6 +20,11 @@ enum RankRunner {
             if let spec = detected, spec.launcher != .flags {
                 throw FabricError.configuration("--np spawns its own ranks, but this process was already started by \(spec.launcher.rawValue) as rank \(spec.rank) of \(spec.worldSize): drop --np")
             }
+            // Checked once here, so an unusable RDMA setup is one line, not one per rank.
+            if flags.transport == .verbs {
+                let rdma = RDMAAvailability.probe()
+                guard rdma.usable else { throw FabricError.configuration("--transport verbs: \(rdma.reason)") }
+            }
             let n = flags.localRanks ?? 2
             if flags.localRanks == nil {
                 FileHandle.standardError.write(Data("# fabricbench: no launcher detected: running 2 local ranks over loopback (--np N to change)\n".utf8))

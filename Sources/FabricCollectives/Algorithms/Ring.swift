@@ -27,18 +27,9 @@ struct Ring {
         let es = a.type.size
         let reduce = Reducer(type: a.type, op: a.op)
         let chunks = a.tuning.chunks(elements: pieces.largest, elementSize: es)
-        for k in 0..<chunks {
-            let r = pieces.range(rank + shift).chunk(k, of: chunks)
-            try comm.send(to: next, a.input, offset: r.lowerBound * es, bytes: r.count * es)
-        }
+        try sendPiece(comm, a.input, piece: rank + shift, pieces: pieces, chunks: chunks, elementSize: es)
         // Steps 0..<n-1 reduce; with `gather`, steps n-1..<2(n-1) are the all-gather's.
-        var schedule: [(step: Int, range: Range<Int>)] = []
-        for s in 0..<(gather ? 2 * (size - 1) : size - 1) {
-            for k in 0..<chunks {
-                let r = pieces.range(rank + shift - s - 1).chunk(k, of: chunks)
-                if !r.isEmpty { schedule.append((s, r)) }
-            }
-        }
+        let schedule = receives(pieces: pieces, after: rank + shift, steps: gather ? 2 * (size - 1) : size - 1, chunks: chunks)
         // Out of place, a partial sum is received straight into its place in `work`/`final` and
         // the input is added there: two streams in, one out, no scratch. In place the input
         // occupies that place, so the partial sum lands in scratch first.
@@ -82,17 +73,8 @@ struct Ring {
     func allGather(_ comm: Communicator, _ a: CollectiveArguments, pieces: Partition, own: Int, output: MemoryRegion) throws {
         let es = a.type.size
         let chunks = a.tuning.chunks(elements: pieces.largest, elementSize: es)
-        for k in 0..<chunks {
-            let r = pieces.range(own).chunk(k, of: chunks)
-            try comm.send(to: next, output, offset: r.lowerBound * es, bytes: r.count * es)
-        }
-        var schedule: [(step: Int, range: Range<Int>)] = []
-        for t in 0..<(size - 1) {
-            for k in 0..<chunks {
-                let r = pieces.range(own - t - 1).chunk(k, of: chunks)
-                if !r.isEmpty { schedule.append((t, r)) }
-            }
-        }
+        try sendPiece(comm, output, piece: own, pieces: pieces, chunks: chunks, elementSize: es)
+        let schedule = receives(pieces: pieces, after: own, steps: size - 1, chunks: chunks)
         let incoming = ReceivePipeline(comm, entries: schedule.map {
             .init(peer: previous, bytes: $0.range.count * es, target: .region(output, offset: $0.range.lowerBound * es))
         }, scratch: a.scratch, slotBytes: 0, slots: a.tuning.slots)
@@ -100,6 +82,29 @@ struct Ring {
             _ = try incoming.take()
             if step < size - 2 { try comm.send(to: next, output, offset: r.lowerBound * es, bytes: r.count * es) }
         }
+    }
+}
+
+extension Ring {
+    /// Sends every chunk of piece `p` from `region` to the next rank.
+    func sendPiece(_ comm: Communicator, _ region: MemoryRegion, piece p: Int, pieces: Partition, chunks: Int, elementSize es: Int) throws {
+        for k in 0..<chunks {
+            let r = pieces.range(p).chunk(k, of: chunks)
+            try comm.send(to: next, region, offset: r.lowerBound * es, bytes: r.count * es)
+        }
+    }
+
+    /// What arrives from the previous rank, in order: at step s, piece `first - s - 1`, chunk
+    /// by chunk (empty chunks are skipped on both sides).
+    func receives(pieces: Partition, after first: Int, steps: Int, chunks: Int) -> [(step: Int, range: Range<Int>)] {
+        var schedule: [(step: Int, range: Range<Int>)] = []
+        for s in 0..<steps {
+            for k in 0..<chunks {
+                let r = pieces.range(first - s - 1).chunk(k, of: chunks)
+                if !r.isEmpty { schedule.append((s, r)) }
+            }
+        }
+        return schedule
     }
 }
 

@@ -1,5 +1,3 @@
-import CFabric
-
 /// Whether RDMA verbs can be used on this host, and if not, why: the libraries are opened
 /// at run time, so the same binary runs on hosts without rdma-core.
 public struct RDMAAvailability: Sendable {
@@ -10,25 +8,20 @@ public struct RDMAAvailability: Sendable {
 
     public var usable: Bool { reason.isEmpty }
 
+    /// Usable means: the libraries load and some port is ACTIVE.
     public static func probe() -> RDMAAvailability {
-        var api = fab_rdma_api()
-        var why = [CChar](repeating: 0, count: 1024)
-        let mask = fab_rdma_load(&api, &why, why.count)
-        guard mask & Int32(FAB_RDMA_HAVE_VERBS) != 0, let list = api.get_device_list else {
-            return RDMAAvailability(librariesLoaded: false, deviceNames: [],
-                                    reason: "libibverbs could not be loaded: \(String(cString: why))")
+        do {
+            let ports = try RDMADevices.list()
+            let active = ports.filter { $0.state == "ACTIVE" }
+            if active.isEmpty {
+                let seen = ports.map { "\($0.device) port \($0.port) \($0.state)" }.joined(separator: ", ")
+                return RDMAAvailability(librariesLoaded: true, deviceNames: [],
+                                        reason: ports.isEmpty ? "no RDMA devices found (check the NIC driver, or add a Soft-RoCE device with 'rdma link add')"
+                                                              : "no active RDMA port (\(seen))")
+            }
+            return RDMAAvailability(librariesLoaded: true, deviceNames: Array(Set(active.map(\.device))).sorted(), reason: "")
+        } catch {
+            return RDMAAvailability(librariesLoaded: RDMALibrary.verbsLoaded, deviceNames: [], reason: "\(error)")
         }
-        var count: Int32 = 0
-        guard let devices = list(&count) else {
-            return RDMAAvailability(librariesLoaded: true, deviceNames: [],
-                                    reason: "ibv_get_device_list failed, this kernel has no RDMA support; load ib_uverbs and the NIC driver (rdma_rxe for Soft-RoCE)")
-        }
-        defer { api.free_device_list(devices) }
-        let names = (0..<Int(count)).compactMap { i in devices[i].flatMap { api.get_device_name($0) }.map { String(cString: $0) } }
-        if names.isEmpty {
-            return RDMAAvailability(librariesLoaded: true, deviceNames: [],
-                                    reason: "no RDMA devices found (ibv_devices lists none: check the NIC driver, or add a Soft-RoCE device with 'rdma link add')")
-        }
-        return RDMAAvailability(librariesLoaded: true, deviceNames: names, reason: "")
     }
 }

@@ -10,6 +10,8 @@ enum RDMALibrary {
         return (api, mask, String(cString: why))
     }()
 
+    static var verbsLoaded: Bool { loaded.mask & Int32(FAB_RDMA_HAVE_VERBS) != 0 }
+
     static func verbs() throws -> fab_rdma_api {
         guard loaded.mask & Int32(FAB_RDMA_HAVE_VERBS) != 0 else {
             throw FabricError.configuration("RDMA unavailable: libibverbs could not be loaded: \(loaded.why)")
@@ -77,7 +79,7 @@ public enum RDMADevices {
         let api = try RDMALibrary.verbs()
         var count: Int32 = 0
         guard let devices = api.get_device_list(&count) else {
-            throw FabricError.configuration("no RDMA devices: ibv_get_device_list failed (\(String(cString: strerror(errno)))); this kernel has no RDMA support loaded")
+            throw FabricError.configuration("ibv_get_device_list failed (\(String(cString: strerror(errno)))): this kernel has no RDMA support; load ib_uverbs and the NIC driver (rdma_rxe for Soft-RoCE)")
         }
         defer { api.free_device_list(devices) }
         var ports: [RDMAPort] = []
