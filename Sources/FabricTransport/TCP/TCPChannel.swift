@@ -15,8 +15,8 @@ final class TCPChannel {
     static let sendFlags = fab_send_flags(1)
     let peer: Int
     let socket: Socket
-    private(set) var sends = OperationQueue()
-    private(set) var receives = OperationQueue()
+    private(set) var sends = FIFO<Operation>()
+    private(set) var receives = FIFO<Operation>()
     var isIdle: Bool { sends.isEmpty && receives.isEmpty }
 
     init(peer: Int, socket: Socket) {
@@ -71,32 +71,3 @@ final class TCPChannel {
     }
 }
 
-/// A FIFO of posted operations that allocates only when it grows.
-struct OperationQueue {
-    private var storage: [TCPChannel.Operation] = []
-    private var head = 0
-
-    var isEmpty: Bool { head == storage.count }
-    var count: Int { storage.count - head }
-
-    var first: TCPChannel.Operation? {
-        get { head < storage.count ? storage[head] : nil }
-        set { if let v = newValue { storage[head] = v } }
-    }
-
-    mutating func append(_ op: TCPChannel.Operation) {
-        if head == storage.count && head > 0 {
-            storage.removeAll(keepingCapacity: true)
-            head = 0
-        }
-        storage.append(op)
-    }
-
-    mutating func removeFirst() {
-        head += 1
-        if head == storage.count {
-            storage.removeAll(keepingCapacity: true)
-            head = 0
-        }
-    }
-}

@@ -47,12 +47,19 @@ public final class VerbsTransport: Transport {
     private var connected: [Int] = []
     private var maxInline = 0
     private let depth = 512
-    /// Per peer: posted-but-unfinished counts, work requests waiting for room, and the
-    /// lengths of posted receives (to check each arriving message against).
-    private var inFlight: [(send: Int, receive: Int)]
-    private var backlog: [[(send: Bool, address: UInt64, length: Int, lkey: UInt32, id: UInt64)]]
-    private var receiveLengths: [[Int]]
-    private var receiveHead: [Int]
+    /// One work request as posted (or waiting for room in the queue pair).
+    struct Request {
+        var send: Bool
+        var address: UInt64
+        var length: Int
+        var lkey: UInt32
+        var id: UInt64
+    }
+    /// Per peer and direction: lengths of posted requests in order (completions come in the
+    /// same order: a receive's length is what the arriving message must match), and requests
+    /// waiting until completions make room.
+    private var posted: [(send: FIFO<Int>, receive: FIFO<Int>)]
+    private var waiting: [(send: FIFO<Request>, receive: FIFO<Request>)]
     private let completionsBuffer: UnsafeMutablePointer<ibv_wc>
 
     public init(rendezvous: RendezvousClient, options: VerbsOptions) throws {
@@ -102,10 +109,8 @@ public final class VerbsTransport: Transport {
         }
         self.cq = cq
         queuePairs = Array(repeating: nil, count: worldSize)
-        inFlight = Array(repeating: (0, 0), count: worldSize)
-        backlog = Array(repeating: [], count: worldSize)
-        receiveLengths = Array(repeating: [], count: worldSize)
-        receiveHead = Array(repeating: 0, count: worldSize)
+        posted = Array(repeating: (FIFO(), FIFO()), count: worldSize)
+        waiting = Array(repeating: (FIFO(), FIFO()), count: worldSize)
         completionsBuffer = .allocate(capacity: 32)
     }
 
@@ -255,26 +260,24 @@ public final class VerbsTransport: Transport {
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
         let (address, lkey) = try check(peer, region, offset, length)
-        try submit(peer, (true, address, length, lkey, id))
+        try submit(peer, Request(send: true, address: address, length: length, lkey: lkey, id: id))
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
         let (address, lkey) = try check(peer, region, offset, length)
-        receiveLengths[peer].append(length)
-        try submit(peer, (false, address, length, lkey, id))
+        try submit(peer, Request(send: false, address: address, length: length, lkey: lkey, id: id))
     }
 
-    /// Posts now if the queue has room, else keeps it in order until completions make room.
-    private func submit(_ peer: Int, _ wr: (send: Bool, address: UInt64, length: Int, lkey: UInt32, id: UInt64)) throws {
-        let busy = wr.send ? inFlight[peer].send : inFlight[peer].receive
-        if busy >= depth - 1 || backlog[peer].contains(where: { $0.send == wr.send }) {
-            backlog[peer].append(wr)
-            return
+    /// Posts now if the queue pair has room and nothing older waits, else queues in order.
+    private func submit(_ peer: Int, _ wr: Request) throws {
+        if wr.send {
+            if posted[peer].send.count < depth - 1 && waiting[peer].send.isEmpty { try post(peer, wr) } else { waiting[peer].send.append(wr) }
+        } else {
+            if posted[peer].receive.count < depth - 1 && waiting[peer].receive.isEmpty { try post(peer, wr) } else { waiting[peer].receive.append(wr) }
         }
-        try post(peer, wr)
     }
 
-    private func post(_ peer: Int, _ wr: (send: Bool, address: UInt64, length: Int, lkey: UInt32, id: UInt64)) throws {
+    private func post(_ peer: Int, _ wr: Request) throws {
         var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
         let wrID = wr.id << 25 | UInt64(peer) << 1 | (wr.send ? 1 : 0)
         let qp = queuePairs[peer]!
@@ -300,7 +303,7 @@ public final class VerbsTransport: Transport {
         guard rc == 0 else {
             throw SystemCallError(wr.send ? "ibv_post_send" : "ibv_post_recv", errno: rc, "rank \(rank): \(wr.length) bytes with rank \(peer) on \(port.device)")
         }
-        if wr.send { inFlight[peer].send += 1 } else { inFlight[peer].receive += 1 }
+        if wr.send { posted[peer].send.append(wr.length) } else { posted[peer].receive.append(wr.length) }
     }
 
     public func poll(_ completions: inout [Completion]) throws {
@@ -311,28 +314,23 @@ public final class VerbsTransport: Transport {
             let peer = Int((wc.wr_id >> 1) & 0xFF_FFFF), isSend = wc.wr_id & 1 == 1, id = wc.wr_id >> 25
             guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: peer, send: isSend) }
             if isSend {
-                inFlight[peer].send -= 1
-                completions.append(Completion(peer: peer, operation: .send, id: id, bytes: 0))
+                let length = posted[peer].send.removeFirst()
+                completions.append(Completion(peer: peer, operation: .send, id: id, bytes: length))
+                while let next = waiting[peer].send.first, posted[peer].send.count < depth - 1 {
+                    waiting[peer].send.removeFirst()
+                    try post(peer, next)
+                }
             } else {
-                inFlight[peer].receive -= 1
-                let expected = receiveLengths[peer][receiveHead[peer]]
-                receiveHead[peer] += 1
-                if receiveHead[peer] == receiveLengths[peer].count { receiveLengths[peer].removeAll(keepingCapacity: true); receiveHead[peer] = 0 }
+                let expected = posted[peer].receive.removeFirst()
                 guard Int(wc.byte_len) == expected else {
                     throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent \(wc.byte_len) bytes where a \(expected)-byte receive was posted")
                 }
                 completions.append(Completion(peer: peer, operation: .receive, id: id, bytes: expected))
+                while let next = waiting[peer].receive.first, posted[peer].receive.count < depth - 1 {
+                    waiting[peer].receive.removeFirst()
+                    try post(peer, next)
+                }
             }
-            if !backlog[peer].isEmpty { try drain(peer) }
-        }
-    }
-
-    private func drain(_ peer: Int) throws {
-        while let next = backlog[peer].first {
-            let busy = next.send ? inFlight[peer].send : inFlight[peer].receive
-            guard busy < depth - 1 else { return }
-            backlog[peer].removeFirst()
-            try post(peer, next)
         }
     }
 
@@ -355,7 +353,9 @@ public final class VerbsTransport: Transport {
 
     public func checkJobIsAlive() throws { try rendezvous.checkJobIsAlive() }
 
-    public func pendingPeers() -> [Int] { connected.filter { inFlight[$0].send > 0 || inFlight[$0].receive > 0 || !backlog[$0].isEmpty } }
+    public func pendingPeers() -> [Int] {
+        connected.filter { !posted[$0].send.isEmpty || !posted[$0].receive.isEmpty || !waiting[$0].send.isEmpty || !waiting[$0].receive.isEmpty }
+    }
 
     public func describe(peer: Int) -> String { "rank \(peer) (verbs, \(port.device))" }
 

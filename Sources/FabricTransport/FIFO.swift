@@ -1,0 +1,34 @@
+/// A first-in first-out queue that allocates only when it grows (its storage is reused
+/// once drained): the transports keep posted operations in these on their hot paths.
+struct FIFO<Element> {
+    private var storage: [Element] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == storage.count }
+    var count: Int { storage.count - head }
+
+    /// The oldest element; assigning replaces it in place.
+    var first: Element? {
+        get { head < storage.count ? storage[head] : nil }
+        set { if let v = newValue { storage[head] = v } }
+    }
+
+    mutating func append(_ element: Element) {
+        if head == storage.count && head > 0 {
+            storage.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        storage.append(element)
+    }
+
+    @discardableResult
+    mutating func removeFirst() -> Element {
+        let element = storage[head]
+        head += 1
+        if head == storage.count {
+            storage.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        return element
+    }
+}
