@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages FabricBench builds and tests with (idempotent; apt only when
 # missing). The RDMA libraries are needed for their headers at build time; at run time
-# fabricbench opens them with dlopen and works without them. openmpi-bin is for the tests
-# that launch fabricbench with mpirun.
+# fabricbench opens them with dlopen and works without them. The tests use openmpi-bin (runs
+# under mpirun), iproute2 (scripts/netns-hosts.sh: namespaces, veth, tc) and chromium (the
+# HTML report rendered in a real browser).
 set -euo pipefail
-packages=(libibverbs-dev librdmacm-dev libnuma-dev zlib1g-dev openmpi-bin)
+packages=(libibverbs-dev librdmacm-dev libnuma-dev zlib1g-dev openmpi-bin iproute2 chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

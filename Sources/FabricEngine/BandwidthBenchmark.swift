@@ -41,25 +41,32 @@ public final class BandwidthBenchmark {
 
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
         let sweep = try PairwiseSweep<PairReport>(job: job, name: "bandwidth")
-        let largest = options.sizes.max() ?? 8
-        let send = try RegisteredMemory(count: largest, transport: job.transport)
-        let receive = try RegisteredMemory(count: largest, transport: job.transport)
-        let ack = try RegisteredMemory(count: 16, transport: job.transport)  // [0,8) outgoing, [8,16) incoming
-        send.fill(count: largest, seed: 1)
-        let buffers = (send, receive, ack)
-        try sweep.run(sizes: options.sizes, measure: { size, role in
-            let count = options.iterations(for: size)
-            let sends = role.initiator || options.bidirectional
-            let receives = !role.initiator || options.bidirectional
-            var windows = LatencyHistogram()
-            _ = try stream(size: size, count: options.warmup, peer: role.peer, sends: sends, receives: receives, buffers: buffers, windows: &windows)
-            windows.reset()
-            let ns = try stream(size: size, count: count, peer: role.peer, sends: sends, receives: receives, buffers: buffers, windows: &windows)
-            return role.initiator ? PairReport(iterations: count, nanoseconds: ns, windowHistogram: HistogramEncoding.encode(windows)) : nil
-        }, combine: combine, onResult: onResult)
+        try sweep.run(sizes: options.sizes, measure: measure, combine: combine, onResult: onResult)
     }
 
-    private func figures(size: Int, iterations: Int, nanoseconds: UInt64, windows: LatencyHistogram) -> BandwidthFigures {
+    /// Buffers for the largest size, registered once and reused by every pair and size.
+    private var buffers: (send: RegisteredMemory, receive: RegisteredMemory, ack: RegisteredMemory)?
+
+    /// One pair's stream at `size`; the initiator's report, nil on the responder.
+    func measure(size: Int, role: RankPairs.Role) throws -> PairReport? {
+        if buffers == nil {
+            let largest = options.sizes.max() ?? 8
+            let send = try RegisteredMemory(count: largest, transport: job.transport)
+            send.fill(count: largest, seed: 1)
+            // ack: [0,8) outgoing, [8,16) incoming
+            buffers = (send, try RegisteredMemory(count: largest, transport: job.transport), try RegisteredMemory(count: 16, transport: job.transport))
+        }
+        let count = options.iterations(for: size)
+        let sends = role.initiator || options.bidirectional
+        let receives = !role.initiator || options.bidirectional
+        var windows = LatencyHistogram()
+        _ = try stream(size: size, count: options.warmup, peer: role.peer, sends: sends, receives: receives, buffers: buffers!, windows: &windows)
+        windows.reset()
+        let ns = try stream(size: size, count: count, peer: role.peer, sends: sends, receives: receives, buffers: buffers!, windows: &windows)
+        return role.initiator ? PairReport(iterations: count, nanoseconds: ns, windowHistogram: HistogramEncoding.encode(windows)) : nil
+    }
+
+    func figures(size: Int, iterations: Int, nanoseconds: UInt64, windows: LatencyHistogram) -> BandwidthFigures {
         let directions = options.bidirectional ? 2.0 : 1.0
         let seconds = Double(max(nanoseconds, 1)) / 1e9
         let bytes = Double(size) * Double(iterations) * directions
@@ -68,8 +75,10 @@ public final class BandwidthBenchmark {
         let spread = windows.isEmpty ? nil : WindowSpread(min: perWindow(windows.value(atPercentile: 100)),
                                                           p50: perWindow(windows.value(atPercentile: 50)),
                                                           max: perWindow(windows.value(atPercentile: 0)))
-        return BandwidthFigures(gbps: bytes / seconds / 1e9, messageRateMpps: Double(iterations) * directions / seconds / 1e6,
-                                bidirectional: options.bidirectional, window: options.window, seconds: seconds, windowGbps: spread)
+        var f = BandwidthFigures(gbps: bytes / seconds / 1e9, messageRateMpps: Double(iterations) * directions / seconds / 1e6,
+                                 bidirectional: options.bidirectional, window: window, seconds: seconds, windowGbps: spread)
+        if !windows.isEmpty { f.windowHistogram = HistogramEncoding.encode(windows) }
+        return f
     }
 
     private func combine(size: Int, reports: [(pair: PairResult, report: PairReport)]) throws -> PointToPointResult {

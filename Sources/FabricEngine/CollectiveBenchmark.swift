@@ -130,7 +130,7 @@ public final class CollectiveBenchmark {
             var h = LatencyHistogram()
             for t in report.nanoseconds { h.record(nanoseconds: t) }
             let s = LatencySummary(h)
-            let late = median(zip(slowest, report.nanoseconds).map { Double($0 - $1) }) / 1000
+            let late = RobustStatistics.median(zip(slowest, report.nanoseconds).map { Double($0 - $1) }) / 1000
             return RankTiming(rank: r, host: hosts[r], meanUs: s.mean, p50Us: s.p50, p99Us: s.p99, maxUs: s.max, lateUs: late)
         }
         let wrong = options.check ? reports.compactMap(\.wrong).reduce(0, +) : nil
@@ -156,12 +156,6 @@ public final class CollectiveBenchmark {
         guard let all = try job.gather(key, Array(String(mean).utf8)) else { return nil }
         return all.compactMap { Double(String(decoding: $0, as: UTF8.self)) }.max()
     }
-}
-
-func median(_ values: [Double]) -> Double {
-    guard !values.isEmpty else { return 0 }
-    let s = values.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
 /// `--algo auto`: before the sweep, time every algorithm at a few sizes (×16 apart, up to the

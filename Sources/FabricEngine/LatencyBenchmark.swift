@@ -41,17 +41,26 @@ public final class LatencyBenchmark {
     /// Runs the sweep; on rank 0, `onResult` gets each size as soon as every pair reported.
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
         let sweep = try PairwiseSweep<PairReport>(job: job, name: "latency")
-        let largest = options.sizes.max() ?? 8
-        let send = try RegisteredMemory(count: largest, transport: job.transport)
-        let receive = try RegisteredMemory(count: largest, transport: job.transport)
-        let control = try RegisteredMemory(count: 8, transport: job.transport)
-        try sweep.run(sizes: options.sizes, measure: { size, role in
-            if role.initiator {
-                return try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control)
-            }
-            try respond(size: size, peer: role.peer, buffer: receive, control: control)
-            return nil
-        }, combine: combine, onResult: onResult)
+        try sweep.run(sizes: options.sizes, measure: measure, combine: combine, onResult: onResult)
+    }
+
+    /// Buffers for the largest size, registered once and reused by every pair and size.
+    private var buffers: (send: RegisteredMemory, receive: RegisteredMemory, control: RegisteredMemory)?
+
+    /// One pair's ping-pong at `size`; the initiator's report, nil on the responder.
+    func measure(size: Int, role: RankPairs.Role) throws -> PairReport? {
+        if buffers == nil {
+            let largest = options.sizes.max() ?? 8
+            buffers = (try RegisteredMemory(count: largest, transport: job.transport),
+                       try RegisteredMemory(count: largest, transport: job.transport),
+                       try RegisteredMemory(count: 8, transport: job.transport))
+        }
+        let (send, receive, control) = buffers!
+        if role.initiator {
+            return try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control)
+        }
+        try respond(size: size, peer: role.peer, buffer: receive, control: control)
+        return nil
     }
 
     private func combine(size: Int, reports: [(pair: PairResult, report: PairReport)]) throws -> PointToPointResult {

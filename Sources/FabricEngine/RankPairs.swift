@@ -64,3 +64,35 @@ struct PairwiseSweep<Report: Codable> {
         }
     }
 }
+
+/// Every pair of ranks exactly once, in rounds of disjoint pairs so no rank is in two
+/// measurements at a time (the circle method of round-robin tournaments: n − 1 rounds for
+/// even n, n for odd n, where one rank sits out each round). In each pair the lower rank
+/// initiates.
+public enum PairSchedule {
+    public static func rounds(worldSize n: Int) -> [[(Int, Int)]] {
+        guard n >= 2 else { return [] }
+        let m = n % 2 == 0 ? n : n + 1  // rank m − 1 is a stand-in "bye" when n is odd
+        return (0..<(m - 1)).map { r in
+            // Rank m − 1 stays put; the others rotate by one position a round.
+            let circle = [m - 1] + (0..<(m - 1)).map { ($0 + r) % (m - 1) }
+            return (0..<(m / 2)).compactMap { i in
+                let a = circle[i], b = circle[m - 1 - i]
+                return a < n && b < n ? (min(a, b), max(a, b)) : nil
+            }
+        }
+    }
+
+    /// One pair a round: nothing else on the fabric while a pair measures.
+    public static func serial(worldSize n: Int) -> [[(Int, Int)]] {
+        rounds(worldSize: n).flatMap { $0.map { [$0] } }
+    }
+
+    public static func role(of rank: Int, in round: [(Int, Int)]) -> RankPairs.Role? {
+        for (a, b) in round {
+            if rank == a { return RankPairs.Role(peer: b, initiator: true) }
+            if rank == b { return RankPairs.Role(peer: a, initiator: false) }
+        }
+        return nil
+    }
+}

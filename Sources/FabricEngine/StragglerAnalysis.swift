@@ -1,4 +1,8 @@
+import FabricMeasure
 import FabricReport
+
+private let median = RobustStatistics.median
+private let mad = RobustStatistics.mad
 
 /// Finds the ranks that hold a collective up (see `StragglerReport` for the rule).
 enum StragglerAnalysis {
@@ -51,10 +55,5 @@ enum StragglerAnalysis {
         return StragglerReport(k: k, slowestRank: slowest, slowestLateUs: slowestLate, slowestLateFraction: fraction,
                                flaggedRanks: flagged, perRankLateUs: perRankLate, perRankMedianUs: perRankMedian,
                                spikes: Array(spikes.prefix(20)), spikeK: spikeK, summary: summary)
-    }
-
-    static func mad(_ values: [Double]) -> Double {
-        let m = median(values)
-        return median(values.map { abs($0 - m) })
     }
 }

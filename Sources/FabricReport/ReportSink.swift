@@ -8,6 +8,7 @@ public final class ReportSink<Result: Codable & Sendable> {
     private let jsonPath: String?
     private let row: ([Result]) -> String
     private let detail: (([Result]) -> String?)?
+    private var progress: (line: Progress, steps: [String], done: Int)?
 
     /// `row` renders the entries of one size (one line of the table), `detail` optional lines under it.
     public init(document: RunDocument<Result>, jsonPath: String?, header: String,
@@ -20,17 +21,30 @@ public final class ReportSink<Result: Codable & Sendable> {
         try save()
     }
 
+    /// Shows progress on a terminal: one `add` per step, `steps` naming each (e.g. sizes).
+    public func expect(steps: [String], what: String) {
+        progress = (Progress(what: "\(document.command) \(what)"), steps, 0)
+        progress?.line.update(done: 0, of: steps.count, next: steps.first ?? "")
+    }
+
     /// Adds the entries of one size.
     public func add(_ results: [Result]) throws {
         document.results += results
+        progress?.line.finish()  // the row goes where the progress line was
         print(row(results))
         if let text = detail?(results) { print(text) }
         fflush(stdout)
+        if var p = progress {
+            p.done += 1
+            p.line.update(done: p.done, of: p.steps.count, next: p.done < p.steps.count ? p.steps[p.done] : "")
+            progress = p
+        }
         try save()
     }
 
-    public func setStragglers(_ report: StragglerReport) throws {
-        document.stragglers = report
+    /// Document-level findings that come after the results (stragglers, outliers).
+    public func annotate(_ change: (inout RunDocument<Result>) -> Void) throws {
+        change(&document)
         try save()
     }
 
@@ -46,6 +60,7 @@ public final class ReportSink<Result: Codable & Sendable> {
     }
 
     public func complete() throws {
+        progress?.line.finish()
         document.status = .complete
         try save()
         if let jsonPath { print("# results written to \(jsonPath)") }
@@ -53,6 +68,7 @@ public final class ReportSink<Result: Codable & Sendable> {
 
     /// Records the failure; never throws, so the original error is what the user sees.
     public func fail(_ error: Error) {
+        progress?.line.finish()
         document.status = .failed
         document.error = "\(error)"
         do {

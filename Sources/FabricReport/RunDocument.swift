@@ -21,6 +21,8 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
     public var results: [Result]
     /// Collectives only: which ranks held the others up.
     public var stragglers: StragglerReport?
+    /// `matrix` only: the rank pairs whose link is an outlier, e.g. [[2, 3]].
+    public var outliers: [[Int]]?
 
     public enum Status: String, Codable, Sendable { case running, complete, failed }
 
@@ -123,6 +125,9 @@ public struct BandwidthFigures: Codable, Sendable {
     public var seconds: Double
     /// Per-window bandwidth spread: GB/s at the slowest, median and fastest window.
     public var windowGbps: WindowSpread?
+    /// HdrHistogram (V2 compressed, base64) of the time per window of `window` messages, in
+    /// nanoseconds: the samples `compare` tests bandwidth differences with.
+    public var windowHistogram: String?
 
     public init(gbps: Double, messageRateMpps: Double, bidirectional: Bool, window: Int, seconds: Double, windowGbps: WindowSpread?) {
         self.gbps = gbps

@@ -52,6 +52,7 @@ struct BandwidthCommand: ParsableCommand {
                                row: { $0.map(BandwidthTable.row).joined(separator: "\n") })
             },
             body: { job, clock, sink in
+                sink?.expect(steps: options.sizes.map(ByteCount.format), what: "sizes")
                 try BandwidthBenchmark(job: job, options: options, clock: clock).run { try sink?.add([$0]) }
             })
     }

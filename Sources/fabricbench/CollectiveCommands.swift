@@ -125,12 +125,13 @@ enum CollectiveRun {
                                })
             },
             body: { job, clock, sink in
+                sink?.expect(steps: options.sizes.map(ByteCount.format), what: "sizes")
                 let report = try CollectiveBenchmark(job: job, options: options, clock: clock).run { try sink?.add($0) }
                 guard let sink else { return }
                 let results = sink.document.results
                 sink.note(NcclTable.footer(results, checked: options.check))
                 if let report {
-                    try sink.setStragglers(report)
+                    try sink.annotate { $0.stragglers = report }
                     sink.note("# \(report.summary)")
                 }
                 try enforce(results, collective: collective)

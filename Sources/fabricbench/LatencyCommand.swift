@@ -61,6 +61,7 @@ struct LatencyCommand: ParsableCommand {
                                })
             },
             body: { job, clock, sink in
+                sink?.expect(steps: options.sizes.map(ByteCount.format), what: "sizes")
                 try LatencyBenchmark(job: job, options: options, clock: clock).run { try sink?.add([$0]) }
                 if let wrong = sink?.document.results.compactMap(\.wrongBytes).reduce(0, +), wrong > 0 {
                     throw RankFailure(description: "data check failed: \(wrong) bytes differed", code: 1)

@@ -22,10 +22,17 @@ enum CLI {
         return dir
     }
 
-    /// Starts the binary; output goes to files so a chatty process can never block on a pipe.
-    static func start(_ arguments: [String], environment: [String: String] = [:], in dir: URL) throws -> (Process, URL, URL) {
+    /// The package's root folder (for scripts/).
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Starts the binary (or `executable`, e.g. a launcher given the binary as an argument),
+    /// with no launcher variables inherited; output goes to files so a chatty process can
+    /// never block on a pipe.
+    static func start(_ arguments: [String], environment: [String: String] = [:], in dir: URL, executable: String? = nil) throws -> (Process, URL, URL) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable ?? binary)
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for key in env.keys where key.hasPrefix("FABRICBENCH_") || key.hasPrefix("OMPI_") || key.hasPrefix("SLURM_") || key.hasPrefix("PMI") {
@@ -58,9 +65,10 @@ enum CLI {
         return CLIRun(status: p.terminationStatus, stdout: text(out), stderr: text(err), seconds: Date().timeIntervalSince(start))
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], limit: Double = 120, in dir: URL? = nil) throws -> CLIRun {
+    static func run(_ arguments: [String], environment: [String: String] = [:], limit: Double = 120, in dir: URL? = nil,
+                    executable: String? = nil) throws -> CLIRun {
         let began = Date()
-        return wait(try start(arguments, environment: environment, in: dir ?? temporaryDirectory()), limit: limit, since: began)
+        return wait(try start(arguments, environment: environment, in: dir ?? temporaryDirectory(), executable: executable), limit: limit, since: began)
     }
 
     static func json(_ path: URL) throws -> [String: Any] {

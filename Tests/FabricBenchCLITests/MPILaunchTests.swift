@@ -9,20 +9,8 @@ final class MPILaunchTests: XCTestCase {
             XCTFail("mpirun is not installed: scripts/install-deps.sh installs Debian's openmpi-bin")
             return CLIRun(status: -1, stdout: "", stderr: "", seconds: 0)
         }
-        let dir = CLI.temporaryDirectory()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: launcher)
-        p.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", "--mca", "btl", "self,tcp", CLI.binary] + arguments
-        var env = ProcessInfo.processInfo.environment
-        for key in env.keys where key.hasPrefix("FABRICBENCH_") || key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { env[key] = nil }
-        p.environment = env
-        let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = try FileHandle(forWritingTo: err)
-        try p.run()
-        return CLI.wait((p, out, err), limit: 180)
+        return try CLI.run(["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", "--mca", "btl", "self,tcp", CLI.binary] + arguments,
+                           limit: 180, executable: launcher)
     }
 
     func testMpirunFourRanksAllReduce() throws {

@@ -11,6 +11,27 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(RankPairs.initiators(worldSize: 5), [0, 1])
     }
 
+    func testMatrixRoundsCoverEveryPairOnceWithDisjointPairs() {
+        for n in 2...9 {
+            let rounds = PairSchedule.rounds(worldSize: n)
+            XCTAssertEqual(rounds.count, n % 2 == 0 ? n - 1 : n, "n = \(n)")
+            var seen = Set<[Int]>()
+            for round in rounds {
+                let ranks = round.flatMap { [$0.0, $0.1] }
+                XCTAssertEqual(Set(ranks).count, ranks.count, "n = \(n): a rank in two pairs of one round")
+                XCTAssertEqual(round.count, n / 2, "n = \(n): every round keeps all but at most one rank busy")
+                for (a, b) in round {
+                    XCTAssertLessThan(a, b)
+                    XCTAssertTrue(seen.insert([a, b]).inserted, "n = \(n): pair \(a)-\(b) twice")
+                }
+            }
+            XCTAssertEqual(seen.count, n * (n - 1) / 2, "n = \(n): every pair")
+            XCTAssertEqual(PairSchedule.serial(worldSize: n).count, n * (n - 1) / 2)
+        }
+        XCTAssertEqual(PairSchedule.role(of: 3, in: [(0, 1), (2, 3)]), .init(peer: 2, initiator: false))
+        XCTAssertNil(PairSchedule.role(of: 4, in: [(0, 1), (2, 3)]))
+    }
+
     func testAutoSaysWhyItDidNotPickVerbs() {
         let none = RDMAAvailability(librariesLoaded: false, deviceNames: [], reason: "libibverbs could not be loaded: x")
         let auto = TransportSelection.select(.auto, rdma: none)

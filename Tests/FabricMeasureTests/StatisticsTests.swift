@@ -75,4 +75,23 @@ final class StatisticsTests: XCTestCase {
         let elapsedTSC = Double(tsc.nanoseconds(tsc.now() &- t0)), elapsedMono = Double(monotonicNanoseconds() - m0)
         XCTAssertEqual(elapsedTSC / elapsedMono, 1, accuracy: 0.02)
     }
+
+    func testOutlierRuleFlagsOnlyTheBadSideBeyondBothMargins() {
+        let rule = OutlierRule(k: 5, minimumRatio: 1.5)
+        // Latency: one link 4× the others is flagged with its ratio; a fast link is not.
+        let latency = [10, 10.5, 9.8, 40, 10.2, 2.0]
+        let flags = rule.flag(latency, higherIsWorse: true)
+        XCTAssertEqual(flags.map(\.index), [3])
+        XCTAssertEqual(flags[0].ratio, 40 / 10.1, accuracy: 1e-9)
+        // Bandwidth: a link at a hundredth is flagged although a linear k·MAD could not reach it.
+        XCTAssertEqual(rule.flag([3.2, 0.03, 3.9, 2.5, 3.6, 1.9], higherIsWorse: false).map(\.index), [1])
+        // Uniform fabric: MAD ≈ 0, and noise below the ratio floor is not an outlier.
+        XCTAssertEqual(rule.flag([10, 10, 10, 10, 13], higherIsWorse: true), [])
+        XCTAssertEqual(rule.flag([10, 10, 10, 10, 16], higherIsWorse: true).map(\.index), [4])
+        // Too few links to have a majority, or values that are not ratios.
+        XCTAssertEqual(rule.flag([1, 100], higherIsWorse: true), [])
+        XCTAssertEqual(rule.flag([1, 0, 1, 1], higherIsWorse: false), [])
+        XCTAssertEqual(RobustStatistics.median([3, 1, 2, 10]), 2.5)
+        XCTAssertEqual(RobustStatistics.mad([1, 2, 3, 4, 100]), 1)
+    }
 }

@@ -1,0 +1,84 @@
+import FabricMeasure
+
+/// `fabricbench matrix`: every pair of ranks measured on its own, as N×N matrices (row i,
+/// column j = the link between ranks i and j; symmetric, null on the diagonal), plus the
+/// links the outlier rule flagged.
+public struct LinkMatrixResult: Codable, Sendable {
+    public var latencyBytes: Int
+    public var latencyIterations: Int
+    public var bandwidthBytes: Int
+    public var bandwidthMessages: Int
+    /// The pairs measured at the same time, round by round.
+    public var rounds: [[[Int]]]
+    public var links: [LinkResult]
+    public var latencyP50Us: [[Double?]]
+    public var latencyP999Us: [[Double?]]
+    public var bandwidthGbps: [[Double?]]
+    /// The outlier rule, in words.
+    public var rule: String
+    /// One entry per flagged (link, metric).
+    public var verdicts: [LinkVerdict]
+
+    public init(latencyBytes: Int, latencyIterations: Int, bandwidthBytes: Int, bandwidthMessages: Int, rounds: [[[Int]]],
+                links: [LinkResult], worldSize n: Int, rule: String, verdicts: [LinkVerdict]) {
+        self.latencyBytes = latencyBytes
+        self.latencyIterations = latencyIterations
+        self.bandwidthBytes = bandwidthBytes
+        self.bandwidthMessages = bandwidthMessages
+        self.rounds = rounds
+        self.links = links
+        func matrix(_ value: (LinkResult) -> Double?) -> [[Double?]] {
+            var m = [[Double?]](repeating: [Double?](repeating: nil, count: n), count: n)
+            for link in links {
+                let (a, b) = (link.ranks[0], link.ranks[1])
+                m[a][b] = value(link)
+                m[b][a] = m[a][b]
+            }
+            return m
+        }
+        latencyP50Us = matrix { $0.oneWayUs?.p50 }
+        latencyP999Us = matrix { $0.oneWayUs?.p999 }
+        bandwidthGbps = matrix { $0.bandwidth?.gbps }
+        self.rule = rule
+        self.verdicts = verdicts
+    }
+
+    /// The flagged links, each once, lowest rank first: the document's `outliers`.
+    public var outliers: [[Int]] {
+        var seen: [[Int]] = []
+        for v in verdicts where !seen.contains(v.ranks) { seen.append(v.ranks) }
+        return seen.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }
+    }
+}
+
+public struct LinkResult: Codable, Sendable {
+    public var ranks: [Int]
+    public var hosts: [String]
+    public var oneWayUs: LatencySummary?
+    public var histogram: String?
+    public var bandwidth: BandwidthFigures?
+
+    public init(ranks: [Int], hosts: [String]) {
+        self.ranks = ranks
+        self.hosts = hosts
+    }
+}
+
+public struct LinkVerdict: Codable, Sendable, Equatable {
+    public var ranks: [Int]
+    /// "latency_p50_us", "latency_p999_us" or "bandwidth_gbps".
+    public var metric: String
+    public var value: Double
+    public var median: Double
+    public var ratio: Double
+    public var text: String
+
+    public init(ranks: [Int], metric: String, value: Double, median: Double, ratio: Double, text: String) {
+        self.ranks = ranks
+        self.metric = metric
+        self.value = value
+        self.median = median
+        self.ratio = ratio
+        self.text = text
+    }
+}

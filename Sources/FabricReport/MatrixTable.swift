@@ -1,0 +1,34 @@
+/// `fabricbench matrix` in the terminal: one N×N grid per metric (rows and columns are
+/// ranks), then the verdict.
+public enum MatrixTable {
+    public static func header(_ document: RunDocument<LinkMatrixResult>, notes: [String]) -> String {
+        TableHeader.render(document, notes: notes, columns: [])
+    }
+
+    public static func render(_ m: LinkMatrixResult) -> String {
+        let n = m.latencyP50Us.count
+        var lines: [String] = []
+        let grids: [(String, [[Double?]], String)] = [
+            ("one-way latency p50 [usec], \(m.latencyBytes) B", m.latencyP50Us, "%.2f"),
+            ("one-way latency p99.9 [usec], \(m.latencyBytes) B", m.latencyP999Us, "%.2f"),
+            ("bandwidth [GB/s], \(m.bandwidthBytes) B messages", m.bandwidthGbps, "%.3f"),
+        ]
+        let width = 10
+        for (title, grid, format) in grids {
+            lines.append("# \(title)")
+            lines.append(LatencyTable.pad("rank", 6) + (0..<n).map { LatencyTable.pad("\($0)", width) }.joined())
+            for i in 0..<n {
+                let cells = (0..<n).map { j in LatencyTable.pad(grid[i][j].map { String(format: format, $0) } ?? "-", width) }
+                lines.append(LatencyTable.pad("\(i)", 6) + cells.joined())
+            }
+        }
+        lines.append("# outlier rule: a link is flagged when a figure is \(m.rule)")
+        if m.verdicts.isEmpty {
+            lines.append("# verdict: no outlier among \(m.links.count) links")
+        } else {
+            lines.append("# verdict: \(m.outliers.count) outlier link\(m.outliers.count == 1 ? "" : "s") among \(m.links.count)")
+            lines += m.verdicts.map { "# outlier: \($0.text)" }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

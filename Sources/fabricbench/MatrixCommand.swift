@@ -1,0 +1,109 @@
+import ArgumentParser
+import FabricEngine
+import FabricMeasure
+import FabricReport
+
+struct MatrixCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "matrix",
+        abstract: "Latency and bandwidth of every pair of ranks, as N×N matrices, naming the outlier links.",
+        discussion: """
+        Pairs are measured in rounds of disjoint pairs (N−1 rounds for N ranks, so no rank is in \
+        two measurements at once; --serial runs one pair at a time). Each pair runs a ping-pong \
+        (--lat-size, -n iterations) and then a stream (--bw-size, --bw-messages). A link is an \
+        outlier when one of its figures (latency p50, latency p99.9, bandwidth) is more than \
+        --outlier-k robust standard deviations (1.4826·MAD of the logs: figures are ratios) from \
+        the median link, and at least --outlier-ratio times worse than it. \
+        With --fail-on-outlier the run exits 1 when any link is flagged, so a health check can \
+        gate on it.
+
+        Examples:
+          fabricbench matrix --np 4
+          mpirun -np 16 --map-by node fabricbench matrix --json links.json
+          fabricbench matrix --np 6 --lat-size 64 --bw-size 4M --serial --outlier-k 3 --fail-on-outlier
+        """)
+
+    @OptionGroup var job: JobFlags
+
+    @Option(name: .customLong("lat-size"), help: ArgumentHelp("Message size of the latency ping-pong.", valueName: "size"))
+    var latencySize = ByteSize(8)
+
+    @Option(name: .customShort("n"), help: "Latency iterations per link.")
+    var iterations: Int = 1000
+
+    @Option(name: .customLong("bw-size"), help: ArgumentHelp("Message size of the bandwidth stream.", valueName: "size"))
+    var bandwidthSize = ByteSize(1 << 20)
+
+    @Option(name: .customLong("bw-messages"), help: "Messages streamed per link.")
+    var bandwidthMessages: Int = 64
+
+    @Option(help: "Bandwidth messages in flight.")
+    var window: Int = 16
+
+    @Option(name: .customShort("w"), help: "Latency warm-up iterations per link.")
+    var warmup: Int = 50
+
+    @Flag(help: "Measure one pair at a time (slower; nothing else on the fabric).")
+    var serial = false
+
+    @Option(name: .customLong("outlier-k"), help: "Robust standard deviations (1.4826·MAD, log scale) from the median link that make an outlier.")
+    var outlierK: Double = 5
+
+    @Option(name: .customLong("outlier-ratio"), help: "A flagged link is also at least this many times worse than the median link.")
+    var outlierRatio: Double = 1.5
+
+    @Flag(name: .customLong("fail-on-outlier"), help: "Exit 1 when any link is flagged.")
+    var failOnOutlier = false
+
+    func validate() throws {
+        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        guard latencySize.bytes >= 1, bandwidthSize.bytes >= 1 else { throw ValidationError("--lat-size and --bw-size must be at least 1 byte") }
+        guard bandwidthMessages >= 1 else { throw ValidationError("--bw-messages must be at least 1 (got \(bandwidthMessages))") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }
+        guard warmup >= 0 else { throw ValidationError("-w must be >= 0 (got \(warmup))") }
+        guard outlierK > 0 else { throw ValidationError("--outlier-k must be positive (got \(outlierK))") }
+        guard outlierRatio >= 1 else { throw ValidationError("--outlier-ratio must be at least 1 (got \(outlierRatio))") }
+    }
+
+    func run() throws {
+        var options = MatrixOptions()
+        options.latencyBytes = latencySize.bytes
+        options.latencyIterations = iterations
+        options.bandwidthBytes = bandwidthSize.bytes
+        options.bandwidthMessages = bandwidthMessages
+        options.window = window
+        options.warmup = warmup
+        options.serial = serial
+        options.rule = OutlierRule(k: outlierK, minimumRatio: outlierRatio)
+        var arguments = job.recorded
+        arguments["lat_size"] = "\(latencySize.bytes)"
+        arguments["n"] = "\(iterations)"
+        arguments["bw_size"] = "\(bandwidthSize.bytes)"
+        arguments["bw_messages"] = "\(bandwidthMessages)"
+        arguments["window"] = "\(window)"
+        arguments["w"] = "\(warmup)"
+        arguments["serial"] = "\(serial)"
+        arguments["outlier_k"] = "\(outlierK)"
+        arguments["outlier_ratio"] = "\(outlierRatio)"
+        arguments["fail_on_outlier"] = "\(failOnOutlier)"
+        try RankRunner.run(command: "matrix", flags: job, arguments: arguments,
+            makeSink: { document in
+                try ReportSink(document: document, jsonPath: job.json, header: MatrixTable.header(document, notes: [
+                    "every pair of ranks on its own, \(serial ? "one pair at a time" : "in rounds of disjoint pairs"); latency one-way (round trip / 2), GB/s = 1e9 bytes/s",
+                ]), row: { $0.map(MatrixTable.render).joined(separator: "\n") })
+            },
+            body: { job, clock, sink in
+                let progress = sink.map { _ in Progress(what: "matrix") }
+                let benchmark = MatrixBenchmark(job: job, options: options, clock: clock)
+                let result = try benchmark.run { done, total in progress?.update(done: done, of: total, next: "round \(done + 1)") }
+                progress?.finish()
+                guard let sink, let result else { return }
+                try sink.add([result])
+                try sink.annotate { $0.outliers = result.outliers }
+                if failOnOutlier && !result.outliers.isEmpty {
+                    let named = result.outliers.map { "rank \($0[0]) ↔ rank \($0[1])" }.joined(separator: ", ")
+                    throw RankFailure(description: "outlier links: \(named)", code: 1)
+                }
+            })
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import XCTest
+
+/// Several "hosts" on this machine: scripts/netns-hosts.sh puts each rank in its own
+/// network namespace (own address, own veth link to a bridge), so traffic crosses real
+/// (virtual) links and a link can be shaped with tc. Needs root, as CI has.
+final class NamespaceHostsTests: XCTestCase {
+    static let script = CLI.packageRoot.appendingPathComponent("scripts/netns-hosts.sh").path
+
+    /// Runs `arguments` (after the script's own options) through the script.
+    func hosts(_ options: [String], _ arguments: [String], limit: Double = 120) throws -> CLIRun {
+        guard getuid() == 0 else {
+            XCTFail("the namespace tests need root (ip netns, tc); CI runs as root")
+            return CLIRun(status: -1, stdout: "", stderr: "", seconds: 0)
+        }
+        return try CLI.run(options + ["--"] + arguments, limit: limit, executable: Self.script)
+    }
+
+    /// Namespaces this script left behind (its names start with "fb<pid>h").
+    func leftovers() throws -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        p.arguments = ["netns", "list"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(separator: "\n").map(String.init).filter { $0.range(of: #"^fb[0-9]+h[0-9]+"#, options: .regularExpression) != nil }
+    }
+
+    func testFourHostsLatencyAndAllReduceOverVeth() throws {
+        let dir = CLI.temporaryDirectory()
+        let latency = dir.appendingPathComponent("latency.json"), allreduce = dir.appendingPathComponent("allreduce.json")
+        var r = try hosts(["-n", "4", "--timeout", "60"],
+                          [CLI.binary, "latency", "-b", "8", "-e", "64K", "-f", "8", "-n", "200", "-c", "1", "--json", latency.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var env = try XCTUnwrap(try CLI.json(latency)["environment"] as? [String: Any])
+        XCTAssertEqual(env["rank_hosts"] as? [String], ["netns-host0", "netns-host1", "netns-host2", "netns-host3"])
+        let transport = try XCTUnwrap(env["transport"] as? [String: Any])
+        let address = try XCTUnwrap((transport["settings"] as? [String: String])?["address"])
+        XCTAssertTrue(address.hasPrefix("10.201."), "rank 0 listens on its namespace's address, not loopback: \(address)")
+        let results = try XCTUnwrap(try CLI.json(latency)["results"] as? [[String: Any]])
+        XCTAssertEqual(results.count, 5)  // 8 B to 32 KiB, ×8
+        XCTAssertEqual(results.compactMap { $0["wrong_bytes"] as? Int }, [0, 0, 0, 0, 0])
+
+        r = try hosts(["-n", "4", "--timeout", "60"],
+                      [CLI.binary, "allreduce", "-b", "8", "-e", "256K", "-f", "8", "-n", "5", "-c", "1", "--algo", "ring", "--json", allreduce.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("# Out of bounds values : 0 OK"), r.stdout)
+        env = try XCTUnwrap(try CLI.json(allreduce)["environment"] as? [String: Any])
+        XCTAssertEqual(env["world_size"] as? Int, 4)
+        XCTAssertEqual(try leftovers(), [])
+    }
+
+    func testMatrixNamesExactlyTheShapedLink() throws {
+        let json = CLI.temporaryDirectory().appendingPathComponent("matrix.json")
+        // Hosts 2 and 3 talk through a 200 Mbit/s htb class; every other pair is unshaped.
+        // On this shared 2-core box, tail latency of a healthy link varies up to ~2.5× the
+        // median link, so the test asks for 4×; the shaped link is ~100× slower.
+        let r = try hosts(["-n", "4", "--shape", "2-3:200mbit", "--timeout", "90"],
+                          [CLI.binary, "matrix", "--serial", "-n", "500", "--bw-size", "64K", "--bw-messages", "256",
+                           "--outlier-ratio", "4", "--json", json.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let document = try CLI.json(json)
+        XCTAssertEqual(document["outliers"] as? [[Int]], [[2, 3]], r.stdout)
+        XCTAssertTrue(r.stdout.contains("# outlier: rank 2 ↔ rank 3 (netns-host2 ↔ netns-host3): bandwidth"), r.stdout)
+        let result = try XCTUnwrap((document["results"] as? [[String: Any]])?.first)
+        let bandwidth = try XCTUnwrap(result["bandwidth_gbps"] as? [[Any]])
+        XCTAssertEqual(bandwidth.count, 4)
+        let shaped = try XCTUnwrap(bandwidth[2][3] as? Double), mirrored = try XCTUnwrap(bandwidth[3][2] as? Double)
+        XCTAssertEqual(shaped, mirrored)
+        XCTAssertLessThan(shaped, 0.0251, "200 Mbit/s is 0.025 GB/s")
+        XCTAssertTrue(bandwidth[1][1] is NSNull, "the diagonal is empty")
+        XCTAssertEqual((result["links"] as? [Any])?.count, 6)
+    }
+
+    func testEverythingIsTornDownAfterAFailureOrTimeout() throws {
+        var r = try hosts(["-n", "3"], ["sh", "-c", "exit 3"])
+        XCTAssertEqual(r.status, 3)
+        r = try hosts(["-n", "2", "--timeout", "1"], ["sleep", "30"], limit: 20)
+        XCTAssertEqual(r.status, 124)
+        XCTAssertTrue(r.stderr.contains("still running after 1s"), r.stderr)
+        XCTAssertLessThan(r.seconds, 10)
+        r = try hosts(["-n", "2", "--shape", "0-5:1mbit"], ["true"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("hosts must be two different numbers below 2"), r.stderr)
+        XCTAssertEqual(try leftovers(), [])
+    }
+}

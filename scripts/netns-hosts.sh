@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Several "hosts" on one machine: N network namespaces, each with its own hostname, address
+# and veth link into one bridge, and one fabricbench rank per namespace. Everything is torn
+# down on exit, whatever happens (error, timeout, Ctrl-C). Needs root (ip netns, tc).
+#
+#   scripts/netns-hosts.sh [-n HOSTS] [--shape I-J:RATE]... [--timeout SECONDS] -- COMMAND [ARGS...]
+#
+# COMMAND runs once per namespace with FABRICBENCH_RANK, FABRICBENCH_WORLD_SIZE and
+# FABRICBENCH_MASTER set (rank 0's address), so `fabricbench latency ...` needs no launch
+# flags. Rank 0's standard output is this script's standard output; the other ranks' output
+# goes to standard error with a "[host i]" prefix.
+#
+# --shape I-J:RATE limits the link between hosts I and J to RATE (tc's units: 100mbit,
+# 2gbit) in both directions, with an htb class that matches only the peer's address, so no
+# other pair of hosts is affected. netem is not needed (and not in every kernel).
+#
+# Addresses are 10.201.X.(i+1)/24, X derived from this script's PID; no other traffic leaves
+# these namespaces. The exit status is 0 only when every rank exits 0; a rank still running
+# after --timeout seconds is killed and the script exits 124.
+set -euo pipefail
+
+hosts=4
+timeout=120
+shapes=()
+usage() { sed -n '6,7p' "$0" | sed 's/^# *//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -n) [ $# -ge 2 ] || usage; hosts=$2; shift 2 ;;
+        --shape) [ $# -ge 2 ] || usage; shapes+=("$2"); shift 2 ;;
+        --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
+        --) shift; break ;;
+        *) echo "netns-hosts: unknown option '$1' (options go before --, the command after it)" >&2; usage ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "netns-hosts: no command given after --" >&2; usage; }
+[[ "$hosts" =~ ^[0-9]+$ ]] && [ "$hosts" -ge 2 ] && [ "$hosts" -le 32 ] \
+    || { echo "netns-hosts: -n takes 2 to 32 hosts (got '$hosts')" >&2; exit 2; }
+[[ "$timeout" =~ ^[0-9]+$ ]] && [ "$timeout" -ge 1 ] || { echo "netns-hosts: --timeout takes whole seconds (got '$timeout')" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "netns-hosts: needs root for ip netns and tc (run with sudo)" >&2; exit 2; }
+for tool in ip tc unshare timeout; do
+    command -v "$tool" >/dev/null || { echo "netns-hosts: '$tool' not found: run scripts/install-deps.sh (iproute2, util-linux, coreutils)" >&2; exit 2; }
+done
+
+id=$(( $$ % 250 + 1 ))
+prefix="fb$$"
+bridge="${prefix}br"
+subnet="10.201.$id"
+address() { echo "$subnet.$(( $1 + 1 ))"; }
+namespace() { echo "${prefix}h$1"; }
+
+teardown() {
+    for ((i = 0; i < hosts; i++)); do ip netns del "$(namespace "$i")" 2>/dev/null || true; done
+    ip link del "$bridge" 2>/dev/null || true
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+ip link show "$bridge" >/dev/null 2>&1 && { echo "netns-hosts: bridge $bridge already exists (a stale run?): ip link del $bridge" >&2; exit 1; }
+ip link add "$bridge" type bridge
+ip link set "$bridge" up
+for ((i = 0; i < hosts; i++)); do
+    ns=$(namespace "$i")
+    ip netns add "$ns"
+    ip link add "${prefix}v$i" type veth peer name eth0 netns "$ns"
+    ip link set "${prefix}v$i" master "$bridge" up
+    ip -n "$ns" addr add "$(address "$i")/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+done
+
+# One htb class per shaped pair, on each end's egress, matching the other end's address.
+declare -A shaped_classes
+for spec in "${shapes[@]}"; do
+    if ! [[ "$spec" =~ ^([0-9]+)-([0-9]+):([0-9]+[kmg]?(bit|bps))$ ]]; then
+        echo "netns-hosts: --shape '$spec' is not I-J:RATE (e.g. 1-2:100mbit)" >&2; exit 2
+    fi
+    a=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]} rate=${BASH_REMATCH[3]}
+    { [ "$a" -lt "$hosts" ] && [ "$b" -lt "$hosts" ] && [ "$a" != "$b" ]; } \
+        || { echo "netns-hosts: --shape '$spec': hosts must be two different numbers below $hosts" >&2; exit 2; }
+    for pair in "$a $b" "$b $a"; do
+        read -r from to <<<"$pair"
+        ns=$(namespace "$from")
+        class=$(( ${shaped_classes[$from]:-0} + 1 )); shaped_classes[$from]=$class
+        if [ "$class" = 1 ]; then
+            # Unmatched traffic goes to the fast default class 1:99.
+            ip netns exec "$ns" tc qdisc add dev eth0 root handle 1: htb default 99
+            ip netns exec "$ns" tc class add dev eth0 parent 1: classid 1:99 htb rate 100gbit quantum 60000
+        fi
+        ip netns exec "$ns" tc class add dev eth0 parent 1: classid "1:$class" htb rate "$rate" ceil "$rate" quantum 1514
+        ip netns exec "$ns" tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "$(address "$to")/32" flowid "1:$class"
+    done
+    echo "# netns-hosts: link host $a <-> host $b shaped to $rate" >&2
+done
+
+port=$(( 29000 + id ))
+pids=()
+for ((i = 0; i < hosts; i++)); do
+    env=(FABRICBENCH_RANK="$i" FABRICBENCH_WORLD_SIZE="$hosts" FABRICBENCH_MASTER="$(address 0):$port"
+         FABRICBENCH_JOB_TOKEN="netns-$$")
+    # A UTS namespace too, so each rank reports its own host name.
+    run=(ip netns exec "$(namespace "$i")" unshare --uts sh -c 'hostname "$0"; exec "$@"'
+         "netns-host$i" env "${env[@]}" timeout -k 5 "$timeout" "$@")
+    if [ "$i" = 0 ]; then
+        "${run[@]}" &
+    else
+        "${run[@]}" > >(sed -u "s/^/[host $i] /" >&2) 2>&1 &
+    fi
+    pids+=($!)
+done
+status=0
+for ((i = 0; i < hosts; i++)); do
+    rc=0; wait "${pids[$i]}" || rc=$?
+    if [ "$rc" != 0 ]; then
+        [ "$rc" = 124 ] && echo "netns-hosts: host $i was still running after ${timeout}s and was killed" >&2
+        [ "$status" = 0 ] || [ "$rc" = 124 ] && status=$rc
+    fi
+done
+exit "$status"
