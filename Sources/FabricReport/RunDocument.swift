@@ -167,15 +167,22 @@ public enum JSONReport {
     /// Writes atomically (temporary file + rename), so a reader or a crash mid-write never
     /// sees half a document: the file always holds the last complete state of the run.
     public static func write<R>(_ document: RunDocument<R>, to path: String) throws {
-        let data = try encoder().encode(document)
+        try writeValue(document, to: path, flag: "--json")
+    }
+
+    public static func writeValue<T: Encodable>(_ value: T, to path: String, flag: String) throws {
+        try writeAtomically(try encoder().encode(value), to: path, flag: flag)
+    }
+
+    public static func writeAtomically(_ data: Data, to path: String, flag: String) throws {
         let temporary = "\(path).\(getpid()).tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw ReportError("cannot write --json \(path): \(String(cString: strerror(errno))) (does its directory exist and is it writable?)")
+            throw ReportError("cannot write \(flag) \(path): \(String(cString: strerror(errno))) (does its directory exist and is it writable?)")
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw ReportError("cannot write --json \(path): \(reason)")
+            throw ReportError("cannot write \(flag) \(path): \(reason)")
         }
     }
 

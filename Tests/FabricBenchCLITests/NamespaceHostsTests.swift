@@ -87,4 +87,43 @@ final class NamespaceHostsTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("hosts must be two different numbers below 2"), r.stderr)
         XCTAssertEqual(try leftovers(), [])
     }
+
+    func testCompareTellsDifferentlyShapedLinksApartAndTheSameLinkNot() throws {
+        let dir = CLI.temporaryDirectory()
+        // Messages of 4 to 64 KiB, where the shaped rate, not the machine's noise, sets the time.
+        func latency(_ rate: String, _ name: String) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            let r = try hosts(["-n", "2", "--shape", "0-1:\(rate)", "--timeout", "90"],
+                              [CLI.binary, "latency", "-b", "4K", "-e", "64K", "-f", "4", "-n", "400", "--json", path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return path
+        }
+        let slow = try latency("200mbit", "slow.json"), fast = try latency("400mbit", "fast.json"), slowAgain = try latency("200mbit", "slow2.json")
+
+        let out = dir.appendingPathComponent("compare.json")
+        var r = try CLI.run(["compare", slow, fast, "--json", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let metrics = try XCTUnwrap(try CLI.json(out)["metrics"] as? [[String: Any]])
+        XCTAssertEqual(Set(metrics[0].keys).isSuperset(of: ["name", "bytes", "a", "b", "ratio", "significant"]), true, "\(metrics[0].keys)")
+        for bytes in [16384, 65536] {
+            let p50 = try XCTUnwrap(metrics.first { $0["name"] as? String == "latency_p50_us" && $0["bytes"] as? Int == bytes })
+            XCTAssertEqual(p50["significant"] as? Bool, true, "\(bytes) B: \(p50)")
+            XCTAssertEqual(p50["better"] as? String, "b")
+            XCTAssertLessThan(try XCTUnwrap(p50["ratio"] as? Double), 0.75, "twice the rate, about half the time")
+        }
+        XCTAssertTrue(r.stdout.contains("# verdict: latency p50: fast.json better than slow.json at"), r.stdout)
+
+        r = try CLI.run(["compare", slow, slowAgain, "--json", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let again = try XCTUnwrap(try CLI.json(out)["metrics"] as? [[String: Any]])
+        XCTAssertEqual(again.filter { $0["significant"] as? Bool == true }.count, 0, r.stdout)
+        XCTAssertTrue(r.stdout.contains("# verdict: latency p50: no significant difference at any of 3 sizes"), r.stdout)
+
+        // A run of another command is refused, with exit status 2.
+        let bandwidth = dir.appendingPathComponent("bw.json").path
+        XCTAssertEqual(try CLI.run(["bandwidth", "--np", "2", "-b", "4K", "-n", "50", "--json", bandwidth]).status, 0)
+        r = try CLI.run(["compare", slow, bandwidth])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("cannot compare a latency run"), r.stderr)
+    }
 }

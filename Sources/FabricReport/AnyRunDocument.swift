@@ -1,0 +1,74 @@
+import Foundation
+
+/// A result document of any command, read from disk: what `compare` and `report` take.
+public enum AnyRunDocument: Sendable {
+    case pointToPoint(RunDocument<PointToPointResult>)
+    case collective(RunDocument<CollectiveResult>)
+    case matrix(RunDocument<LinkMatrixResult>)
+
+    public static let pointToPointCommands = ["latency", "bandwidth"]
+    public static let collectiveCommands = ["allreduce", "reducescatter", "allgather", "broadcast", "barrier"]
+
+    private struct Header: Decodable {
+        var schemaVersion: Int?
+        var command: String?
+    }
+
+    public static func read(_ path: String) throws -> AnyRunDocument {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ReportError("cannot read \(path): \(String(cString: strerror(errno))) (is the path right?)")
+        }
+        let header: Header
+        do {
+            header = try JSONReport.decoder().decode(Header.self, from: data)
+        } catch {
+            throw ReportError("\(path) is not JSON: \(error)")
+        }
+        guard let version = header.schemaVersion, let command = header.command else {
+            throw ReportError("\(path) is not a fabricbench result (no schema_version or command): pass a file written with --json")
+        }
+        guard version <= currentSchemaVersion else {
+            throw ReportError("\(path) has schema_version \(version), written by a newer fabricbench; this one reads up to \(currentSchemaVersion)")
+        }
+        do {
+            if pointToPointCommands.contains(command) { return .pointToPoint(try JSONReport.decoder().decode(RunDocument<PointToPointResult>.self, from: data)) }
+            if collectiveCommands.contains(command) { return .collective(try JSONReport.decoder().decode(RunDocument<CollectiveResult>.self, from: data)) }
+            if command == "matrix" { return .matrix(try JSONReport.decoder().decode(RunDocument<LinkMatrixResult>.self, from: data)) }
+        } catch {
+            throw ReportError("\(path): a \(command) result that does not decode: \(error)")
+        }
+        throw ReportError("\(path): unknown command '\(command)' in a fabricbench result")
+    }
+
+    public var command: String {
+        switch self {
+        case .pointToPoint(let d): return d.command
+        case .collective(let d): return d.command
+        case .matrix(let d): return d.command
+        }
+    }
+
+    public var environment: RunEnvironment {
+        switch self {
+        case .pointToPoint(let d): return d.environment
+        case .collective(let d): return d.environment
+        case .matrix(let d): return d.environment
+        }
+    }
+
+    public var arguments: [String: String] {
+        switch self {
+        case .pointToPoint(let d): return d.arguments
+        case .collective(let d): return d.arguments
+        case .matrix(let d): return d.arguments
+        }
+    }
+
+    public var status: String {
+        switch self {
+        case .pointToPoint(let d): return d.status.rawValue
+        case .collective(let d): return d.status.rawValue
+        case .matrix(let d): return d.status.rawValue
+        }
+    }
+}
