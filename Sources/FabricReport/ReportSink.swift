@@ -3,18 +3,20 @@ import Foundation
 /// Rank 0's collector: prints each result as it arrives and rewrites the JSON after every
 /// size, so a run that fails later still leaves every size it measured on disk, marked
 /// `"status": "failed"` with the error.
-public final class ReportSink<Result: Codable & Sendable> {
+public final class ReportSink<Result: Codable & Sendable & CSVRecord> {
     public private(set) var document: RunDocument<Result>
     private let jsonPath: String?
+    private let csvPath: String?
     private let row: ([Result]) -> String
     private let detail: (([Result]) -> String?)?
     private var progress: (line: Progress, steps: [String], done: Int)?
 
     /// `row` renders the entries of one size (one line of the table), `detail` optional lines under it.
-    public init(document: RunDocument<Result>, jsonPath: String?, header: String,
+    public init(document: RunDocument<Result>, jsonPath: String?, csvPath: String? = nil, header: String,
                 row: @escaping ([Result]) -> String, detail: (([Result]) -> String?)? = nil) throws {
         self.document = document
         self.jsonPath = jsonPath
+        self.csvPath = csvPath
         self.row = row
         self.detail = detail
         print(header)
@@ -63,7 +65,7 @@ public final class ReportSink<Result: Codable & Sendable> {
         progress?.line.finish()
         document.status = .complete
         try save()
-        if let jsonPath { print("# results written to \(jsonPath)") }
+        for path in [jsonPath, csvPath].compactMap({ $0 }) { print("# results written to \(path)") }
     }
 
     /// Records the failure; never throws, so the original error is what the user sees.
@@ -74,7 +76,7 @@ public final class ReportSink<Result: Codable & Sendable> {
         do {
             try save()
             if let jsonPath {
-                FileHandle.standardError.write(Data("fabricbench: \(document.results.count) measured size(s) kept in \(jsonPath)\n".utf8))
+                FileHandle.standardError.write(Data("fabricbench: \(document.results.count) measured result(s) kept in \(jsonPath)\n".utf8))
             }
         } catch {
             FileHandle.standardError.write(Data("fabricbench: \(error)\n".utf8))
@@ -83,5 +85,6 @@ public final class ReportSink<Result: Codable & Sendable> {
 
     private func save() throws {
         if let jsonPath { try JSONReport.write(document, to: jsonPath) }
+        if let csvPath { try JSONReport.writeAtomically(Data(CSVReport.render(document.results).utf8), to: csvPath, flag: "--csv") }
     }
 }

@@ -47,7 +47,7 @@ struct BandwidthCommand: ParsableCommand {
         arguments["bidir"] = "\(bidir)"
         try RankRunner.run(command: "bandwidth", flags: job, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: job.json,
+                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv,
                                header: BandwidthTable.header(document, bidirectional: options.bidirectional, window: options.window),
                                row: { $0.map(BandwidthTable.row).joined(separator: "\n") })
             },

@@ -98,6 +98,9 @@ struct JobFlags: ParsableArguments {
     @Option(help: "Write results as versioned JSON to this file (rewritten after each size).")
     var json: String?
 
+    @Option(help: "Write results as CSV to this file too (rewritten after each size).")
+    var csv: String?
+
     func validate() throws {
         if let n = localRanks, n < 1 { throw ValidationError("--np must be at least 1 (got \(n))") }
         if let n = localRanks, n > 1024 { throw ValidationError("--np \(n) is more local ranks than fabricbench will spawn (at most 1024)") }
@@ -158,7 +161,7 @@ struct JobFlags: ParsableArguments {
         [
             "np": localRanks.map(String.init) ?? "", "transport": transport.rawValue, "iface": iface ?? "", "bind": bind ?? "",
             "busy_poll": "\(busyPoll)", "sock_buf": "\(sockBuf.bytes)", "timeout": "\(timeout)", "cpus": cpus ?? "",
-            "clock": clock.rawValue, "json": json ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
+            "clock": clock.rawValue, "json": json ?? "", "csv": csv ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
             "world_size": worldSize.map(String.init) ?? "", "device": device ?? "", "port": "\(port)",
             "gid_index": gidIndex.map(String.init) ?? "", "mtu": mtu.map(String.init) ?? "", "tc": "\(tc)", "sl": "\(sl)",
             "inline": "\(inlineBytes)", "numa": numa.map(String.init) ?? "",

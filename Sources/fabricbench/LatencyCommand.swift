@@ -49,7 +49,7 @@ struct LatencyCommand: ParsableCommand {
         let showHistogram = histogram
         try RankRunner.run(command: "latency", flags: job, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: job.json, header: LatencyTable.header(document), row: { $0.map(LatencyTable.row).joined(separator: "\n") },
+                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv, header: LatencyTable.header(document), row: { $0.map(LatencyTable.row).joined(separator: "\n") },
                                detail: { results in
                                    guard let r = results.first else { return nil }
                                    var lines: [String] = []

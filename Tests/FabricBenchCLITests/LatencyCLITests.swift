@@ -85,4 +85,27 @@ final class LatencyCLITests: XCTestCase {
             }
         }
     }
+
+    func testCSVBesideJSONAndProgressOnlyOnATerminal() throws {
+        let dir = CLI.temporaryDirectory()
+        let csv = dir.appendingPathComponent("lat.csv")
+        let r = try CLI.run(["latency", "--np", "4", "-b", "8", "-e", "512", "-f", "8", "-n", "100", "--csv", csv.path], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(lines[0].hasPrefix("bytes,pair,hosts,iterations,lat_min_us,lat_p50_us"), String(lines[0]))
+        XCTAssertEqual(lines.count, 1 + 3 * 3, "per size: all pairs, pair 0-2, pair 1-3")
+        let fields = lines[2].split(separator: ",", omittingEmptySubsequences: false)
+        XCTAssertEqual(fields.count, 18)
+        XCTAssertEqual(fields[0], "8")
+        XCTAssertEqual(fields[1], "0-2")
+        XCTAssertGreaterThan(Double(fields[5]) ?? 0, 0, "p50")
+        // Not a terminal here: no progress line in the log.
+        XCTAssertFalse(r.stderr.contains("ETA") || r.stderr.contains("done, now"), r.stderr)
+
+        // Under a pseudo-terminal (script(1)), the progress line appears with the next size.
+        let command = [CLI.binary, "latency", "--np", "2", "-b", "8", "-e", "1M", "-f", "4", "-n", "200"].joined(separator: " ")
+        let tty = try CLI.run(["-qec", command, "/dev/null"], in: dir, executable: "/usr/bin/script")
+        XCTAssertEqual(tty.status, 0, tty.stdout)
+        XCTAssertTrue(tty.stdout.contains("# latency sizes: 1/9 done, now 32, ETA"), tty.stdout)
+    }
 }

@@ -79,3 +79,11 @@ final class ComparisonTests: XCTestCase {
         XCTAssertEqual(a.mad, 25)
     }
 }
+
+final class CSVTests: XCTestCase {
+    func testFieldsAreQuotedOnlyWhenNeeded() {
+        XCTAssertEqual(CSVReport.field("plain"), "plain")
+        XCTAssertEqual(CSVReport.field("a,b"), "\"a,b\"")
+        XCTAssertEqual(CSVReport.field("say \"hi\""), "\"say \"\"hi\"\"\"")
+    }
+}
