@@ -58,7 +58,7 @@ public final class MatrixBenchmark {
         try job.transport.connect(to: (0..<n).filter { $0 != job.rank })
         let hosts = job.rank == 0 ? try job.hostNames() : []
         let schedule = rounds
-        var links: [LinkResult] = []
+        var links: [PairResult] = []
         for (index, round) in schedule.enumerated() {
             let key = "matrix/\(index)"
             try job.barrier(key)
@@ -76,7 +76,7 @@ public final class MatrixBenchmark {
                 } catch {
                     throw FabricError.protocolViolation(peer: "rank \(a)", detail: "its link report does not decode: \(error)")
                 }
-                var link = LinkResult(ranks: [a, b], hosts: [hosts[a], hosts[b]])
+                var link = PairResult(ranks: [a, b], hosts: [hosts[a], hosts[b]])
                 link.histogram = report.latency.histogram
                 link.oneWayUs = LatencySummary(try HistogramEncoding.decode(report.latency.histogram))
                 let windows = try HistogramEncoding.decode(report.bandwidth.windowHistogram)
@@ -95,8 +95,8 @@ public final class MatrixBenchmark {
     }
 
     /// Applies the rule to each metric over all links.
-    static func verdicts(_ links: [LinkResult], rule: OutlierRule) -> [LinkVerdict] {
-        let metrics: [(name: String, label: String, unit: String, higherIsWorse: Bool, value: (LinkResult) -> Double)] = [
+    static func verdicts(_ links: [PairResult], rule: OutlierRule) -> [LinkVerdict] {
+        let metrics: [(name: String, label: String, unit: String, higherIsWorse: Bool, value: (PairResult) -> Double)] = [
             ("latency_p50_us", "latency p50", "us", true, { $0.oneWayUs?.p50 ?? 0 }),
             ("latency_p999_us", "latency p99.9", "us", true, { $0.oneWayUs?.p999 ?? 0 }),
             ("bandwidth_gbps", "bandwidth", "GB/s", false, { $0.bandwidth?.gbps ?? 0 }),

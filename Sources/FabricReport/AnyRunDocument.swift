@@ -40,35 +40,26 @@ public enum AnyRunDocument: Sendable {
         throw ReportError("\(path): unknown command '\(command)' in a fabricbench result")
     }
 
-    public var command: String {
+    /// What every kind of document has.
+    private var header: any RunDocumentHeader {
         switch self {
-        case .pointToPoint(let d): return d.command
-        case .collective(let d): return d.command
-        case .matrix(let d): return d.command
+        case .pointToPoint(let d): return d
+        case .collective(let d): return d
+        case .matrix(let d): return d
         }
     }
 
-    public var environment: RunEnvironment {
-        switch self {
-        case .pointToPoint(let d): return d.environment
-        case .collective(let d): return d.environment
-        case .matrix(let d): return d.environment
-        }
-    }
-
-    public var arguments: [String: String] {
-        switch self {
-        case .pointToPoint(let d): return d.arguments
-        case .collective(let d): return d.arguments
-        case .matrix(let d): return d.arguments
-        }
-    }
-
-    public var status: String {
-        switch self {
-        case .pointToPoint(let d): return d.status.rawValue
-        case .collective(let d): return d.status.rawValue
-        case .matrix(let d): return d.status.rawValue
-        }
-    }
+    public var command: String { header.command }
+    public var environment: RunEnvironment { header.environment }
+    public var arguments: [String: String] { header.arguments }
+    public var status: String { header.status.rawValue }
 }
+
+protocol RunDocumentHeader {
+    var command: String { get }
+    var environment: RunEnvironment { get }
+    var arguments: [String: String] { get }
+    var status: RunDocumentStatus { get }
+}
+
+extension RunDocument: RunDocumentHeader {}

@@ -10,7 +10,8 @@ public struct LinkMatrixResult: Codable, Sendable {
     public var bandwidthMessages: Int
     /// The pairs measured at the same time, round by round.
     public var rounds: [[[Int]]]
-    public var links: [LinkResult]
+    /// Each link as a pair result (the latency summary and histogram, the bandwidth).
+    public var links: [PairResult]
     public var latencyP50Us: [[Double?]]
     public var latencyP999Us: [[Double?]]
     public var bandwidthGbps: [[Double?]]
@@ -20,14 +21,14 @@ public struct LinkMatrixResult: Codable, Sendable {
     public var verdicts: [LinkVerdict]
 
     public init(latencyBytes: Int, latencyIterations: Int, bandwidthBytes: Int, bandwidthMessages: Int, rounds: [[[Int]]],
-                links: [LinkResult], worldSize n: Int, rule: String, verdicts: [LinkVerdict]) {
+                links: [PairResult], worldSize n: Int, rule: String, verdicts: [LinkVerdict]) {
         self.latencyBytes = latencyBytes
         self.latencyIterations = latencyIterations
         self.bandwidthBytes = bandwidthBytes
         self.bandwidthMessages = bandwidthMessages
         self.rounds = rounds
         self.links = links
-        func matrix(_ value: (LinkResult) -> Double?) -> [[Double?]] {
+        func matrix(_ value: (PairResult) -> Double?) -> [[Double?]] {
             var m = [[Double?]](repeating: [Double?](repeating: nil, count: n), count: n)
             for link in links {
                 let (a, b) = (link.ranks[0], link.ranks[1])
@@ -48,19 +49,6 @@ public struct LinkMatrixResult: Codable, Sendable {
         var seen: [[Int]] = []
         for v in verdicts where !seen.contains(v.ranks) { seen.append(v.ranks) }
         return seen.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }
-    }
-}
-
-public struct LinkResult: Codable, Sendable {
-    public var ranks: [Int]
-    public var hosts: [String]
-    public var oneWayUs: LatencySummary?
-    public var histogram: String?
-    public var bandwidth: BandwidthFigures?
-
-    public init(ranks: [Int], hosts: [String]) {
-        self.ranks = ranks
-        self.hosts = hosts
     }
 }
 

@@ -16,7 +16,7 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
     public var argv: [String]
     public var environment: RunEnvironment
     /// "running" while a sweep is in progress, then "complete" or "failed".
-    public var status: Status
+    public var status: RunDocumentStatus
     public var error: String?
     public var results: [Result]
     /// Collectives only: which ranks held the others up.
@@ -24,7 +24,6 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
     /// `matrix` only: the rank pairs whose link is an outlier, e.g. [[2, 3]].
     public var outliers: [[Int]]?
 
-    public enum Status: String, Codable, Sendable { case running, complete, failed }
 
     public init(command: String, arguments: [String: String], argv: [String], environment: RunEnvironment) {
         self.command = command
@@ -35,6 +34,8 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
         results = []
     }
 }
+
+public enum RunDocumentStatus: String, Codable, Sendable { case running, complete, failed }
 
 public struct RunEnvironment: Codable, Sendable {
     public var hostname: String
