@@ -19,7 +19,10 @@ collective() { "$fb" "$@" --transport verbs -n 3 -w 1 -c 1 --timeout 120 > "$out
 
 if [ "$mode" = single ]; then
     check devices-sees-rxe0-and-picks-roce-v2 bash -c "'$fb' devices --json '$out/devices.json' | tee /dev/stderr | grep -q 'chosen: GID [0-9]* (RoCE v2'"
-    check latency-2-ranks-verbs-checked "$fb" latency --np 2 --transport verbs -b 8 -e 4K -f 8 -n 200 -c 1 --json "$out/latency.json" --timeout 120
+    # The default data path is RDMA write with immediate; --verb send is the two-sided one.
+    check latency-2-ranks-verbs-checked bash -c "'$fb' latency --np 2 --transport verbs -b 8 -e 64K -f 8 -n 200 -c 1 --json '$out/latency.json' --timeout 120 && grep -q '\"verb\" : \"write\"' '$out/latency.json'"
+    check latency-2-ranks-verb-send-checked "$fb" latency --np 2 --transport verbs --verb send -b 8 -e 64K -f 8 -n 200 -c 1 --timeout 120
+    check allreduce-4-ranks-ring-verb-send collective allreduce --np 4 --algo ring --verb send -b 8 -e 256K -f 64
     check latency-auto-picks-verbs bash -c "'$fb' latency --np 2 -n 50 --timeout 120 | grep -q 'auto chose verbs'"
     check numa-placement-recorded bash -c "'$fb' latency --np 2 --transport verbs --numa 0 -n 20 --timeout 120 --json '$out/numa.json' && grep -q 'bound to NUMA node 0 (--numa)' '$out/numa.json'"
     check bandwidth-2-ranks-verbs "$fb" bandwidth --np 2 --transport verbs -b 64K -e 256K -f 4 -n 30 --timeout 120
@@ -50,8 +53,10 @@ if [ "$mode" = single ]; then
         (ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 > "$out/ib_write_lat.server" 2>&1 &) ; sleep 1
         ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 127.0.0.1 > "$out/ib_write_lat.txt" 2>&1 || return 1
         "$fb" latency --np 2 --transport verbs -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_lat.txt" 2>&1 || return 1
+        "$fb" latency --np 2 --transport verbs --verb send -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_send_lat.txt" 2>&1 || return 1
         echo "ib_write_lat (8 B):"; grep -A2 "t_min" "$out/ib_write_lat.txt" | tail -2
-        echo "fabricbench latency --transport verbs (8 B, send/recv):"; grep -E "^ +8 " "$out/fabricbench_verbs_lat.txt"
+        echo "fabricbench latency --transport verbs (8 B, write with immediate):"; grep -E "^ +8 " "$out/fabricbench_verbs_lat.txt"
+        echo "fabricbench latency --transport verbs --verb send (8 B, send/recv):"; grep -E "^ +8 " "$out/fabricbench_verbs_send_lat.txt"
     }
     check perftest-comparison compare
 else

@@ -71,6 +71,9 @@ struct JobFlags: ParsableArguments {
     @Option(name: .customLong("inline"), help: "Send messages up to this many bytes inline (RDMA).")
     var inlineBytes: Int = 64
 
+    @Option(help: "RDMA data path: write (RDMA write with immediate to where the receiver said, NCCL style) or send (send/receive).")
+    var verb: VerbsDataPath = .write
+
     @Option(help: "RDMA: run and allocate on this NUMA node (default: the NIC's node; --cpus overrides both).")
     var numa: Int?
 
@@ -151,6 +154,7 @@ struct JobFlags: ParsableArguments {
         o.verbs.trafficClass = tc
         o.verbs.serviceLevel = sl
         o.verbs.inlineBytes = inlineBytes
+        o.verbs.dataPath = verb
         o.verbs.numaNode = numa
         o.verbs.pinned = cpus != nil
         return o
@@ -164,7 +168,7 @@ struct JobFlags: ParsableArguments {
             "clock": clock.rawValue, "json": json ?? "", "csv": csv ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
             "world_size": worldSize.map(String.init) ?? "", "device": device ?? "", "port": "\(port)",
             "gid_index": gidIndex.map(String.init) ?? "", "mtu": mtu.map(String.init) ?? "", "tc": "\(tc)", "sl": "\(sl)",
-            "inline": "\(inlineBytes)", "numa": numa.map(String.init) ?? "",
+            "inline": "\(inlineBytes)", "verb": verb.rawValue, "numa": numa.map(String.init) ?? "",
         ]
     }
 }
@@ -202,3 +206,5 @@ struct SweepFlags: ParsableArguments {
          "D": duration.map { "\($0)" } ?? ""]
     }
 }
+
+extension VerbsDataPath: ExpressibleByArgument {}

@@ -1,7 +1,18 @@
 import CFabric
 import Foundation
 
+/// How data moves over a queue pair.
+public enum VerbsDataPath: String, Sendable, CaseIterable {
+    /// RDMA write with immediate, NCCL style: the receiver advertises where to write (a small
+    /// "clear to send" message), the sender writes there, and the immediate raises the
+    /// receiver's completion. No receive buffer is matched by the NIC, so any size lands in place.
+    case write
+    /// Two-sided send/receive: the NIC matches each message to the next posted receive.
+    case send
+}
+
 public struct VerbsOptions: Sendable {
+    public var dataPath = VerbsDataPath.write
     /// Device name (e.g. mlx5_0, rxe0); nil: the first device with an active port.
     public var device: String?
     public var port: Int = 1
@@ -25,6 +36,12 @@ public struct VerbsOptions: Sendable {
 /// one CQ, polled. Queue pair numbers, PSNs, LIDs and GIDs are exchanged through the
 /// rendezvous store. A send of N bytes lands in the peer's next posted receive, which must
 /// be of exactly N bytes (as over TCP); anything else is reported as a protocol violation.
+///
+/// With `--verb write` (the default) a posted receive sends the peer a 16-byte "clear to
+/// send" (address, rkey, length) and a send waits for the next one from its peer, then
+/// writes with immediate. The receive queue then holds only uniform control slots: a slot
+/// completes either with a clear-to-send message in it or with the immediate of a write,
+/// and is re-posted at once. Order is kept per peer because RC delivers in order.
 public final class VerbsTransport: Transport {
     public let kind = TransportKind.verbs
     public let rank: Int
@@ -55,11 +72,29 @@ public final class VerbsTransport: Transport {
         var lkey: UInt32
         var id: UInt64
     }
-    /// Per peer and direction: lengths of posted requests in order (completions come in the
-    /// same order: a receive's length is what the arriving message must match), and requests
-    /// waiting until completions make room.
-    private var posted: [(send: FIFO<Int>, receive: FIFO<Int>)]
+    /// Per peer and direction: (length, id) of posted requests in order (completions come in
+    /// the same order: a receive's length is what the arriving message must match), and
+    /// requests waiting until completions make room (or, for writes, a clear-to-send).
+    private var posted: [(send: FIFO<(Int, UInt64)>, receive: FIFO<(Int, UInt64)>)]
     private var waiting: [(send: FIFO<Request>, receive: FIFO<Request>)]
+    /// Write path, per peer: where the peer said to write next, clear-to-sends to send,
+    /// send-queue entries in use, and the control memory (receive slots, then a send ring).
+    private var clearToSend: [FIFO<Target>]
+    private var clearToSendOutgoing: [FIFO<Target>]
+    private var sendQueueUsed: [Int]
+    private var controlMemory: [(base: UnsafeMutableRawPointer, mr: UnsafeMutablePointer<ibv_mr>, nextSlot: Int)?]
+    private static let slotBytes = 16
+
+    struct Target {
+        var address: UInt64
+        var rkey: UInt32
+        var length: Int
+    }
+
+    /// What a work request is, in the low 3 bits of its id (then 24 bits of peer, then the caller's id).
+    enum Kind: UInt64 {
+        case send = 0, receive = 1, write = 2, controlSlot = 3, controlSend = 4
+    }
     private let completionsBuffer: UnsafeMutablePointer<ibv_wc>
 
     public init(rendezvous: RendezvousClient, options: VerbsOptions) throws {
@@ -111,6 +146,10 @@ public final class VerbsTransport: Transport {
         queuePairs = Array(repeating: nil, count: worldSize)
         posted = Array(repeating: (FIFO(), FIFO()), count: worldSize)
         waiting = Array(repeating: (FIFO(), FIFO()), count: worldSize)
+        clearToSend = Array(repeating: FIFO(), count: worldSize)
+        clearToSendOutgoing = Array(repeating: FIFO(), count: worldSize)
+        sendQueueUsed = Array(repeating: 0, count: worldSize)
+        controlMemory = Array(repeating: nil, count: worldSize)
         completionsBuffer = .allocate(capacity: 32)
     }
 
@@ -120,7 +159,7 @@ public final class VerbsTransport: Transport {
         [
             "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
             "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type, "gid_choice": options.gidIndex == nil ? port.choice : "--gid-index",
-            "mtu": "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)", "verb": "send",
+            "mtu": "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)", "verb": options.dataPath.rawValue,
             "inline_bytes": "\(maxInline)", "numa_node": port.numaNode.map(String.init) ?? "unknown", "placement": placement, "polling": "busy (CQ polling)",
         ]
     }
@@ -142,6 +181,7 @@ public final class VerbsTransport: Transport {
         var local: [Int: (UnsafeMutablePointer<ibv_qp>, UInt32)] = [:]
         for peer in wanted {
             let qp = try createQueuePair(peer: peer)
+            if options.dataPath == .write { try prepareControl(peer: peer, qp: qp) }
             let psn = UInt32.random(in: 0..<(1 << 24))
             local[peer] = (qp, psn)
             var w = ByteWriter()
@@ -260,15 +300,27 @@ public final class VerbsTransport: Transport {
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
         let (address, lkey) = try check(peer, region, offset, length)
-        try submit(peer, Request(send: true, address: address, length: length, lkey: lkey, id: id))
+        let wr = Request(send: true, address: address, length: length, lkey: lkey, id: id)
+        if options.dataPath == .write {
+            waiting[peer].send.append(wr)
+            try pump(peer)
+        } else {
+            try submit(peer, wr)
+        }
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
         let (address, lkey) = try check(peer, region, offset, length)
-        try submit(peer, Request(send: false, address: address, length: length, lkey: lkey, id: id))
+        if options.dataPath == .write {
+            posted[peer].receive.append((length, id))
+            clearToSendOutgoing[peer].append(Target(address: address, rkey: regions[Int(region.key)].pointee.rkey, length: length))
+            try pump(peer)
+        } else {
+            try submit(peer, Request(send: false, address: address, length: length, lkey: lkey, id: id))
+        }
     }
 
-    /// Posts now if the queue pair has room and nothing older waits, else queues in order.
+    /// Send/receive path: posts now if the queue pair has room and nothing older waits, else queues in order.
     private func submit(_ peer: Int, _ wr: Request) throws {
         if wr.send {
             if posted[peer].send.count < depth - 1 && waiting[peer].send.isEmpty { try post(peer, wr) } else { waiting[peer].send.append(wr) }
@@ -279,7 +331,7 @@ public final class VerbsTransport: Transport {
 
     private func post(_ peer: Int, _ wr: Request) throws {
         var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
-        let wrID = wr.id << 25 | UInt64(peer) << 1 | (wr.send ? 1 : 0)
+        let wrID = Self.workRequestID(wr.send ? .send : .receive, peer: peer, id: wr.id)
         let qp = queuePairs[peer]!
         let rc: Int32 = withUnsafeMutablePointer(to: &sge) { sgePointer in
             if wr.send {
@@ -303,7 +355,92 @@ public final class VerbsTransport: Transport {
         guard rc == 0 else {
             throw SystemCallError(wr.send ? "ibv_post_send" : "ibv_post_recv", errno: rc, "rank \(rank): \(wr.length) bytes with rank \(peer) on \(port.device)")
         }
-        if wr.send { posted[peer].send.append(wr.length) } else { posted[peer].receive.append(wr.length) }
+        if wr.send { posted[peer].send.append((wr.length, wr.id)) } else { posted[peer].receive.append((wr.length, wr.id)) }
+    }
+
+    static func workRequestID(_ kind: Kind, peer: Int, id: UInt64) -> UInt64 { id << 27 | UInt64(peer) << 3 | kind.rawValue }
+
+    // MARK: write path
+
+    /// Registers this peer's control memory (depth − 1 receive slots, then a send ring of
+    /// depth slots) and posts every receive slot, before the peer can send anything.
+    private func prepareControl(peer: Int, qp: UnsafeMutablePointer<ibv_qp>) throws {
+        let bytes = (2 * depth - 1) * Self.slotBytes
+        let base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        guard let mr = api.reg_mr(pd, base, bytes, Int32(IBV_ACCESS_LOCAL_WRITE.rawValue)) else {
+            base.deallocate()
+            throw SystemCallError("ibv_reg_mr", "rank \(rank): control slots for rank \(peer) on \(port.device) (raise 'ulimit -l')")
+        }
+        controlMemory[peer] = (base, mr, 0)
+        for slot in 0..<(depth - 1) { try postControlSlot(peer: peer, slot: slot, qp: qp) }
+    }
+
+    private func postControlSlot(peer: Int, slot: Int, qp: UnsafeMutablePointer<ibv_qp>? = nil) throws {
+        let control = controlMemory[peer]!
+        var sge = ibv_sge(addr: UInt64(UInt(bitPattern: control.base + slot * Self.slotBytes)), length: UInt32(Self.slotBytes), lkey: control.mr.pointee.lkey)
+        var w = ibv_recv_wr()
+        w.wr_id = Self.workRequestID(.controlSlot, peer: peer, id: UInt64(slot))
+        w.num_sge = 1
+        var bad: UnsafeMutablePointer<ibv_recv_wr>?
+        let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
+            w.sg_list = sgePointer
+            return fab_ibv_post_recv(qp ?? queuePairs[peer]!, &w, &bad)
+        }
+        guard rc == 0 else { throw SystemCallError("ibv_post_recv", errno: rc, "rank \(rank): control slot for rank \(peer) on \(port.device)") }
+    }
+
+    /// Sends what the send queue has room for: clear-to-sends first (they unblock the
+    /// peer), then writes for which the peer said where.
+    private func pump(_ peer: Int) throws {
+        let qp = queuePairs[peer]!
+        while sendQueueUsed[peer] < depth - 1, let target = clearToSendOutgoing[peer].first {
+            clearToSendOutgoing[peer].removeFirst()
+            var control = controlMemory[peer]!
+            let slot = depth - 1 + control.nextSlot
+            control.nextSlot = (control.nextSlot + 1) % depth
+            controlMemory[peer] = control
+            let message = control.base + slot * Self.slotBytes
+            message.storeBytes(of: target.address.littleEndian, as: UInt64.self)
+            message.storeBytes(of: target.rkey.littleEndian, toByteOffset: 8, as: UInt32.self)
+            message.storeBytes(of: UInt32(target.length).littleEndian, toByteOffset: 12, as: UInt32.self)
+            var sge = ibv_sge(addr: UInt64(UInt(bitPattern: message)), length: UInt32(Self.slotBytes), lkey: control.mr.pointee.lkey)
+            var w = ibv_send_wr()
+            w.wr_id = Self.workRequestID(.controlSend, peer: peer, id: 0)
+            w.num_sge = 1
+            w.opcode = IBV_WR_SEND
+            w.send_flags = IBV_SEND_SIGNALED.rawValue | (Self.slotBytes <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
+            var bad: UnsafeMutablePointer<ibv_send_wr>?
+            let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
+                w.sg_list = sgePointer
+                return fab_ibv_post_send(qp, &w, &bad)
+            }
+            guard rc == 0 else { throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): clear-to-send to rank \(peer) on \(port.device)") }
+            sendQueueUsed[peer] += 1
+        }
+        while sendQueueUsed[peer] < depth - 1, let wr = waiting[peer].send.first, let target = clearToSend[peer].first {
+            waiting[peer].send.removeFirst()
+            clearToSend[peer].removeFirst()
+            guard wr.length == target.length else {
+                throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "posted a \(target.length)-byte receive where this rank sends \(wr.length) bytes")
+            }
+            var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
+            var w = ibv_send_wr()
+            w.wr_id = Self.workRequestID(.write, peer: peer, id: wr.id)
+            w.num_sge = wr.length > 0 ? 1 : 0
+            w.opcode = IBV_WR_RDMA_WRITE_WITH_IMM
+            w.send_flags = IBV_SEND_SIGNALED.rawValue | (wr.length <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
+            w.wr.rdma.remote_addr = target.address
+            w.wr.rdma.rkey = target.rkey
+            var bad: UnsafeMutablePointer<ibv_send_wr>?
+            let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
+                w.sg_list = wr.length > 0 ? sgePointer : nil
+                return fab_ibv_post_send(qp, &w, &bad)
+            }
+            guard rc == 0 else { throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): RDMA write of \(wr.length) bytes to rank \(peer) on \(port.device)") }
+            sendQueueUsed[peer] += 1
+            posted[peer].send.append((wr.length, wr.id))
+        }
     }
 
     public func poll(_ completions: inout [Completion]) throws {
@@ -311,17 +448,19 @@ public final class VerbsTransport: Transport {
         guard n >= 0 else { throw SystemCallError("ibv_poll_cq", errno: -n, "rank \(rank): \(port.device)") }
         for i in 0..<Int(n) {
             let wc = completionsBuffer[i]
-            let peer = Int((wc.wr_id >> 1) & 0xFF_FFFF), isSend = wc.wr_id & 1 == 1, id = wc.wr_id >> 25
-            guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: peer, send: isSend) }
-            if isSend {
-                let length = posted[peer].send.removeFirst()
+            let peer = Int((wc.wr_id >> 3) & 0xFF_FFFF), id = wc.wr_id >> 27
+            guard let kind = Kind(rawValue: wc.wr_id & 7) else { continue }
+            guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: peer, send: [.send, .write, .controlSend].contains(kind)) }
+            switch kind {
+            case .send:
+                let (length, _) = posted[peer].send.removeFirst()
                 completions.append(Completion(peer: peer, operation: .send, id: id, bytes: length))
                 while let next = waiting[peer].send.first, posted[peer].send.count < depth - 1 {
                     waiting[peer].send.removeFirst()
                     try post(peer, next)
                 }
-            } else {
-                let expected = posted[peer].receive.removeFirst()
+            case .receive:
+                let (expected, _) = posted[peer].receive.removeFirst()
                 guard Int(wc.byte_len) == expected else {
                     throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent \(wc.byte_len) bytes where a \(expected)-byte receive was posted")
                 }
@@ -330,6 +469,35 @@ public final class VerbsTransport: Transport {
                     waiting[peer].receive.removeFirst()
                     try post(peer, next)
                 }
+            case .write:
+                sendQueueUsed[peer] -= 1
+                let (length, callerID) = posted[peer].send.removeFirst()
+                completions.append(Completion(peer: peer, operation: .send, id: callerID, bytes: length))
+                try pump(peer)
+            case .controlSend:
+                sendQueueUsed[peer] -= 1
+                try pump(peer)
+            case .controlSlot:
+                if wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM {
+                    guard let (expected, callerID) = posted[peer].receive.first else {
+                        throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "wrote \(wc.byte_len) bytes that no posted receive asked for")
+                    }
+                    posted[peer].receive.removeFirst()
+                    guard Int(wc.byte_len) == expected else {
+                        throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "wrote \(wc.byte_len) bytes where a \(expected)-byte receive was posted")
+                    }
+                    completions.append(Completion(peer: peer, operation: .receive, id: callerID, bytes: expected))
+                } else {
+                    guard Int(wc.byte_len) == Self.slotBytes else {
+                        throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent a \(wc.byte_len)-byte control message (expected \(Self.slotBytes))")
+                    }
+                    let message = controlMemory[peer]!.base + Int(id) * Self.slotBytes
+                    clearToSend[peer].append(Target(address: UInt64(littleEndian: message.loadUnaligned(as: UInt64.self)),
+                                                    rkey: UInt32(littleEndian: message.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+                                                    length: Int(UInt32(littleEndian: message.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))))
+                }
+                try postControlSlot(peer: peer, slot: Int(id))
+                try pump(peer)
             }
         }
     }
@@ -354,7 +522,8 @@ public final class VerbsTransport: Transport {
     public func checkJobIsAlive() throws { try rendezvous.checkJobIsAlive() }
 
     public func pendingPeers() -> [Int] {
-        connected.filter { !posted[$0].send.isEmpty || !posted[$0].receive.isEmpty || !waiting[$0].send.isEmpty || !waiting[$0].receive.isEmpty }
+        connected.filter { !posted[$0].send.isEmpty || !posted[$0].receive.isEmpty || !waiting[$0].send.isEmpty || !waiting[$0].receive.isEmpty
+            || !clearToSendOutgoing[$0].isEmpty }
     }
 
     public func describe(peer: Int) -> String { "rank \(peer) (verbs, \(port.device))" }
@@ -363,6 +532,10 @@ public final class VerbsTransport: Transport {
         for i in queuePairs.indices { if let qp = queuePairs[i] { _ = api.destroy_qp(qp) }; queuePairs[i] = nil }
         for mr in regions { _ = api.dereg_mr(mr) }
         regions.removeAll()
+        for i in controlMemory.indices {
+            if let c = controlMemory[i] { _ = api.dereg_mr(c.mr); c.base.deallocate() }
+            controlMemory[i] = nil
+        }
         connected.removeAll()
         if !closed {
             closed = true
