@@ -23,6 +23,9 @@ if [ "$mode" = single ]; then
     check latency-2-ranks-verbs-checked bash -c "'$fb' latency --np 2 --transport verbs -b 8 -e 64K -f 8 -n 200 -c 1 --json '$out/latency.json' --timeout 120 && grep -q '\"verb\" : \"write\"' '$out/latency.json'"
     check latency-2-ranks-verb-send-checked "$fb" latency --np 2 --transport verbs --verb send -b 8 -e 64K -f 8 -n 200 -c 1 --timeout 120
     check allreduce-4-ranks-ring-verb-send collective allreduce --np 4 --algo ring --verb send -b 8 -e 256K -f 64
+    # --events: waits sleep on a completion channel instead of polling.
+    check latency-events-checked bash -c "'$fb' latency --np 2 --transport verbs --events -b 8 -e 64K -f 8 -n 200 -c 1 --json '$out/events.json' --timeout 120 && grep -q 'events (completion channel)' '$out/events.json'"
+    check allreduce-4-ranks-tree-events collective allreduce --np 4 --algo tree --events -b 8 -e 256K -f 64
     check latency-auto-picks-verbs bash -c "'$fb' latency --np 2 -n 50 --timeout 120 | grep -q 'auto chose verbs'"
     check numa-placement-recorded bash -c "'$fb' latency --np 2 --transport verbs --numa 0 -n 20 --timeout 120 --json '$out/numa.json' && grep -q 'bound to NUMA node 0 (--numa)' '$out/numa.json'"
     check bandwidth-2-ranks-verbs "$fb" bandwidth --np 2 --transport verbs -b 64K -e 256K -f 4 -n 30 --timeout 120
@@ -57,6 +60,8 @@ if [ "$mode" = single ]; then
         echo "ib_write_lat (8 B):"; grep -A2 "t_min" "$out/ib_write_lat.txt" | tail -2
         echo "fabricbench latency --transport verbs (8 B, write with immediate):"; grep -E "^ +8 " "$out/fabricbench_verbs_lat.txt"
         echo "fabricbench latency --transport verbs --verb send (8 B, send/recv):"; grep -E "^ +8 " "$out/fabricbench_verbs_send_lat.txt"
+        "$fb" latency --np 2 --transport verbs --events -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_events_lat.txt" 2>&1 || return 1
+        echo "fabricbench latency --transport verbs --events (8 B, write with immediate, completion channel):"; grep -E "^ +8 " "$out/fabricbench_verbs_events_lat.txt"
     }
     check perftest-comparison compare
 else

@@ -159,12 +159,26 @@ public final class LatencyBenchmark {
             guard count > 0 && count <= 1 << 20 else {
                 throw FabricError.protocolViolation(peer: t.describe(peer: peer), detail: "announced a batch of \(control.word) iterations (at most \(1 << 20))")
             }
-            for _ in 0..<count {
-                try t.postReceive(from: peer, into: buffer.region, offset: 0, length: size, id: 1)
-                try t.waitForCompletions(1, into: &completions, doing: "a \(size)-byte ping")
+            // The receive for the next ping is posted before the echo goes out, as perftest's
+            // responders do: it is ready when the ping comes (and over RDMA write its
+            // clear-to-send travels ahead of the echo). A ping may then complete before the
+            // echo's send does, so arrivals are counted, not assumed.
+            var arrived = 0, echoed = false
+            func waitFor(_ what: @autoclosure () -> String, until done: () -> Bool) throws {
+                while !done() {
+                    try t.waitForCompletions(1, into: &completions, doing: what())
+                    for c in completions { if c.operation == .receive { arrived += 1 } else { echoed = true } }
+                    completions.removeAll(keepingCapacity: true)
+                }
+            }
+            try t.postReceive(from: peer, into: buffer.region, offset: 0, length: size, id: 1)
+            for i in 0..<count {
+                try waitFor("a \(size)-byte ping", until: { arrived > 0 })
+                arrived -= 1
+                if i + 1 < count { try t.postReceive(from: peer, into: buffer.region, offset: 0, length: size, id: 1) }
+                echoed = false
                 try t.postSend(to: peer, from: buffer.region, offset: 0, length: size, id: 2)
-                try t.waitForCompletions(1, into: &completions, doing: "the echo of a \(size)-byte ping")
-                completions.removeAll(keepingCapacity: true)
+                try waitFor("the echo of a \(size)-byte ping", until: { echoed })
             }
         }
     }

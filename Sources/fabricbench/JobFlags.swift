@@ -74,6 +74,9 @@ struct JobFlags: ParsableArguments {
     @Option(help: "RDMA data path: write (RDMA write with immediate to where the receiver said, NCCL style) or send (send/receive).")
     var verb: VerbsDataPath = .write
 
+    @Flag(help: "RDMA: sleep on a completion channel while waiting instead of polling the CQ (frees the core; adds wake-up latency).")
+    var events = false
+
     @Option(help: "RDMA: run and allocate on this NUMA node (default: the NIC's node; --cpus overrides both).")
     var numa: Int?
 
@@ -155,6 +158,7 @@ struct JobFlags: ParsableArguments {
         o.verbs.serviceLevel = sl
         o.verbs.inlineBytes = inlineBytes
         o.verbs.dataPath = verb
+        o.verbs.events = events
         o.verbs.numaNode = numa
         o.verbs.pinned = cpus != nil
         return o
@@ -168,7 +172,7 @@ struct JobFlags: ParsableArguments {
             "clock": clock.rawValue, "json": json ?? "", "csv": csv ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
             "world_size": worldSize.map(String.init) ?? "", "device": device ?? "", "port": "\(port)",
             "gid_index": gidIndex.map(String.init) ?? "", "mtu": mtu.map(String.init) ?? "", "tc": "\(tc)", "sl": "\(sl)",
-            "inline": "\(inlineBytes)", "verb": verb.rawValue, "numa": numa.map(String.init) ?? "",
+            "inline": "\(inlineBytes)", "verb": verb.rawValue, "events": "\(events)", "numa": numa.map(String.init) ?? "",
         ]
     }
 }

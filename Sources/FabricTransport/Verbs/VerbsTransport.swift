@@ -13,6 +13,8 @@ public enum VerbsDataPath: String, Sendable, CaseIterable {
 
 public struct VerbsOptions: Sendable {
     public var dataPath = VerbsDataPath.write
+    /// Sleep on a completion channel when nothing is ready, instead of polling the CQ.
+    public var events = false
     /// Device name (e.g. mlx5_0, rxe0); nil: the first device with an active port.
     public var device: String?
     public var port: Int = 1
@@ -48,13 +50,18 @@ public final class VerbsTransport: Transport {
     public let worldSize: Int
     public let options: VerbsOptions
     public var timeout: Double { options.timeout }
-    public var spinsBeforeSleep: Int { Int.max }  // completions are polled; no fd to sleep on
+    /// Busy polling never sleeps; with --events a wait sleeps on the completion channel at once.
+    public var spinsBeforeSleep: Int { channel == nil ? Int.max : 0 }
 
     private let api: fab_rdma_api
     private let rendezvous: RendezvousClient
     private let context: UnsafeMutablePointer<ibv_context>
     private let pd: UnsafeMutablePointer<ibv_pd>
     private let cq: UnsafeMutablePointer<ibv_cq>
+    /// --events: the completion channel the CQ reports to.
+    private let channel: UnsafeMutablePointer<ibv_comp_channel>?
+    /// Completions taken from the CQ while arming it (see `waitForActivity`), handed out first.
+    private var stashed: Int32 = 0
     public let port: RDMAPort
     public let gid: GIDEntry
     /// Where this rank runs and allocates, for the report.
@@ -139,7 +146,13 @@ public final class VerbsTransport: Transport {
         self.context = context
         guard let pd = api.alloc_pd(context) else { throw SystemCallError("ibv_alloc_pd", "rank \(rank): \(chosen.device)") }
         self.pd = pd
-        guard let cq = api.create_cq(context, Int32(4 * depth), nil, nil, 0) else {
+        if options.events {
+            guard let c = api.create_comp_channel(context) else { throw SystemCallError("ibv_create_comp_channel", "rank \(rank): \(chosen.device)") }
+            channel = c
+        } else {
+            channel = nil
+        }
+        guard let cq = api.create_cq(context, Int32(4 * depth), nil, channel, 0) else {
             throw SystemCallError("ibv_create_cq", "rank \(rank): \(chosen.device)")
         }
         self.cq = cq
@@ -160,7 +173,8 @@ public final class VerbsTransport: Transport {
             "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
             "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type, "gid_choice": options.gidIndex == nil ? port.choice : "--gid-index",
             "mtu": "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)", "verb": options.dataPath.rawValue,
-            "inline_bytes": "\(maxInline)", "numa_node": port.numaNode.map(String.init) ?? "unknown", "placement": placement, "polling": "busy (CQ polling)",
+            "inline_bytes": "\(maxInline)", "numa_node": port.numaNode.map(String.init) ?? "unknown", "placement": placement,
+            "polling": channel == nil ? "busy (CQ polling)" : "events (completion channel)",
         ]
     }
 
@@ -444,7 +458,9 @@ public final class VerbsTransport: Transport {
     }
 
     public func poll(_ completions: inout [Completion]) throws {
-        let n = fab_ibv_poll_cq(cq, 32, completionsBuffer)
+        var n = stashed
+        stashed = 0
+        if n == 0 { n = fab_ibv_poll_cq(cq, 32, completionsBuffer) }
         guard n >= 0 else { throw SystemCallError("ibv_poll_cq", errno: -n, "rank \(rank): \(port.device)") }
         for i in 0..<Int(n) {
             let wc = completionsBuffer[i]
@@ -517,7 +533,25 @@ public final class VerbsTransport: Transport {
         return FabricError.aborted("rank \(rank): \(send ? "send to" : "receive from") \(describe(peer: peer)) failed on \(port.device) port \(port.port), GID index \(gid.index): \(advice)")
     }
 
-    public func waitForActivity(milliseconds: Int32) throws {}
+    /// --events: arm the CQ, look once more (a completion that came before arming raises no
+    /// event), then sleep on the channel's fd until an event or the time is up.
+    public func waitForActivity(milliseconds: Int32) throws {
+        guard let channel, stashed == 0 else { return }
+        let rc = fab_ibv_req_notify_cq(cq, 0)
+        guard rc == 0 else { throw SystemCallError("ibv_req_notify_cq", errno: rc, "rank \(rank): \(port.device)") }
+        let n = fab_ibv_poll_cq(cq, 32, completionsBuffer)
+        if n != 0 { stashed = n; return }  // an error too: poll reports it
+        var descriptor = pollfd(fd: channel.pointee.fd, events: Int16(POLLIN), revents: 0)
+        let ready = Glibc.poll(&descriptor, 1, milliseconds)
+        guard ready > 0 else {
+            if ready < 0 && errno != EINTR { throw SystemCallError("poll", "rank \(rank): the completion channel of \(port.device)") }
+            return
+        }
+        var eventCQ: UnsafeMutablePointer<ibv_cq>?
+        var context: UnsafeMutableRawPointer?
+        guard api.get_cq_event(channel, &eventCQ, &context) == 0 else { throw SystemCallError("ibv_get_cq_event", "rank \(rank): \(port.device)") }
+        api.ack_cq_events(cq, 1)
+    }
 
     public func checkJobIsAlive() throws { try rendezvous.checkJobIsAlive() }
 
@@ -540,6 +574,7 @@ public final class VerbsTransport: Transport {
         if !closed {
             closed = true
             _ = api.destroy_cq(cq)
+            if let channel { _ = api.destroy_comp_channel(channel) }
             _ = api.dealloc_pd(pd)
             _ = api.close_device(context)
             completionsBuffer.deallocate()
