@@ -23,6 +23,8 @@ if [ "$mode" = single ]; then
     check latency-2-ranks-verbs-checked bash -c "'$fb' latency --np 2 --transport verbs -b 8 -e 64K -f 8 -n 200 -c 1 --json '$out/latency.json' --timeout 120 && grep -q '\"verb\" : \"write\"' '$out/latency.json'"
     check latency-2-ranks-verb-send-checked "$fb" latency --np 2 --transport verbs --verb send -b 8 -e 64K -f 8 -n 200 -c 1 --timeout 120
     check allreduce-4-ranks-ring-verb-send collective allreduce --np 4 --algo ring --verb send -b 8 -e 256K -f 64
+    # ib_write_lat's method: RDMA write, the peer polls the last byte (2 B to 64 KiB).
+    check latency-last-byte bash -c "'$fb' latency --np 2 --transport verbs --last-byte -b 2 -e 64K -f 8 -n 300 --timeout 120 --json '$out/last-byte.json' && grep -q '\"last_byte\" : \"true\"' '$out/last-byte.json'"
     # --events: waits sleep on a completion channel instead of polling.
     check latency-events-checked bash -c "'$fb' latency --np 2 --transport verbs --events -b 8 -e 64K -f 8 -n 200 -c 1 --json '$out/events.json' --timeout 120 && grep -q 'events (completion channel)' '$out/events.json'"
     check allreduce-4-ranks-tree-events collective allreduce --np 4 --algo tree --events -b 8 -e 256K -f 64
@@ -60,6 +62,8 @@ if [ "$mode" = single ]; then
         echo "ib_write_lat (8 B):"; grep -A2 "t_min" "$out/ib_write_lat.txt" | tail -2
         echo "fabricbench latency --transport verbs (8 B, write with immediate):"; grep -E "^ +8 " "$out/fabricbench_verbs_lat.txt"
         echo "fabricbench latency --transport verbs --verb send (8 B, send/recv):"; grep -E "^ +8 " "$out/fabricbench_verbs_send_lat.txt"
+        "$fb" latency --np 2 --transport verbs --last-byte -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_last_byte_lat.txt" 2>&1 || return 1
+        echo "fabricbench latency --transport verbs --last-byte (8 B, RDMA write, last byte polled, as ib_write_lat):"; grep -E "^ +8 " "$out/fabricbench_verbs_last_byte_lat.txt"
         "$fb" latency --np 2 --transport verbs --events -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_events_lat.txt" 2>&1 || return 1
         echo "fabricbench latency --transport verbs --events (8 B, write with immediate, completion channel):"; grep -E "^ +8 " "$out/fabricbench_verbs_events_lat.txt"
     }

@@ -11,6 +11,8 @@ public struct LatencyOptions: Sendable {
     public var duration: Double?
     /// Verify every echoed byte (outside the timed region).
     public var check = false
+    /// RDMA write and poll the last byte, as ib_write_lat (needs a one-sided transport).
+    public var lastByte = false
     public init() {}
 }
 
@@ -56,11 +58,34 @@ public final class LatencyBenchmark {
                        try RegisteredMemory(count: 8, transport: job.transport))
         }
         let (send, receive, control) = buffers!
-        if role.initiator {
-            return try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control)
+        var pingPong: LastBytePingPong?
+        if options.lastByte {
+            guard let oneSided = job.transport as? OneSidedTransport else {
+                throw FabricError.configuration("--last-byte writes into the peer's memory: it needs --transport verbs (this run uses \(job.transport.kind.rawValue))")
+            }
+            memset(receive.bytes.baseAddress!, 0, size)  // before the peer is told to write
+            pingPong = LastBytePingPong(transport: oneSided, peer: role.peer, size: size, remote: try remoteReceiveBuffer(of: role.peer, oneSided, receive))
         }
-        try respond(size: size, peer: role.peer, buffer: receive, control: control)
+        if role.initiator {
+            return try initiate(size: size, peer: role.peer, send: send, receive: receive, control: control, pingPong: pingPong)
+        }
+        try respond(size: size, peer: role.peer, buffer: receive, control: control, pingPong: pingPong)
         return nil
+    }
+
+    /// Where the peer's receive buffer is, for one-sided writes (exchanged once per peer).
+    private var remoteBuffers: [Int: RemoteRegion] = [:]
+    private func remoteReceiveBuffer(of peer: Int, _ transport: OneSidedTransport, _ receive: RegisteredMemory) throws -> RemoteRegion {
+        if let known = remoteBuffers[peer] { return known }
+        let rendezvous = job.rendezvous
+        try rendezvous.set("latency/remote/\(job.rank)/\(peer)", Array(try JSONEncoder().encode(transport.remoteHandle(for: receive.region))))
+        let raw = try rendezvous.get("latency/remote/\(peer)/\(job.rank)", description: "rank \(peer)'s receive buffer address")
+        do {
+            remoteBuffers[peer] = try JSONDecoder().decode(RemoteRegion.self, from: Data(raw))
+        } catch {
+            throw FabricError.protocolViolation(peer: "rank \(peer)", detail: "its buffer address does not decode: \(error)")
+        }
+        return remoteBuffers[peer]!
     }
 
     private func combine(size: Int, reports: [(pair: PairResult, report: PairReport)]) throws -> PointToPointResult {
@@ -87,7 +112,8 @@ public final class LatencyBenchmark {
     // MARK: initiator
 
     private func initiate(size: Int, peer: Int, send: RegisteredMemory, receive: RegisteredMemory,
-                          control: RegisteredMemory) throws -> PairReport {
+                          control: RegisteredMemory, pingPong: LastBytePingPong?) throws -> PairReport {
+        var pingPong = pingPong
         var histogram = LatencyHistogram()
         var completions: [Completion] = []
         completions.reserveCapacity(16)
@@ -104,6 +130,21 @@ public final class LatencyBenchmark {
         func batch(_ count: Int, record: Bool) throws {
             try announce(count)
             let t = job.transport
+            if var p = pingPong {
+                let last = send.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + (size - 1)
+                for _ in 0..<count {
+                    let value = p.next()
+                    last.pointee = value
+                    let t0 = clock.now()
+                    try p.write(from: send)
+                    try p.awaitLastByte(of: receive, toBe: value)
+                    let t1 = clock.now()
+                    if record { histogram.record(nanoseconds: clock.nanoseconds(t1 &- t0) / 2) }
+                }
+                try p.finish()
+                pingPong = p
+                return
+            }
             for i in 0..<count {
                 if options.check {
                     send.fill(count: size, seed: UInt64(done + i))
@@ -146,7 +187,8 @@ public final class LatencyBenchmark {
 
     // MARK: responder
 
-    private func respond(size: Int, peer: Int, buffer: RegisteredMemory, control: RegisteredMemory) throws {
+    private func respond(size: Int, peer: Int, buffer: RegisteredMemory, control: RegisteredMemory, pingPong: LastBytePingPong?) throws {
+        var pingPong = pingPong
         let t = job.transport
         var completions: [Completion] = []
         completions.reserveCapacity(16)
@@ -163,6 +205,15 @@ public final class LatencyBenchmark {
             // responders do: it is ready when the ping comes (and over RDMA write its
             // clear-to-send travels ahead of the echo). A ping may then complete before the
             // echo's send does, so arrivals are counted, not assumed.
+            if var p = pingPong {
+                for _ in 0..<count {
+                    try p.awaitLastByte(of: buffer, toBe: p.next())
+                    try p.write(from: buffer)
+                }
+                try p.finish()
+                pingPong = p
+                continue
+            }
             var arrived = 0, echoed = false
             func waitFor(_ what: @autoclosure () -> String, until done: () -> Bool) throws {
                 while !done() {

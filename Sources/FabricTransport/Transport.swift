@@ -112,3 +112,27 @@ extension Transport {
         }
     }
 }
+
+/// A transport that can also write into a peer's memory without the peer taking part
+/// (RDMA write): what perftest's write latency measures, polling the last byte written.
+/// Only verbs has it; callers check with `as? OneSidedTransport`.
+public protocol OneSidedTransport: Transport {
+    /// What a peer needs to write into `region` (pass it to the peer out of band).
+    func remoteHandle(for region: MemoryRegion) -> RemoteRegion
+    /// Writes into `remote` at `remoteOffset`. Completes locally (as a send) once the peer's
+    /// NIC has the data; the peer sees no completion, only the bytes changing.
+    func postWrite(to peer: Int, from region: MemoryRegion, offset: Int, length: Int,
+                   remote: RemoteRegion, remoteOffset: Int, id: UInt64) throws
+}
+
+/// A registered region as a peer sees it.
+public struct RemoteRegion: Codable, Sendable, Equatable {
+    public var address: UInt64
+    public var key: UInt32
+    public var length: Int
+    public init(address: UInt64, key: UInt32, length: Int) {
+        self.address = address
+        self.key = key
+        self.length = length
+    }
+}

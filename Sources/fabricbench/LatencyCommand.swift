@@ -16,6 +16,7 @@ struct LatencyCommand: ParsableCommand {
           fabricbench latency --np 2 --busy-poll --cpus 0,1 -n 100000 --histogram
           fabricbench latency --np 4 -b 64 -D 2
           fabricbench latency --np 2 --transport verbs --device mlx5_0 --gid-index 3 --mtu 4096 --numa 0
+          fabricbench latency --np 2 --transport verbs --last-byte -b 2 -e 8M     # as ib_write_lat
         """)
 
     @OptionGroup var job: JobFlags
@@ -30,9 +31,14 @@ struct LatencyCommand: ParsableCommand {
     @Flag(help: "Print a binned histogram of each size's latency distribution.")
     var histogram = false
 
+    @Flag(name: .customLong("last-byte"), help: "RDMA only: write into the peer's memory and poll the last byte, as ib_write_lat (no completions on the timed path).")
+    var lastByte = false
+
     func validate() throws {
         guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
         guard check == 0 || check == 1 else { throw ValidationError("-c takes 0 or 1 (got \(check))") }
+        if lastByte && check == 1 { throw ValidationError("-c 1 checks whole messages; --last-byte polls only the last byte: use one or the other") }
+        if lastByte && job.transport != .verbs { throw ValidationError("--last-byte writes into the peer's memory over RDMA: pass --transport verbs") }
     }
 
     func run() throws {
@@ -42,10 +48,12 @@ struct LatencyCommand: ParsableCommand {
         options.warmup = sweep.warmup ?? min(100, iterations)
         options.duration = sweep.duration
         options.check = check == 1
+        options.lastByte = lastByte
         var arguments = job.recorded.merging(sweep.recorded) { a, _ in a }
         arguments["n"] = "\(iterations)"
         arguments["c"] = "\(check)"
         arguments["histogram"] = "\(histogram)"
+        arguments["last_byte"] = "\(lastByte)"
         let showHistogram = histogram
         try RankRunner.run(command: "latency", flags: job, arguments: arguments,
             makeSink: { document in

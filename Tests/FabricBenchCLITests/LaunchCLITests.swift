@@ -98,6 +98,12 @@ final class LaunchCLITests: XCTestCase {
             ["latency", "--rank", "0", "--world-size", "2", "--master", "nocolon"],
             ["latency", "--np", "2", "--cpus", "a,b"],
             ["bandwidth", "--window", "0"],
+            ["latency", "--last-byte"],
+            ["latency", "--last-byte", "--transport", "verbs", "-c", "1"],
+            ["latency", "--verb", "read"],
+            ["matrix", "--outlier-ratio", "0.5"],
+            ["compare", "only-one.json"],
+            ["report", "a.json", "-o", "report.png"],
             ["fly"],
         ]
         for arguments in cases {

@@ -124,6 +124,9 @@ int fab_ibv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv
 int fab_ibv_poll_cq(struct ibv_cq *cq, int num_entries, struct ibv_wc *wc);
 int fab_ibv_req_notify_cq(struct ibv_cq *cq, int solicited_only);
 
+/// Volatile byte read, for polling memory a peer writes by RDMA.
+uint8_t fab_load_volatile_u8(const volatile uint8_t *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,7 +44,7 @@ public struct VerbsOptions: Sendable {
 /// writes with immediate. The receive queue then holds only uniform control slots: a slot
 /// completes either with a clear-to-send message in it or with the immediate of a write,
 /// and is re-posted at once. Order is kept per peer because RC delivers in order.
-public final class VerbsTransport: Transport {
+public final class VerbsTransport: OneSidedTransport {
     public let kind = TransportKind.verbs
     public let rank: Int
     public let worldSize: Int
@@ -438,23 +438,47 @@ public final class VerbsTransport: Transport {
             guard wr.length == target.length else {
                 throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "posted a \(target.length)-byte receive where this rank sends \(wr.length) bytes")
             }
-            var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
-            var w = ibv_send_wr()
-            w.wr_id = Self.workRequestID(.write, peer: peer, id: wr.id)
-            w.num_sge = wr.length > 0 ? 1 : 0
-            w.opcode = IBV_WR_RDMA_WRITE_WITH_IMM
-            w.send_flags = IBV_SEND_SIGNALED.rawValue | (wr.length <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
-            w.wr.rdma.remote_addr = target.address
-            w.wr.rdma.rkey = target.rkey
-            var bad: UnsafeMutablePointer<ibv_send_wr>?
-            let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
-                w.sg_list = wr.length > 0 ? sgePointer : nil
-                return fab_ibv_post_send(qp, &w, &bad)
-            }
-            guard rc == 0 else { throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): RDMA write of \(wr.length) bytes to rank \(peer) on \(port.device)") }
-            sendQueueUsed[peer] += 1
-            posted[peer].send.append((wr.length, wr.id))
+            try postRDMAWrite(peer, wr, to: target, immediate: true)
         }
+    }
+
+    /// One RDMA write (with immediate: completes a receive at the peer); reported as a send.
+    private func postRDMAWrite(_ peer: Int, _ wr: Request, to target: Target, immediate: Bool) throws {
+        var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
+        var w = ibv_send_wr()
+        w.wr_id = Self.workRequestID(.write, peer: peer, id: wr.id)
+        w.num_sge = wr.length > 0 ? 1 : 0
+        w.opcode = immediate ? IBV_WR_RDMA_WRITE_WITH_IMM : IBV_WR_RDMA_WRITE
+        w.send_flags = IBV_SEND_SIGNALED.rawValue | (wr.length <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
+        w.wr.rdma.remote_addr = target.address
+        w.wr.rdma.rkey = target.rkey
+        var bad: UnsafeMutablePointer<ibv_send_wr>?
+        let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
+            w.sg_list = wr.length > 0 ? sgePointer : nil
+            return fab_ibv_post_send(queuePairs[peer]!, &w, &bad)
+        }
+        guard rc == 0 else { throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): RDMA write of \(wr.length) bytes to rank \(peer) on \(port.device)") }
+        sendQueueUsed[peer] += 1
+        posted[peer].send.append((wr.length, wr.id))
+    }
+
+    // MARK: one-sided writes
+
+    public func remoteHandle(for region: MemoryRegion) -> RemoteRegion {
+        RemoteRegion(address: UInt64(UInt(bitPattern: region.base)), key: regions[Int(region.key)].pointee.rkey, length: region.length)
+    }
+
+    public func postWrite(to peer: Int, from region: MemoryRegion, offset: Int, length: Int,
+                          remote: RemoteRegion, remoteOffset: Int, id: UInt64) throws {
+        let (address, lkey) = try check(peer, region, offset, length)
+        guard remoteOffset >= 0, remoteOffset + length <= remote.length else {
+            throw FabricError.configuration("rank \(rank): a \(length)-byte write at offset \(remoteOffset) overruns rank \(peer)'s \(remote.length)-byte region")
+        }
+        guard sendQueueUsed[peer] < depth - 1 else {
+            throw FabricError.configuration("rank \(rank): the send queue to rank \(peer) is full (\(depth - 1) writes in flight): poll before writing more")
+        }
+        try postRDMAWrite(peer, Request(send: true, address: address, length: length, lkey: lkey, id: id),
+                          to: Target(address: remote.address + UInt64(remoteOffset), rkey: remote.key, length: length), immediate: false)
     }
 
     public func poll(_ completions: inout [Completion]) throws {
