@@ -59,6 +59,8 @@ public enum RunComparison {
         var value: Double
         var higherIsBetter: Bool
         var sample: WeightedSample?
+        /// Points sharing samples (one size's latency histogram, say) are resampled together.
+        var samples: String
         var statistic: (WeightedSample) -> Double
         /// A difference smaller than this (absolute, in the metric's unit) never counts: for
         /// jitter, a fraction of the typical latency, since a MAD of 0.1 µs against 0.13 µs is
@@ -84,7 +86,7 @@ public enum RunComparison {
             let candidate = Dictionary(try points(document, path: path).map { ($0.key, $0) }) { first, _ in first }
             var compared: [(Point, ComparedMetric)] = []
             // Points of one size share their resamples, so group them by their samples.
-            for group in Dictionary(grouping: baseline, by: { "\($0.bytes)/\($0.inplace.map(String.init) ?? "")/\(sampleSource($0.name))" }).values {
+            for group in Dictionary(grouping: baseline, by: { "\($0.bytes)/\($0.inplace.map(String.init) ?? "")/\($0.samples)" }).values {
                 let pairs = group.compactMap { a in candidate[a.key].map { (a, $0) } }
                 guard let first = pairs.first else { continue }
                 let intervals: [RatioBootstrap.Interval?]
@@ -116,11 +118,6 @@ public enum RunComparison {
             + "\(percent(settings.minEffect)) of the baseline's p50 latency); a percentile is tested only with at least 10 samples beyond it"
         return ComparisonDocument(command: base.command, files: runs.map(\.path), method: method, minEffect: settings.minEffect,
                                   confidence: settings.bootstrap.confidence, metrics: metrics, verdicts: verdicts, warnings: warnings)
-    }
-
-    /// Points that come from one set of samples (resampled together).
-    private static func sampleSource(_ name: String) -> String {
-        name.hasPrefix("latency") || name.hasPrefix("jitter") ? "latency" : name.hasPrefix("time") || name.hasPrefix("busbw") ? "time" : name
     }
 
     private static let metricOrder = ["latency_p50_us", "latency_p99_us", "latency_p999_us", "jitter_mad_us",
@@ -178,6 +175,9 @@ public enum RunComparison {
 
     static func checkComparable(_ runs: [(path: String, document: AnyRunDocument)]) throws {
         let (basePath, base) = runs[0]
+        if case .matrix = base {
+            throw ReportError("compare takes latency, bandwidth and collective results; a matrix result is a verdict of its own (see 'fabricbench report' for its heatmap)")
+        }
         for (path, document) in runs.dropFirst() {
             guard document.command == base.command else {
                 throw ReportError("cannot compare a \(base.command) run (\(basePath)) with a \(document.command) run (\(path)): compare runs of the same command")
@@ -193,16 +193,13 @@ public enum RunComparison {
                 }
             }
         }
-        if case .matrix = base {
-            throw ReportError("compare takes latency, bandwidth and collective results; a matrix result is a verdict of its own (see 'fabricbench report' for its heatmap)")
-        }
     }
 
     private static func sizes(_ d: AnyRunDocument) -> [Int] {
         switch d {
         case .pointToPoint(let doc): return doc.results.map(\.bytes)
         case .collective(let doc): return Array(Set(doc.results.map(\.bytes))).sorted()
-        case .matrix(let doc): return doc.results.map(\.bandwidthBytes)
+        case .matrix: return []  // refused before sizes are compared
         }
     }
 
@@ -252,18 +249,18 @@ public enum RunComparison {
                 if let s = r.oneWayUs {
                     let h = try sample(r.histogram)
                     points += [
-                        Point(name: "latency_p50_us", label: "latency p50", bytes: r.bytes, value: s.p50, higherIsBetter: false, sample: h, statistic: p50),
-                        Point(name: "latency_p99_us", label: "latency p99", bytes: r.bytes, value: s.p99, higherIsBetter: false, sample: h, statistic: { $0.percentile(99) },
+                        Point(name: "latency_p50_us", label: "latency p50", bytes: r.bytes, value: s.p50, higherIsBetter: false, sample: h, samples: "latency", statistic: p50),
+                        Point(name: "latency_p99_us", label: "latency p99", bytes: r.bytes, value: s.p99, higherIsBetter: false, sample: h, samples: "latency", statistic: { $0.percentile(99) },
                               minimumSamples: 1_000),
-                        Point(name: "latency_p999_us", label: "latency p99.9", bytes: r.bytes, value: s.p999, higherIsBetter: false, sample: h, statistic: { $0.percentile(99.9) },
+                        Point(name: "latency_p999_us", label: "latency p99.9", bytes: r.bytes, value: s.p999, higherIsBetter: false, sample: h, samples: "latency", statistic: { $0.percentile(99.9) },
                               minimumSamples: 10_000),
-                        Point(name: "jitter_mad_us", label: "jitter (MAD)", bytes: r.bytes, value: s.mad, higherIsBetter: false, sample: h, statistic: { $0.mad },
+                        Point(name: "jitter_mad_us", label: "jitter (MAD)", bytes: r.bytes, value: s.mad, higherIsBetter: false, sample: h, samples: "latency", statistic: { $0.mad },
                               floor: s.p50),
                     ]
                 }
                 if let b = r.bandwidth {
                     points.append(Point(name: "bandwidth_gbps", label: "bandwidth", bytes: r.bytes, value: b.gbps, higherIsBetter: true,
-                                        sample: try sample(b.windowHistogram), statistic: inverseMean, minimumSamples: 5))
+                                        sample: try sample(b.windowHistogram), samples: "windows", statistic: inverseMean, minimumSamples: 5))
                 }
                 return points
             }
@@ -271,11 +268,11 @@ public enum RunComparison {
             return try doc.results.flatMap { r -> [Point] in
                 let h = try sample(r.histogram)
                 return [
-                    Point(name: "time_p50_us", label: "time p50", bytes: r.bytes, inplace: r.inplace, value: r.timeP50Us, higherIsBetter: false, sample: h, statistic: p50,
+                    Point(name: "time_p50_us", label: "time p50", bytes: r.bytes, inplace: r.inplace, value: r.timeP50Us, higherIsBetter: false, sample: h, samples: "iterations", statistic: p50,
                           minimumSamples: 5),
-                    Point(name: "time_p99_us", label: "time p99", bytes: r.bytes, inplace: r.inplace, value: r.timeP99Us, higherIsBetter: false, sample: h, statistic: { $0.percentile(99) },
+                    Point(name: "time_p99_us", label: "time p99", bytes: r.bytes, inplace: r.inplace, value: r.timeP99Us, higherIsBetter: false, sample: h, samples: "iterations", statistic: { $0.percentile(99) },
                           minimumSamples: 1_000),
-                    Point(name: "busbw_gbps", label: "busbw", bytes: r.bytes, inplace: r.inplace, value: r.busbwGbps, higherIsBetter: true, sample: h, statistic: inverseMean, minimumSamples: 5),
+                    Point(name: "busbw_gbps", label: "busbw", bytes: r.bytes, inplace: r.inplace, value: r.busbwGbps, higherIsBetter: true, sample: h, samples: "iterations", statistic: inverseMean, minimumSamples: 5),
                 ]
             }
         case .matrix:

@@ -57,6 +57,7 @@ struct MatrixCommand: ParsableCommand {
 
     func validate() throws {
         guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        if let n = job.localRanks, n < 2 { throw ValidationError("matrix measures pairs of ranks: --np must be at least 2 (got \(n))") }
         guard latencySize.bytes >= 1, bandwidthSize.bytes >= 1 else { throw ValidationError("--lat-size and --bw-size must be at least 1 byte") }
         guard bandwidthMessages >= 1 else { throw ValidationError("--bw-messages must be at least 1 (got \(bandwidthMessages))") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }

@@ -102,6 +102,7 @@ final class LaunchCLITests: XCTestCase {
             ["latency", "--last-byte", "--transport", "verbs", "-c", "1"],
             ["latency", "--verb", "read"],
             ["matrix", "--outlier-ratio", "0.5"],
+            ["matrix", "--np", "1"],
             ["compare", "only-one.json"],
             ["report", "a.json", "-o", "report.png"],
             ["fly"],

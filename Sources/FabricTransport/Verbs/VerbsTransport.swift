@@ -84,11 +84,13 @@ public final class VerbsTransport: OneSidedTransport {
     /// requests waiting until completions make room (or, for writes, a clear-to-send).
     private var posted: [(send: FIFO<(Int, UInt64)>, receive: FIFO<(Int, UInt64)>)]
     private var waiting: [(send: FIFO<Request>, receive: FIFO<Request>)]
-    /// Write path, per peer: where the peer said to write next, clear-to-sends to send,
-    /// send-queue entries in use, and the control memory (receive slots, then a send ring).
+    /// Send-queue entries in use per peer, whatever they carry (sends, writes, clear-to-sends):
+    /// the one count every path checks before posting.
+    private var sendQueueUsed: [Int]
+    /// Write path, per peer: where the peer said to write next, clear-to-sends to send, and
+    /// the control memory (receive slots, then a send ring).
     private var clearToSend: [FIFO<Target>]
     private var clearToSendOutgoing: [FIFO<Target>]
-    private var sendQueueUsed: [Int]
     private var controlMemory: [(base: UnsafeMutableRawPointer, mr: UnsafeMutablePointer<ibv_mr>, nextSlot: Int)?]
     private static let slotBytes = 16
 
@@ -337,7 +339,7 @@ public final class VerbsTransport: OneSidedTransport {
     /// Send/receive path: posts now if the queue pair has room and nothing older waits, else queues in order.
     private func submit(_ peer: Int, _ wr: Request) throws {
         if wr.send {
-            if posted[peer].send.count < depth - 1 && waiting[peer].send.isEmpty { try post(peer, wr) } else { waiting[peer].send.append(wr) }
+            if sendQueueUsed[peer] < depth - 1 && waiting[peer].send.isEmpty { try post(peer, wr) } else { waiting[peer].send.append(wr) }
         } else {
             if posted[peer].receive.count < depth - 1 && waiting[peer].receive.isEmpty { try post(peer, wr) } else { waiting[peer].receive.append(wr) }
         }
@@ -369,7 +371,12 @@ public final class VerbsTransport: OneSidedTransport {
         guard rc == 0 else {
             throw SystemCallError(wr.send ? "ibv_post_send" : "ibv_post_recv", errno: rc, "rank \(rank): \(wr.length) bytes with rank \(peer) on \(port.device)")
         }
-        if wr.send { posted[peer].send.append((wr.length, wr.id)) } else { posted[peer].receive.append((wr.length, wr.id)) }
+        if wr.send {
+            sendQueueUsed[peer] += 1
+            posted[peer].send.append((wr.length, wr.id))
+        } else {
+            posted[peer].receive.append((wr.length, wr.id))
+        }
     }
 
     static func workRequestID(_ kind: Kind, peer: Int, id: UInt64) -> UInt64 { id << 27 | UInt64(peer) << 3 | kind.rawValue }
@@ -493,9 +500,10 @@ public final class VerbsTransport: OneSidedTransport {
             guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: peer, send: [.send, .write, .controlSend].contains(kind)) }
             switch kind {
             case .send:
+                sendQueueUsed[peer] -= 1
                 let (length, _) = posted[peer].send.removeFirst()
                 completions.append(Completion(peer: peer, operation: .send, id: id, bytes: length))
-                while let next = waiting[peer].send.first, posted[peer].send.count < depth - 1 {
+                while let next = waiting[peer].send.first, sendQueueUsed[peer] < depth - 1 {
                     waiting[peer].send.removeFirst()
                     try post(peer, next)
                 }
