@@ -86,10 +86,14 @@ static void load_all(void) {
         BIND(librdmacm, connect, "rdma_connect");
         BIND(librdmacm, listen, "rdma_listen");
         BIND(librdmacm, accept, "rdma_accept");
+        BIND(librdmacm, reject, "rdma_reject");
         BIND(librdmacm, disconnect, "rdma_disconnect");
         BIND(librdmacm, get_cm_event, "rdma_get_cm_event");
         BIND(librdmacm, ack_cm_event, "rdma_ack_cm_event");
         BIND(librdmacm, event_str, "rdma_event_str");
+        BIND(librdmacm, set_option, "rdma_set_option");
+        BIND(librdmacm, get_devices, "rdma_get_devices");
+        BIND(librdmacm, free_devices, "rdma_free_devices");
         if (ok) loaded_mask |= FAB_RDMA_HAVE_RDMACM;
     }
     void *libnuma = open_first(numa_names, "libnuma1");

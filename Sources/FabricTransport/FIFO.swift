@@ -13,6 +13,12 @@ struct FIFO<Element> {
         set { if let v = newValue { storage[head] = v } }
     }
 
+    /// The element `offset` places behind the oldest.
+    subscript(offset: Int) -> Element {
+        get { storage[head + offset] }
+        set { storage[head + offset] = newValue }
+    }
+
     mutating func append(_ element: Element) {
         if head == storage.count && head > 0 {
             storage.removeAll(keepingCapacity: true)

@@ -77,6 +77,12 @@ struct JobFlags: ParsableArguments {
     @Flag(help: "RDMA: sleep on a completion channel while waiting instead of polling the CQ (frees the core; adds wake-up latency).")
     var events = false
 
+    @Flag(help: "RDMA: connect queue pairs through librdmacm (address and route resolution, CM handshake) instead of the rendezvous exchange; the address is --bind, else --iface's, else the IP in the chosen RoCE GID.")
+    var cm = false
+
+    @Option(help: ArgumentHelp("RDMA: queue pairs per peer; messages of at least N × 4 KiB are striped over all of them (1-\(VerbsOptions.queuePairLimit)).", valueName: "N"))
+    var qps: Int = 1
+
     @Option(help: "RDMA: run and allocate on this NUMA node (default: the NIC's node; --cpus overrides both).")
     var numa: Int?
 
@@ -130,6 +136,12 @@ struct JobFlags: ParsableArguments {
         guard (0...255).contains(tc), (0...15).contains(sl), inlineBytes >= 0 else {
             throw ValidationError("--tc takes 0...255, --sl 0...15, --inline >= 0")
         }
+        guard (1...VerbsOptions.queuePairLimit).contains(qps) else {
+            throw ValidationError("--qps \(qps): give 1 to \(VerbsOptions.queuePairLimit) queue pairs per peer")
+        }
+        if cm && (mtu != nil || sl != 0) {
+            throw ValidationError("--cm takes the path MTU and service level from the route rdma_cm resolves: drop \(mtu != nil ? "--mtu" : "--sl"), or drop --cm to set it yourself")
+        }
     }
 
     func cpuList() throws -> [Int] {
@@ -160,6 +172,10 @@ struct JobFlags: ParsableArguments {
         o.verbs.dataPath = verb
         o.verbs.events = events
         o.verbs.numaNode = numa
+        o.verbs.connectionManager = cm
+        o.verbs.cmBindAddress = bind
+        o.verbs.cmInterface = iface
+        o.verbs.queuePairs = qps
         o.verbs.pinned = cpus != nil
         return o
     }
@@ -173,6 +189,7 @@ struct JobFlags: ParsableArguments {
             "world_size": worldSize.map(String.init) ?? "", "device": device ?? "", "port": "\(port)",
             "gid_index": gidIndex.map(String.init) ?? "", "mtu": mtu.map(String.init) ?? "", "tc": "\(tc)", "sl": "\(sl)",
             "inline": "\(inlineBytes)", "verb": verb.rawValue, "events": "\(events)", "numa": numa.map(String.init) ?? "",
+            "cm": "\(cm)", "qps": "\(qps)",
         ]
     }
 }

@@ -87,10 +87,15 @@ typedef struct fab_rdma_api {
     int (*connect)(struct rdma_cm_id *id, struct rdma_conn_param *param);
     int (*listen)(struct rdma_cm_id *id, int backlog);
     int (*accept)(struct rdma_cm_id *id, struct rdma_conn_param *param);
+    int (*reject)(struct rdma_cm_id *id, const void *private_data, uint8_t private_data_len);
     int (*disconnect)(struct rdma_cm_id *id);
     int (*get_cm_event)(struct rdma_event_channel *channel, struct rdma_cm_event **event);
     int (*ack_cm_event)(struct rdma_cm_event *event);
     const char *(*event_str)(enum rdma_cm_event_type event);
+    int (*set_option)(struct rdma_cm_id *id, int level, int optname, void *optval, size_t optlen);
+    // The device contexts librdmacm opened itself: its ids only take a PD of one of these.
+    struct ibv_context **(*get_devices)(int *num_devices);
+    void (*free_devices)(struct ibv_context **list);
     // libnuma
     int (*numa_available)(void);
     int (*numa_max_node)(void);

@@ -18,6 +18,15 @@ enum RDMALibrary {
         }
         return loaded.api
     }
+
+    /// For --cm: librdmacm as well as libibverbs.
+    static func connectionManager() throws -> fab_rdma_api {
+        let api = try verbs()
+        guard loaded.mask & Int32(FAB_RDMA_HAVE_RDMACM) != 0 else {
+            throw FabricError.configuration("--cm needs librdmacm, which could not be loaded: \(loaded.why); or drop --cm to connect through the rendezvous")
+        }
+        return api
+    }
 }
 
 /// NUMA placement through libnuma (opened at run time like the verbs libraries).

@@ -15,6 +15,14 @@ public struct VerbsOptions: Sendable {
     public var dataPath = VerbsDataPath.write
     /// Sleep on a completion channel when nothing is ready, instead of polling the CQ.
     public var events = false
+    /// Connect queue pairs through librdmacm (--cm) instead of the rendezvous exchange.
+    public var connectionManager = false
+    /// --cm: the address to listen and connect from (--bind), else this interface's (--iface),
+    /// else the IP address inside the chosen RoCE GID.
+    public var cmBindAddress: String?
+    public var cmInterface: String?
+    /// Queue pairs per peer (--qps); large messages are striped over all of them.
+    public var queuePairs = 1
     /// Device name (e.g. mlx5_0, rxe0); nil: the first device with an active port.
     public var device: String?
     public var port: Int = 1
@@ -32,18 +40,23 @@ public struct VerbsOptions: Sendable {
     public var pinned = false
     public var timeout: Double = 30
     public init() {}
+
+    public static let queuePairLimit = 16
 }
 
-/// RDMA verbs implementation of `Transport`: one RC queue pair per peer, all completions on
-/// one CQ, polled. Queue pair numbers, PSNs, LIDs and GIDs are exchanged through the
-/// rendezvous store. A send of N bytes lands in the peer's next posted receive, which must
-/// be of exactly N bytes (as over TCP); anything else is reported as a protocol violation.
+/// RDMA verbs implementation of `Transport`: RC queue pairs to each peer (one, or `--qps N`
+/// with large messages striped over them), all completions on one CQ, polled. The queue
+/// pairs are connected either through the rendezvous store (QP numbers, PSNs, LIDs and GIDs
+/// exchanged, see QueuePairExchange.swift) or by librdmacm (`--cm`, ConnectionManager.swift).
+/// A send of N bytes lands in the peer's next posted receive, which must be of exactly N
+/// bytes (as over TCP); anything else is reported as a protocol violation.
 ///
-/// With `--verb write` (the default) a posted receive sends the peer a 16-byte "clear to
-/// send" (address, rkey, length) and a send waits for the next one from its peer, then
-/// writes with immediate. The receive queue then holds only uniform control slots: a slot
-/// completes either with a clear-to-send message in it or with the immediate of a write,
-/// and is re-posted at once. Order is kept per peer because RC delivers in order.
+/// With `--verb write` (the default) a posted receive sends the peer a "clear to send"
+/// (address, rkey, length, receive index) and a send waits for the next one from its peer,
+/// then writes with immediate; the immediate carries the receive's index, so the stripes of
+/// one message may arrive on any queue pair. The receive queues then hold only uniform
+/// control slots: a slot completes either with a clear-to-send in it or with the immediate
+/// of a write, and is re-posted at once.
 public final class VerbsTransport: OneSidedTransport {
     public let kind = TransportKind.verbs
     public let rank: Int
@@ -53,11 +66,17 @@ public final class VerbsTransport: OneSidedTransport {
     /// Busy polling never sleeps; with --events a wait sleeps on the completion channel at once.
     public var spinsBeforeSleep: Int { channel == nil ? Int.max : 0 }
 
-    private let api: fab_rdma_api
-    private let rendezvous: RendezvousClient
-    private let context: UnsafeMutablePointer<ibv_context>
-    private let pd: UnsafeMutablePointer<ibv_pd>
-    private let cq: UnsafeMutablePointer<ibv_cq>
+    let api: fab_rdma_api
+    let rendezvous: RendezvousClient
+    let context: UnsafeMutablePointer<ibv_context>
+    /// --cm: librdmacm's own device list, which owns `context` (its ids take only a PD of
+    /// one of these); freed at close instead of closing the context.
+    private let cmDevices: UnsafeMutablePointer<UnsafeMutablePointer<ibv_context>?>?
+    var connectionManager: ConnectionManager?
+    /// --cm: the address to listen and connect from.
+    let cmHost: String?
+    let pd: UnsafeMutablePointer<ibv_pd>
+    let cq: UnsafeMutablePointer<ibv_cq>
     /// --events: the completion channel the CQ reports to.
     private let channel: UnsafeMutablePointer<ibv_comp_channel>?
     /// Completions taken from the CQ while arming it (see `waitForActivity`), handed out first.
@@ -66,44 +85,10 @@ public final class VerbsTransport: OneSidedTransport {
     public let gid: GIDEntry
     /// Where this rank runs and allocates, for the report.
     public let placement: String
-    private var queuePairs: [UnsafeMutablePointer<ibv_qp>?]
+    var links: [PeerLink?]
     private var regions: [UnsafeMutablePointer<ibv_mr>] = []
-    private var connected: [Int] = []
-    private var maxInline = 0
-    private let depth = 512
-    /// One work request as posted (or waiting for room in the queue pair).
-    struct Request {
-        var send: Bool
-        var address: UInt64
-        var length: Int
-        var lkey: UInt32
-        var id: UInt64
-    }
-    /// Per peer and direction: (length, id) of posted requests in order (completions come in
-    /// the same order: a receive's length is what the arriving message must match), and
-    /// requests waiting until completions make room (or, for writes, a clear-to-send).
-    private var posted: [(send: FIFO<(Int, UInt64)>, receive: FIFO<(Int, UInt64)>)]
-    private var waiting: [(send: FIFO<Request>, receive: FIFO<Request>)]
-    /// Send-queue entries in use per peer, whatever they carry (sends, writes, clear-to-sends):
-    /// the one count every path checks before posting.
-    private var sendQueueUsed: [Int]
-    /// Write path, per peer: where the peer said to write next, clear-to-sends to send, and
-    /// the control memory (receive slots, then a send ring).
-    private var clearToSend: [FIFO<Target>]
-    private var clearToSendOutgoing: [FIFO<Target>]
-    private var controlMemory: [(base: UnsafeMutableRawPointer, mr: UnsafeMutablePointer<ibv_mr>, nextSlot: Int)?]
-    private static let slotBytes = 16
-
-    struct Target {
-        var address: UInt64
-        var rkey: UInt32
-        var length: Int
-    }
-
-    /// What a work request is, in the low 3 bits of its id (then 24 bits of peer, then the caller's id).
-    enum Kind: UInt64 {
-        case send = 0, receive = 1, write = 2, controlSlot = 3, controlSend = 4
-    }
+    var maxInline = 0
+    let depth = 512
     private let completionsBuffer: UnsafeMutablePointer<ibv_wc>
 
     public init(rendezvous: RendezvousClient, options: VerbsOptions) throws {
@@ -113,6 +98,12 @@ public final class VerbsTransport: OneSidedTransport {
         worldSize = rendezvous.worldSize
         self.rendezvous = rendezvous
         self.options = options
+        guard (1...VerbsOptions.queuePairLimit).contains(options.queuePairs) else {
+            throw FabricError.configuration("--qps \(options.queuePairs): give 1 to \(VerbsOptions.queuePairLimit) queue pairs per peer")
+        }
+        guard worldSize <= WorkRequestID.maximumPeers else {
+            throw FabricError.configuration("the verbs transport supports up to \(WorkRequestID.maximumPeers) ranks (world size \(worldSize))")
+        }
         let ports = try RDMADevices.list()
         let candidates = ports.filter { ($0.device == options.device || options.device == nil) && $0.port == options.port }
         guard let chosen = candidates.first(where: { $0.state == "ACTIVE" }) ?? candidates.first else {
@@ -137,15 +128,16 @@ public final class VerbsTransport: OneSidedTransport {
         } else {
             placement = "not bound: \(chosen.device)'s NUMA node is unknown (pass --numa N)"
         }
-        var count: Int32 = 0
-        guard let list = api.get_device_list(&count) else { throw FabricError.configuration("ibv_get_device_list failed") }
-        defer { api.free_device_list(list) }
-        var opened: UnsafeMutablePointer<ibv_context>?
-        for i in 0..<Int(count) where api.get_device_name(list[i]).map({ String(cString: $0) }) == chosen.device {
-            opened = api.open_device(list[i])
+        if options.connectionManager {
+            cmHost = try Self.connectionManagerHost(options: options, gid: g, device: chosen.device, rank: rendezvous.rank)
+            let (devices, context) = try Self.openThroughConnectionManager(chosen.device, rank: rendezvous.rank)
+            cmDevices = devices
+            self.context = context
+        } else {
+            cmHost = nil
+            cmDevices = nil
+            context = try Self.open(chosen.device, api: api, rank: rendezvous.rank)
         }
-        guard let context = opened else { throw SystemCallError("ibv_open_device", "rank \(rank): opening \(chosen.device)") }
-        self.context = context
         guard let pd = api.alloc_pd(context) else { throw SystemCallError("ibv_alloc_pd", "rank \(rank): \(chosen.device)") }
         self.pd = pd
         if options.events {
@@ -154,18 +146,43 @@ public final class VerbsTransport: OneSidedTransport {
         } else {
             channel = nil
         }
-        guard let cq = api.create_cq(context, Int32(4 * depth), nil, channel, 0) else {
-            throw SystemCallError("ibv_create_cq", "rank \(rank): \(chosen.device)")
+        // Room for every completion that can be outstanding: each queue pair's send and
+        // receive queues, to every peer (bounded by what the device allows).
+        var attributes = ibv_device_attr()
+        let deviceLimit = api.query_device(context, &attributes) == 0 && attributes.max_cqe > 0 ? Int(attributes.max_cqe) : 4 * depth
+        let entries = min(deviceLimit, max(4 * depth, 2 * depth * options.queuePairs * max(worldSize - 1, 1) + 64))
+        guard let cq = api.create_cq(context, Int32(entries), nil, channel, 0) else {
+            throw SystemCallError("ibv_create_cq", "rank \(rank): \(chosen.device), \(entries) entries")
         }
         self.cq = cq
-        queuePairs = Array(repeating: nil, count: worldSize)
-        posted = Array(repeating: (FIFO(), FIFO()), count: worldSize)
-        waiting = Array(repeating: (FIFO(), FIFO()), count: worldSize)
-        clearToSend = Array(repeating: FIFO(), count: worldSize)
-        clearToSendOutgoing = Array(repeating: FIFO(), count: worldSize)
-        sendQueueUsed = Array(repeating: 0, count: worldSize)
-        controlMemory = Array(repeating: nil, count: worldSize)
+        links = Array(repeating: nil, count: worldSize)
         completionsBuffer = .allocate(capacity: 32)
+    }
+
+    private static func open(_ device: String, api: fab_rdma_api, rank: Int) throws -> UnsafeMutablePointer<ibv_context> {
+        var count: Int32 = 0
+        guard let list = api.get_device_list(&count) else { throw FabricError.configuration("ibv_get_device_list failed") }
+        defer { api.free_device_list(list) }
+        for i in 0..<Int(count) where api.get_device_name(list[i]).map({ String(cString: $0) }) == device {
+            if let context = api.open_device(list[i]) { return context }
+        }
+        throw SystemCallError("ibv_open_device", "rank \(rank): opening \(device)")
+    }
+
+    private static func openThroughConnectionManager(_ device: String, rank: Int) throws
+        -> (UnsafeMutablePointer<UnsafeMutablePointer<ibv_context>?>, UnsafeMutablePointer<ibv_context>) {
+        let api = try RDMALibrary.connectionManager()
+        var count: Int32 = 0
+        guard let list = api.get_devices(&count) else {
+            throw SystemCallError("rdma_get_devices", "rank \(rank): --cm (is the rdma_ucm module loaded?)")
+        }
+        for i in 0..<Int(count) {
+            if let context = list[i], context.pointee.device.flatMap({ api.get_device_name($0) }).map({ String(cString: $0) }) == device {
+                return (list, context)
+            }
+        }
+        api.free_devices(list)
+        throw FabricError.configuration("rank \(rank): --cm: librdmacm does not list \(device) (is rdma_ucm loaded, and does the device have an IP interface?)")
     }
 
     deinit { close() }
@@ -173,59 +190,49 @@ public final class VerbsTransport: OneSidedTransport {
     public var settings: [String: String] {
         [
             "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
-            "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type, "gid_choice": options.gidIndex == nil ? port.choice : "--gid-index",
-            "mtu": "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)", "verb": options.dataPath.rawValue,
-            "inline_bytes": "\(maxInline)", "numa_node": port.numaNode.map(String.init) ?? "unknown", "placement": placement,
+            "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type,
+            "gid_choice": cmHost.map { "rdma_cm picks the GID for \($0) (\(options.cmBindAddress != nil ? "--bind" : options.cmInterface != nil ? "--iface" : "the IP in GID \(gid.index)"))" }
+                ?? (options.gidIndex == nil ? port.choice : "--gid-index"),
+            "connection_setup": options.connectionManager ? "rdma_cm (--cm)" : "rendezvous exchange of QP numbers, PSNs, LIDs and GIDs",
+            "queue_pairs_per_peer": "\(options.queuePairs)",
+            "stripe_minimum_bytes": options.queuePairs > 1 ? "\(StripePlan.minimumStripe)" : "not striped",
+            "mtu": options.connectionManager ? "from the rdma_cm route (port \(port.activeMTU))" : "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)",
+            "verb": options.dataPath.rawValue,
+            "inline_bytes": links.contains { $0 != nil } ? "\(maxInline)" : "\(options.inlineBytes) requested", "numa_node": port.numaNode.map(String.init) ?? "unknown", "placement": placement,
             "polling": channel == nil ? "busy (CQ polling)" : "events (completion channel)",
         ]
     }
 
     // MARK: connection setup
 
-    struct Endpoint {
-        var qpn: UInt32
-        var psn: UInt32
-        var lid: UInt16
-        var mtu: Int
-        var gid: [UInt8]
-    }
-
     public func connect(to peers: [Int]) throws {
-        let wanted = Array(Set(peers).subtracting([rank])).filter { queuePairs[$0] == nil }.sorted()
-        for p in wanted where p < 0 || p >= worldSize { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range") }
-        // Publish every queue pair before reading any peer's, so no rank waits on another.
-        var local: [Int: (UnsafeMutablePointer<ibv_qp>, UInt32)] = [:]
-        for peer in wanted {
-            let qp = try createQueuePair(peer: peer)
-            if options.dataPath == .write { try prepareControl(peer: peer, qp: qp) }
-            let psn = UInt32.random(in: 0..<(1 << 24))
-            local[peer] = (qp, psn)
-            var w = ByteWriter()
-            w.u32(qp.pointee.qp_num)
-            w.u32(psn)
-            w.u16(port.lid == 0 ? 0 : UInt16(port.lid))
-            w.u16(UInt16(port.activeMTU))
-            w.blob(gid.raw)
-            try rendezvous.set("verbs/qp/\(rank)/\(peer)", w.bytes)
-        }
-        for peer in wanted {
-            let raw = try rendezvous.get("verbs/qp/\(peer)/\(rank)", description: "rank \(peer)'s queue pair for rank \(rank)")
-            var r = ByteReader(raw, peer: "rank \(peer)", what: "queue pair exchange")
-            let remote = Endpoint(qpn: try r.u32(), psn: try r.u32(), lid: try r.u16(), mtu: Int(try r.u16()), gid: try r.blob(limit: 16))
-            try r.expectEnd()
-            guard remote.gid.count == 16 else { throw FabricError.protocolViolation(peer: "rank \(peer)", detail: "GID of \(remote.gid.count) bytes") }
-            let (qp, psn) = local[peer]!
-            try moveToReady(qp, peer: peer, localPSN: psn, remote: remote)
-            queuePairs[peer] = qp
-            connected.append(peer)
-            try rendezvous.set("verbs/ready/\(rank)/\(peer)", [1])
-        }
-        for peer in wanted {
-            _ = try rendezvous.get("verbs/ready/\(peer)/\(rank)", description: "rank \(peer)'s queue pair to become ready")
-        }
+        for p in peers where p < 0 || p >= worldSize { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range") }
+        let wanted = Array(Set(peers).subtracting([rank])).filter { links[$0]?.ready != true }.sorted()
+        guard !wanted.isEmpty else { return }
+        if options.connectionManager { try connectThroughConnectionManager(wanted) } else { try connectByExchange(wanted) }
+        for peer in wanted { links[peer]!.ready = true }
     }
 
-    private func createQueuePair(peer: Int) throws -> UnsafeMutablePointer<ibv_qp> {
+    /// The link to `peer`, created with its control memory (write path) on first use.
+    func link(to peer: Int) throws -> PeerLink {
+        if let link = links[peer] { return link }
+        let link = PeerLink(peer: peer, queuePairs: options.queuePairs)
+        if options.dataPath == .write {
+            let bytes = ControlMemory.byteCount(queuePairs: options.queuePairs, slotsPerQueuePair: depth - 1, sendSlots: depth)
+            let base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            guard let mr = api.reg_mr(pd, base, bytes, Int32(IBV_ACCESS_LOCAL_WRITE.rawValue)) else {
+                base.deallocate()
+                throw SystemCallError("ibv_reg_mr", "rank \(rank): control slots for rank \(peer) on \(port.device) (raise 'ulimit -l')")
+            }
+            link.control = ControlMemory(base: base, mr: mr, slotsPerQueuePair: depth - 1, queuePairs: options.queuePairs, sendSlots: depth)
+        }
+        links[peer] = link
+        return link
+    }
+
+    /// What every queue pair is created with.
+    func queuePairAttributes() -> ibv_qp_init_attr {
         var attr = ibv_qp_init_attr()
         attr.send_cq = cq
         attr.recv_cq = cq
@@ -235,61 +242,16 @@ public final class VerbsTransport: OneSidedTransport {
         attr.cap.max_send_sge = 1
         attr.cap.max_recv_sge = 1
         attr.cap.max_inline_data = UInt32(max(options.inlineBytes, 0))
-        guard let qp = api.create_qp(pd, &attr) else {
-            throw SystemCallError("ibv_create_qp", "rank \(rank): queue pair to rank \(peer) on \(port.device) (lower the depth or check ulimit -l)")
-        }
-        maxInline = Int(attr.cap.max_inline_data)
-        var a = ibv_qp_attr()
-        a.qp_state = IBV_QPS_INIT
-        a.pkey_index = 0
-        a.port_num = UInt8(port.port)
-        a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE.rawValue | IBV_ACCESS_REMOTE_WRITE.rawValue | IBV_ACCESS_REMOTE_READ.rawValue
-        let mask = IBV_QP_STATE.rawValue | IBV_QP_PKEY_INDEX.rawValue | IBV_QP_PORT.rawValue | IBV_QP_ACCESS_FLAGS.rawValue
-        let rc = api.modify_qp(qp, &a, Int32(mask))
-        guard rc == 0 else { throw SystemCallError("ibv_modify_qp(INIT)", errno: rc, "rank \(rank): queue pair to rank \(peer) on \(port.device) port \(port.port)") }
-        return qp
+        return attr
     }
 
-    private func moveToReady(_ qp: UnsafeMutablePointer<ibv_qp>, peer: Int, localPSN: UInt32, remote: Endpoint) throws {
-        let mtuBytes = [port.activeMTU, remote.mtu, options.mtu ?? Int.max].min()!
-        guard let mtu = RDMADevices.mtuEnum(mtuBytes) else {
-            throw FabricError.configuration("rank \(rank): no valid path MTU for rank \(peer) (local \(port.activeMTU), remote \(remote.mtu), --mtu \(options.mtu.map(String.init) ?? "-"))")
-        }
-        var a = ibv_qp_attr()
-        a.qp_state = IBV_QPS_RTR
-        a.path_mtu = mtu
-        a.dest_qp_num = remote.qpn
-        a.rq_psn = remote.psn
-        a.max_dest_rd_atomic = 1
-        a.min_rnr_timer = 12
-        a.ah_attr.port_num = UInt8(port.port)
-        a.ah_attr.sl = UInt8(options.serviceLevel)
-        a.ah_attr.dlid = remote.lid
-        if port.linkLayer == "Ethernet" || remote.lid == 0 {
-            a.ah_attr.is_global = 1
-            withUnsafeMutableBytes(of: &a.ah_attr.grh.dgid.raw) { dst in remote.gid.withUnsafeBytes { dst.copyMemory(from: $0) } }
-            a.ah_attr.grh.sgid_index = UInt8(gid.index)
-            a.ah_attr.grh.hop_limit = 64
-            a.ah_attr.grh.traffic_class = UInt8(options.trafficClass)
-        }
-        var mask = IBV_QP_STATE.rawValue | IBV_QP_AV.rawValue | IBV_QP_PATH_MTU.rawValue | IBV_QP_DEST_QPN.rawValue
-        mask |= IBV_QP_RQ_PSN.rawValue | IBV_QP_MAX_DEST_RD_ATOMIC.rawValue | IBV_QP_MIN_RNR_TIMER.rawValue
-        var rc = api.modify_qp(qp, &a, Int32(mask))
-        guard rc == 0 else {
-            throw FabricError.configuration("rank \(rank): failed to move the queue pair to rank \(peer) to RTR on \(port.device) port \(port.port), GID index \(gid.index) (\(String(cString: strerror(rc)))): check MTU (\(mtuBytes)), the GID index and the peer's LID/GID (\(RDMADevices.formatGID(remote.gid)), LID \(remote.lid))")
-        }
-        a.qp_state = IBV_QPS_RTS
-        a.timeout = 14
-        a.retry_cnt = 7
-        a.rnr_retry = 7
-        a.sq_psn = localPSN
-        a.max_rd_atomic = 1
-        let rtsMask = IBV_QP_STATE.rawValue | IBV_QP_TIMEOUT.rawValue | IBV_QP_RETRY_CNT.rawValue | IBV_QP_RNR_RETRY.rawValue
-            | IBV_QP_SQ_PSN.rawValue | IBV_QP_MAX_QP_RD_ATOMIC.rawValue
-        rc = api.modify_qp(qp, &a, Int32(rtsMask))
-        guard rc == 0 else {
-            throw FabricError.configuration("rank \(rank): failed to move the queue pair to rank \(peer) to RTS on \(port.device) (\(String(cString: strerror(rc))))")
-        }
+    /// Takes a new queue pair (in INIT or later) into the link and, on the write path, posts
+    /// its control slots, before the peer can send anything.
+    func adopt(_ qp: UnsafeMutablePointer<ibv_qp>, granted: ibv_qp_init_attr, link: PeerLink, queuePair: Int) throws {
+        maxInline = Int(granted.cap.max_inline_data)
+        link.queuePairs[queuePair] = qp
+        guard let control = link.control else { return }
+        for slot in 0..<control.slotsPerQueuePair { try postControlSlot(link, queuePair: queuePair, slot: slot) }
     }
 
     // MARK: data path
@@ -304,169 +266,157 @@ public final class VerbsTransport: OneSidedTransport {
     }
 
     @inline(__always)
-    private func check(_ peer: Int, _ region: MemoryRegion, _ offset: Int, _ length: Int) throws -> (UInt64, UInt32) {
-        guard peer >= 0 && peer < worldSize, queuePairs[peer] != nil else {
+    private func check(_ peer: Int, _ region: MemoryRegion, _ offset: Int, _ length: Int) throws -> (PeerLink, UInt64, UnsafeMutablePointer<ibv_mr>) {
+        guard peer >= 0 && peer < worldSize, let link = links[peer], link.ready else {
             throw FabricError.configuration("rank \(rank): no queue pair to rank \(peer) (connect(to:) was not called for it)")
         }
-        guard offset >= 0, length >= 0, offset + length <= region.length, Int(region.key) < regions.count else {
+        guard offset >= 0, length >= 0, offset + length <= region.length, Int(region.key) < regions.count, length <= Int(UInt32.max) else {
             throw FabricError.configuration("rank \(rank): \(length) bytes at offset \(offset) overrun a \(region.length)-byte region")
         }
-        return (UInt64(UInt(bitPattern: region.base + offset)), regions[Int(region.key)].pointee.lkey)
+        return (link, UInt64(UInt(bitPattern: region.base + offset)), regions[Int(region.key)])
     }
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
-        let (address, lkey) = try check(peer, region, offset, length)
-        let wr = Request(send: true, address: address, length: length, lkey: lkey, id: id)
-        if options.dataPath == .write {
-            waiting[peer].send.append(wr)
-            try pump(peer)
-        } else {
-            try submit(peer, wr)
-        }
+        let (link, address, mr) = try check(peer, region, offset, length)
+        link.waitingSends.append(PeerLink.Request(address: address, length: length, lkey: mr.pointee.lkey, id: id))
+        try pump(link)
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
-        let (address, lkey) = try check(peer, region, offset, length)
+        let (link, address, mr) = try check(peer, region, offset, length)
         if options.dataPath == .write {
-            posted[peer].receive.append((length, id))
-            clearToSendOutgoing[peer].append(Target(address: address, rkey: regions[Int(region.key)].pointee.rkey, length: length))
-            try pump(peer)
+            let stripes = StripePlan(length: length, queuePairs: options.queuePairs).count
+            let index = link.receives.append(InFlight(length: length, id: id, stripesLeft: stripes))
+            link.clearToSendOutgoing.append(PeerLink.Target(address: address, rkey: mr.pointee.rkey, length: length, index: index))
         } else {
-            try submit(peer, Request(send: false, address: address, length: length, lkey: lkey, id: id))
+            link.waitingReceives.append(PeerLink.Request(address: address, length: length, lkey: mr.pointee.lkey, id: id))
         }
+        try pump(link)
     }
 
-    /// Send/receive path: posts now if the queue pair has room and nothing older waits, else queues in order.
-    private func submit(_ peer: Int, _ wr: Request) throws {
-        if wr.send {
-            if sendQueueUsed[peer] < depth - 1 && waiting[peer].send.isEmpty { try post(peer, wr) } else { waiting[peer].send.append(wr) }
+    /// Posts what the queues have room for, oldest first. Write path: clear-to-sends first
+    /// (they unblock the peer), then writes for which the peer said where. Send path: sends,
+    /// then receives.
+    private func pump(_ link: PeerLink) throws {
+        if options.dataPath == .write {
+            while link.sendQueueUsed[0] < depth - 1, let target = link.clearToSendOutgoing.first {
+                link.clearToSendOutgoing.removeFirst()
+                try postClearToSend(link, target)
+            }
+            while let wr = link.waitingSends.first, let target = link.clearToSend.first {
+                guard wr.length == target.length else {
+                    throw FabricError.protocolViolation(peer: describe(peer: link.peer), detail: "posted a \(target.length)-byte receive where this rank sends \(wr.length) bytes")
+                }
+                let plan = StripePlan(length: wr.length, queuePairs: options.queuePairs)
+                guard hasSendRoom(link, plan) else { return }
+                link.waitingSends.removeFirst()
+                link.clearToSend.removeFirst()
+                try postStripes(link, wr, plan, opcode: IBV_WR_RDMA_WRITE_WITH_IMM, target: target)
+            }
         } else {
-            if posted[peer].receive.count < depth - 1 && waiting[peer].receive.isEmpty { try post(peer, wr) } else { waiting[peer].receive.append(wr) }
-        }
-    }
-
-    private func post(_ peer: Int, _ wr: Request) throws {
-        var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
-        let wrID = Self.workRequestID(wr.send ? .send : .receive, peer: peer, id: wr.id)
-        let qp = queuePairs[peer]!
-        let rc: Int32 = withUnsafeMutablePointer(to: &sge) { sgePointer in
-            if wr.send {
-                var w = ibv_send_wr()
-                w.wr_id = wrID
-                w.sg_list = wr.length > 0 ? sgePointer : nil
-                w.num_sge = wr.length > 0 ? 1 : 0
-                w.opcode = IBV_WR_SEND
-                w.send_flags = IBV_SEND_SIGNALED.rawValue | (wr.length <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
-                var bad: UnsafeMutablePointer<ibv_send_wr>?
-                return fab_ibv_post_send(qp, &w, &bad)
-            } else {
-                var w = ibv_recv_wr()
-                w.wr_id = wrID
-                w.sg_list = wr.length > 0 ? sgePointer : nil
-                w.num_sge = wr.length > 0 ? 1 : 0
-                var bad: UnsafeMutablePointer<ibv_recv_wr>?
-                return fab_ibv_post_recv(qp, &w, &bad)
+            while let wr = link.waitingSends.first {
+                let plan = StripePlan(length: wr.length, queuePairs: options.queuePairs)
+                guard hasSendRoom(link, plan) else { break }
+                link.waitingSends.removeFirst()
+                try postStripes(link, wr, plan, opcode: IBV_WR_SEND, target: nil)
+            }
+            while let wr = link.waitingReceives.first {
+                let plan = StripePlan(length: wr.length, queuePairs: options.queuePairs)
+                for q in 0..<plan.count where link.receiveQueueUsed[q] >= depth - 1 { return }
+                link.waitingReceives.removeFirst()
+                try postReceiveStripes(link, wr, plan)
             }
         }
-        guard rc == 0 else {
-            throw SystemCallError(wr.send ? "ibv_post_send" : "ibv_post_recv", errno: rc, "rank \(rank): \(wr.length) bytes with rank \(peer) on \(port.device)")
-        }
-        if wr.send {
-            sendQueueUsed[peer] += 1
-            posted[peer].send.append((wr.length, wr.id))
-        } else {
-            posted[peer].receive.append((wr.length, wr.id))
+    }
+
+    @inline(__always)
+    private func hasSendRoom(_ link: PeerLink, _ plan: StripePlan) -> Bool {
+        for q in 0..<plan.count where link.sendQueueUsed[q] >= depth - 1 { return false }
+        return true
+    }
+
+    /// One message as sends or writes, stripe i on queue pair i; completes (as a send) when
+    /// every stripe has. A write's immediate is the peer's receive index.
+    private func postStripes(_ link: PeerLink, _ wr: PeerLink.Request, _ plan: StripePlan, opcode: ibv_wr_opcode, target: PeerLink.Target?) throws {
+        let index = link.sends.append(InFlight(length: wr.length, id: wr.id, stripesLeft: plan.count))
+        for q in 0..<plan.count {
+            let (offset, length) = plan.stripe(q)
+            var sge = ibv_sge(addr: wr.address + UInt64(offset), length: UInt32(length), lkey: wr.lkey)
+            var w = ibv_send_wr()
+            w.wr_id = WorkRequestID(.send, peer: link.peer, queuePair: q, index: index).raw
+            w.num_sge = length > 0 ? 1 : 0
+            w.opcode = opcode
+            w.send_flags = IBV_SEND_SIGNALED.rawValue | (length <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
+            if let target {
+                w.wr.rdma.remote_addr = target.address + UInt64(offset)
+                w.wr.rdma.rkey = target.rkey
+                w.imm_data = target.index
+            }
+            var bad: UnsafeMutablePointer<ibv_send_wr>?
+            let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
+                w.sg_list = length > 0 ? sgePointer : nil
+                return fab_ibv_post_send(link.queuePairs[q], &w, &bad)
+            }
+            guard rc == 0 else {
+                throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): \(opcode == IBV_WR_SEND ? "send" : "RDMA write") of \(length) bytes to rank \(link.peer) on \(port.device)")
+            }
+            link.sendQueueUsed[q] += 1
         }
     }
 
-    static func workRequestID(_ kind: Kind, peer: Int, id: UInt64) -> UInt64 { id << 27 | UInt64(peer) << 3 | kind.rawValue }
-
-    // MARK: write path
-
-    /// Registers this peer's control memory (depth − 1 receive slots, then a send ring of
-    /// depth slots) and posts every receive slot, before the peer can send anything.
-    private func prepareControl(peer: Int, qp: UnsafeMutablePointer<ibv_qp>) throws {
-        let bytes = (2 * depth - 1) * Self.slotBytes
-        let base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-        guard let mr = api.reg_mr(pd, base, bytes, Int32(IBV_ACCESS_LOCAL_WRITE.rawValue)) else {
-            base.deallocate()
-            throw SystemCallError("ibv_reg_mr", "rank \(rank): control slots for rank \(peer) on \(port.device) (raise 'ulimit -l')")
+    /// Send path: one receive per stripe, each on the queue pair its stripe arrives on.
+    private func postReceiveStripes(_ link: PeerLink, _ wr: PeerLink.Request, _ plan: StripePlan) throws {
+        let index = link.receives.append(InFlight(length: wr.length, id: wr.id, stripesLeft: plan.count))
+        for q in 0..<plan.count {
+            let (offset, length) = plan.stripe(q)
+            var sge = ibv_sge(addr: wr.address + UInt64(offset), length: UInt32(length), lkey: wr.lkey)
+            var w = ibv_recv_wr()
+            w.wr_id = WorkRequestID(.receive, peer: link.peer, queuePair: q, index: index).raw
+            w.num_sge = length > 0 ? 1 : 0
+            var bad: UnsafeMutablePointer<ibv_recv_wr>?
+            let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
+                w.sg_list = length > 0 ? sgePointer : nil
+                return fab_ibv_post_recv(link.queuePairs[q], &w, &bad)
+            }
+            guard rc == 0 else { throw SystemCallError("ibv_post_recv", errno: rc, "rank \(rank): \(length) bytes from rank \(link.peer) on \(port.device)") }
+            link.receiveQueueUsed[q] += 1
         }
-        controlMemory[peer] = (base, mr, 0)
-        for slot in 0..<(depth - 1) { try postControlSlot(peer: peer, slot: slot, qp: qp) }
     }
 
-    private func postControlSlot(peer: Int, slot: Int, qp: UnsafeMutablePointer<ibv_qp>? = nil) throws {
-        let control = controlMemory[peer]!
-        var sge = ibv_sge(addr: UInt64(UInt(bitPattern: control.base + slot * Self.slotBytes)), length: UInt32(Self.slotBytes), lkey: control.mr.pointee.lkey)
+    // MARK: write path control messages
+
+    private func postControlSlot(_ link: PeerLink, queuePair: Int, slot: Int) throws {
+        let control = link.control!
+        var sge = ibv_sge(addr: UInt64(UInt(bitPattern: control.receiveSlot(queuePair: queuePair, slot: slot))),
+                          length: UInt32(ControlMemory.slotBytes), lkey: control.mr.pointee.lkey)
         var w = ibv_recv_wr()
-        w.wr_id = Self.workRequestID(.controlSlot, peer: peer, id: UInt64(slot))
+        w.wr_id = WorkRequestID(.controlSlot, peer: link.peer, queuePair: queuePair, index: UInt32(slot)).raw
         w.num_sge = 1
         var bad: UnsafeMutablePointer<ibv_recv_wr>?
         let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
             w.sg_list = sgePointer
-            return fab_ibv_post_recv(qp ?? queuePairs[peer]!, &w, &bad)
+            return fab_ibv_post_recv(link.queuePairs[queuePair], &w, &bad)
         }
-        guard rc == 0 else { throw SystemCallError("ibv_post_recv", errno: rc, "rank \(rank): control slot for rank \(peer) on \(port.device)") }
+        guard rc == 0 else { throw SystemCallError("ibv_post_recv", errno: rc, "rank \(rank): control slot for rank \(link.peer) on \(port.device)") }
     }
 
-    /// Sends what the send queue has room for: clear-to-sends first (they unblock the
-    /// peer), then writes for which the peer said where.
-    private func pump(_ peer: Int) throws {
-        let qp = queuePairs[peer]!
-        while sendQueueUsed[peer] < depth - 1, let target = clearToSendOutgoing[peer].first {
-            clearToSendOutgoing[peer].removeFirst()
-            var control = controlMemory[peer]!
-            let slot = depth - 1 + control.nextSlot
-            control.nextSlot = (control.nextSlot + 1) % depth
-            controlMemory[peer] = control
-            let message = control.base + slot * Self.slotBytes
-            message.storeBytes(of: target.address.littleEndian, as: UInt64.self)
-            message.storeBytes(of: target.rkey.littleEndian, toByteOffset: 8, as: UInt32.self)
-            message.storeBytes(of: UInt32(target.length).littleEndian, toByteOffset: 12, as: UInt32.self)
-            var sge = ibv_sge(addr: UInt64(UInt(bitPattern: message)), length: UInt32(Self.slotBytes), lkey: control.mr.pointee.lkey)
-            var w = ibv_send_wr()
-            w.wr_id = Self.workRequestID(.controlSend, peer: peer, id: 0)
-            w.num_sge = 1
-            w.opcode = IBV_WR_SEND
-            w.send_flags = IBV_SEND_SIGNALED.rawValue | (Self.slotBytes <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
-            var bad: UnsafeMutablePointer<ibv_send_wr>?
-            let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
-                w.sg_list = sgePointer
-                return fab_ibv_post_send(qp, &w, &bad)
-            }
-            guard rc == 0 else { throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): clear-to-send to rank \(peer) on \(port.device)") }
-            sendQueueUsed[peer] += 1
-        }
-        while sendQueueUsed[peer] < depth - 1, let wr = waiting[peer].send.first, let target = clearToSend[peer].first {
-            waiting[peer].send.removeFirst()
-            clearToSend[peer].removeFirst()
-            guard wr.length == target.length else {
-                throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "posted a \(target.length)-byte receive where this rank sends \(wr.length) bytes")
-            }
-            try postRDMAWrite(peer, wr, to: target, immediate: true)
-        }
-    }
-
-    /// One RDMA write (with immediate: completes a receive at the peer); reported as a send.
-    private func postRDMAWrite(_ peer: Int, _ wr: Request, to target: Target, immediate: Bool) throws {
-        var sge = ibv_sge(addr: wr.address, length: UInt32(wr.length), lkey: wr.lkey)
+    /// Tells the peer where to write its next message (always on the first queue pair).
+    private func postClearToSend(_ link: PeerLink, _ target: PeerLink.Target) throws {
+        let message = link.control!.takeSendSlot()
+        ControlMemory.encode(target, into: message)
+        var sge = ibv_sge(addr: UInt64(UInt(bitPattern: message)), length: UInt32(ControlMemory.slotBytes), lkey: link.control!.mr.pointee.lkey)
         var w = ibv_send_wr()
-        w.wr_id = Self.workRequestID(.write, peer: peer, id: wr.id)
-        w.num_sge = wr.length > 0 ? 1 : 0
-        w.opcode = immediate ? IBV_WR_RDMA_WRITE_WITH_IMM : IBV_WR_RDMA_WRITE
-        w.send_flags = IBV_SEND_SIGNALED.rawValue | (wr.length <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
-        w.wr.rdma.remote_addr = target.address
-        w.wr.rdma.rkey = target.rkey
+        w.wr_id = WorkRequestID(.controlSend, peer: link.peer, queuePair: 0, index: 0).raw
+        w.num_sge = 1
+        w.opcode = IBV_WR_SEND
+        w.send_flags = IBV_SEND_SIGNALED.rawValue | (ControlMemory.slotBytes <= maxInline ? IBV_SEND_INLINE.rawValue : 0)
         var bad: UnsafeMutablePointer<ibv_send_wr>?
         let rc = withUnsafeMutablePointer(to: &sge) { sgePointer in
-            w.sg_list = wr.length > 0 ? sgePointer : nil
-            return fab_ibv_post_send(queuePairs[peer]!, &w, &bad)
+            w.sg_list = sgePointer
+            return fab_ibv_post_send(link.queuePairs[0], &w, &bad)
         }
-        guard rc == 0 else { throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): RDMA write of \(wr.length) bytes to rank \(peer) on \(port.device)") }
-        sendQueueUsed[peer] += 1
-        posted[peer].send.append((wr.length, wr.id))
+        guard rc == 0 else { throw SystemCallError("ibv_post_send", errno: rc, "rank \(rank): clear-to-send to rank \(link.peer) on \(port.device)") }
+        link.sendQueueUsed[0] += 1
     }
 
     // MARK: one-sided writes
@@ -477,16 +427,21 @@ public final class VerbsTransport: OneSidedTransport {
 
     public func postWrite(to peer: Int, from region: MemoryRegion, offset: Int, length: Int,
                           remote: RemoteRegion, remoteOffset: Int, id: UInt64) throws {
-        let (address, lkey) = try check(peer, region, offset, length)
+        let (link, address, mr) = try check(peer, region, offset, length)
         guard remoteOffset >= 0, remoteOffset + length <= remote.length else {
             throw FabricError.configuration("rank \(rank): a \(length)-byte write at offset \(remoteOffset) overruns rank \(peer)'s \(remote.length)-byte region")
         }
-        guard sendQueueUsed[peer] < depth - 1 else {
+        guard link.sendQueueUsed[0] < depth - 1 else {
             throw FabricError.configuration("rank \(rank): the send queue to rank \(peer) is full (\(depth - 1) writes in flight): poll before writing more")
         }
-        try postRDMAWrite(peer, Request(send: true, address: address, length: length, lkey: lkey, id: id),
-                          to: Target(address: remote.address + UInt64(remoteOffset), rkey: remote.key, length: length), immediate: false)
+        // Whole, on the first queue pair: the peer watches the last byte, which a stripe on
+        // another queue pair could overtake.
+        try postStripes(link, PeerLink.Request(address: address, length: length, lkey: mr.pointee.lkey, id: id),
+                        StripePlan(length: length, queuePairs: 1), opcode: IBV_WR_RDMA_WRITE,
+                        target: PeerLink.Target(address: remote.address + UInt64(remoteOffset), rkey: remote.key, length: length, index: 0))
     }
+
+    // MARK: completions
 
     public func poll(_ completions: inout [Completion]) throws {
         var n = stashed
@@ -495,59 +450,52 @@ public final class VerbsTransport: OneSidedTransport {
         guard n >= 0 else { throw SystemCallError("ibv_poll_cq", errno: -n, "rank \(rank): \(port.device)") }
         for i in 0..<Int(n) {
             let wc = completionsBuffer[i]
-            let peer = Int((wc.wr_id >> 3) & 0xFF_FFFF), id = wc.wr_id >> 27
-            guard let kind = Kind(rawValue: wc.wr_id & 7) else { continue }
-            guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: peer, send: [.send, .write, .controlSend].contains(kind)) }
-            switch kind {
+            guard let request = WorkRequestID(wc.wr_id), request.peer < worldSize, let link = links[request.peer] else { continue }
+            guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: request.peer, send: request.kind == .send || request.kind == .controlSend) }
+            switch request.kind {
             case .send:
-                sendQueueUsed[peer] -= 1
-                let (length, _) = posted[peer].send.removeFirst()
-                completions.append(Completion(peer: peer, operation: .send, id: id, bytes: length))
-                while let next = waiting[peer].send.first, sendQueueUsed[peer] < depth - 1 {
-                    waiting[peer].send.removeFirst()
-                    try post(peer, next)
+                link.sendQueueUsed[request.queuePair] -= 1
+                guard link.sends.finishStripe(of: request.index, bytes: 0) else { throw stray(wc, link) }
+                while let done = link.sends.popFinished() {
+                    completions.append(Completion(peer: link.peer, operation: .send, id: done.id, bytes: done.length))
                 }
             case .receive:
-                let (expected, _) = posted[peer].receive.removeFirst()
-                guard Int(wc.byte_len) == expected else {
-                    throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent \(wc.byte_len) bytes where a \(expected)-byte receive was posted")
-                }
-                completions.append(Completion(peer: peer, operation: .receive, id: id, bytes: expected))
-                while let next = waiting[peer].receive.first, posted[peer].receive.count < depth - 1 {
-                    waiting[peer].receive.removeFirst()
-                    try post(peer, next)
-                }
-            case .write:
-                sendQueueUsed[peer] -= 1
-                let (length, callerID) = posted[peer].send.removeFirst()
-                completions.append(Completion(peer: peer, operation: .send, id: callerID, bytes: length))
-                try pump(peer)
+                link.receiveQueueUsed[request.queuePair] -= 1
+                guard link.receives.finishStripe(of: request.index, bytes: Int(wc.byte_len)) else { throw stray(wc, link) }
+                try finishReceives(link, &completions)
             case .controlSend:
-                sendQueueUsed[peer] -= 1
-                try pump(peer)
+                link.sendQueueUsed[request.queuePair] -= 1
             case .controlSlot:
                 if wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM {
-                    guard let (expected, callerID) = posted[peer].receive.first else {
-                        throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "wrote \(wc.byte_len) bytes that no posted receive asked for")
+                    guard link.receives.finishStripe(of: wc.imm_data, bytes: Int(wc.byte_len)) else {
+                        throw FabricError.protocolViolation(peer: describe(peer: link.peer), detail: "wrote \(wc.byte_len) bytes that no posted receive asked for")
                     }
-                    posted[peer].receive.removeFirst()
-                    guard Int(wc.byte_len) == expected else {
-                        throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "wrote \(wc.byte_len) bytes where a \(expected)-byte receive was posted")
-                    }
-                    completions.append(Completion(peer: peer, operation: .receive, id: callerID, bytes: expected))
+                    try finishReceives(link, &completions)
                 } else {
-                    guard Int(wc.byte_len) == Self.slotBytes else {
-                        throw FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent a \(wc.byte_len)-byte control message (expected \(Self.slotBytes))")
+                    guard Int(wc.byte_len) == ControlMemory.slotBytes else {
+                        throw FabricError.protocolViolation(peer: describe(peer: link.peer), detail: "sent a \(wc.byte_len)-byte control message (expected \(ControlMemory.slotBytes))")
                     }
-                    let message = controlMemory[peer]!.base + Int(id) * Self.slotBytes
-                    clearToSend[peer].append(Target(address: UInt64(littleEndian: message.loadUnaligned(as: UInt64.self)),
-                                                    rkey: UInt32(littleEndian: message.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
-                                                    length: Int(UInt32(littleEndian: message.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))))
+                    link.clearToSend.append(ControlMemory.decode(link.control!.receiveSlot(queuePair: request.queuePair, slot: Int(request.index))))
                 }
-                try postControlSlot(peer: peer, slot: Int(id))
-                try pump(peer)
+                try postControlSlot(link, queuePair: request.queuePair, slot: Int(request.index))
             }
+            try pump(link)
         }
+    }
+
+    /// Reports finished receives in the order they were posted, each exactly as long as posted.
+    private func finishReceives(_ link: PeerLink, _ completions: inout [Completion]) throws {
+        while let done = link.receives.popFinished() {
+            guard done.bytes == done.length else {
+                throw FabricError.protocolViolation(peer: describe(peer: link.peer), detail: "sent \(done.bytes) bytes where a \(done.length)-byte receive was posted")
+            }
+            completions.append(Completion(peer: link.peer, operation: .receive, id: done.id, bytes: done.length))
+        }
+    }
+
+    /// A completion for a message this rank has no record of: a bug here, not the peer's doing.
+    private func stray(_ wc: ibv_wc, _ link: PeerLink) -> Error {
+        FabricError.configuration("rank \(rank): internal error: completion \(wc.wr_id) from rank \(link.peer) matches no posted message")
     }
 
     /// A failed work completion, with what it usually means.
@@ -587,30 +535,29 @@ public final class VerbsTransport: OneSidedTransport {
 
     public func checkJobIsAlive() throws { try rendezvous.checkJobIsAlive() }
 
-    public func pendingPeers() -> [Int] {
-        connected.filter { !posted[$0].send.isEmpty || !posted[$0].receive.isEmpty || !waiting[$0].send.isEmpty || !waiting[$0].receive.isEmpty
-            || !clearToSendOutgoing[$0].isEmpty }
-    }
+    public func pendingPeers() -> [Int] { links.compactMap { $0 }.filter(\.hasWorkPending).map(\.peer) }
 
     public func describe(peer: Int) -> String { "rank \(peer) (verbs, \(port.device))" }
 
     public func close() {
-        for i in queuePairs.indices { if let qp = queuePairs[i] { _ = api.destroy_qp(qp) }; queuePairs[i] = nil }
+        guard !closed else { return }
+        closed = true
+        if let connectionManager {
+            connectionManager.close()  // destroys the queue pairs it created
+        } else {
+            for link in links.compactMap({ $0 }) { for case let qp? in link.queuePairs { _ = api.destroy_qp(qp) } }
+        }
+        for link in links.compactMap({ $0 }) {
+            if let control = link.control { _ = api.dereg_mr(control.mr); control.base.deallocate() }
+        }
+        links = links.map { _ in nil }
         for mr in regions { _ = api.dereg_mr(mr) }
         regions.removeAll()
-        for i in controlMemory.indices {
-            if let c = controlMemory[i] { _ = api.dereg_mr(c.mr); c.base.deallocate() }
-            controlMemory[i] = nil
-        }
-        connected.removeAll()
-        if !closed {
-            closed = true
-            _ = api.destroy_cq(cq)
-            if let channel { _ = api.destroy_comp_channel(channel) }
-            _ = api.dealloc_pd(pd)
-            _ = api.close_device(context)
-            completionsBuffer.deallocate()
-        }
+        _ = api.destroy_cq(cq)
+        if let channel { _ = api.destroy_comp_channel(channel) }
+        _ = api.dealloc_pd(pd)
+        if let cmDevices { api.free_devices(cmDevices) } else { _ = api.close_device(context) }
+        completionsBuffer.deallocate()
     }
 
     private var closed = false
