@@ -38,12 +38,46 @@ if [ "$mode" = single ]; then
     check reducescatter-3-ranks collective reducescatter --np 3 -b 96 -e 96K -f 32
     check allgather-3-ranks collective allgather --np 3 -b 96 -e 96K -f 32
     check broadcast-3-ranks collective broadcast --np 3 --root 1 -b 8 -e 64K -f 64
+    # Connection setup through librdmacm (--cm): latency and all-reduce on 2 and 4 ranks.
+    check latency-2-ranks-cm-checked bash -c "'$fb' latency --np 2 --transport verbs --cm -b 8 -e 64K -f 8 -n 200 -c 1 --json '$out/cm.json' --timeout 120 && grep -q 'rdma_cm (--cm)' '$out/cm.json'"
+    for algo in ring tree; do
+        check "allreduce-2-ranks-$algo-cm" collective allreduce --np 2 --algo "$algo" --cm -b 8 -e 256K -f 32
+        check "allreduce-4-ranks-$algo-cm" collective allreduce --np 4 --algo "$algo" --cm -b 8 -e 64K -f 64
+    done
+    # --qps: messages of at least N x 4 KiB are striped over N queue pairs, both data paths.
+    check latency-qps-4-write-checked "$fb" latency --np 2 --transport verbs --qps 4 -b 8 -e 256K -f 8 -n 100 -c 1 --timeout 120
+    check latency-qps-4-send-checked "$fb" latency --np 2 --transport verbs --qps 4 --verb send -b 8 -e 256K -f 8 -n 100 -c 1 --timeout 120
+    check allreduce-4-ranks-ring-qps-3 collective allreduce --np 4 --algo ring --qps 3 -b 8 -e 1M -f 32
+    check allreduce-4-ranks-tree-cm-qps-2-send collective allreduce --np 4 --algo tree --cm --qps 2 --verb send -b 8 -e 1M -f 32
+    check bandwidth-qps-4 bash -c "'$fb' bandwidth --np 2 --transport verbs --qps 4 -b 64K -e 1M -f 4 -n 30 --timeout 120 --json '$out/qps.json' && grep -q '\"queue_pairs_per_peer\" : \"4\"' '$out/qps.json'"
+    # Ranks that disagree on --qps fail at setup with the reason, on both setup paths; no hang.
+    qps_mismatch() {  # extra flags for both ranks
+        local port=$((29400 + RANDOM % 100)) start=$SECONDS
+        "$fb" latency --rank 1 --world-size 2 --master 127.0.0.1:$port --transport verbs --qps 1 "$@" -n 10 --timeout 60 > "$out/mismatch-rank1.log" 2>&1 &
+        local r1=$!
+        "$fb" latency --rank 0 --world-size 2 --master 127.0.0.1:$port --transport verbs --qps 2 "$@" -n 10 --timeout 60 > "$out/mismatch-rank0.log" 2>&1
+        local rc0=$?
+        wait $r1; local rc1=$?
+        echo "exits $rc0 $rc1 after $((SECONDS - start)) s"; cat "$out"/mismatch-rank0.log "$out"/mismatch-rank1.log
+        [ $rc0 -ne 0 ] && [ $rc1 -ne 0 ] && [ $((SECONDS - start)) -lt 50 ] && grep -q "same --qps" "$out/mismatch-rank0.log" && grep -q "same --qps" "$out/mismatch-rank1.log"
+    }
+    check qps-mismatch-refused qps_mismatch
+    check qps-mismatch-refused-cm qps_mismatch --cm
+    # --cm on an address that is not on an RDMA device: a clear error, at once.
+    cm_bad_address() {
+        timeout 60 "$fb" latency --np 2 --transport verbs --cm --bind 127.0.0.1 -n 10 --timeout 60 > "$out/cm-bad.log" 2>&1
+        local rc=$?
+        cat "$out/cm-bad.log"
+        [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "RDMA" "$out/cm-bad.log"
+    }
+    check cm-bad-address-refused cm_bad_address
     # A peer killed mid-run: rank 0 must fail with the verbs advice, long before --timeout.
-    kill_test() {
-        local json=$out/killed.json port=29555
-        "$fb" latency --rank 0 --world-size 2 --master 127.0.0.1:$port --transport verbs -b 8 -e 64 -f 2 -D 20 --timeout 120 --json "$json" > "$out/rank0.log" 2>&1 &
+    kill_test() {  # extra flags for both ranks
+        local json=$out/killed.json port=$((29500 + RANDOM % 50))
+        rm -f "$json"
+        "$fb" latency --rank 0 --world-size 2 --master 127.0.0.1:$port --transport verbs "$@" -b 8 -e 64 -f 2 -D 20 --timeout 120 --json "$json" > "$out/rank0.log" 2>&1 &
         local r0=$!
-        "$fb" latency --rank 1 --world-size 2 --master 127.0.0.1:$port --transport verbs -b 8 -e 64 -f 2 -D 20 --timeout 120 > /dev/null 2>&1 &
+        "$fb" latency --rank 1 --world-size 2 --master 127.0.0.1:$port --transport verbs "$@" -b 8 -e 64 -f 2 -D 20 --timeout 120 > /dev/null 2>&1 &
         local r1=$!
         for _ in $(seq 1 600); do grep -q '"bytes"' "$json" 2>/dev/null && break; sleep 0.1; done
         kill -9 $r1
@@ -53,6 +87,7 @@ if [ "$mode" = single ]; then
         [ $rc -ne 0 ] && [ $((SECONDS - start)) -lt 60 ] && grep -q "rank 1" "$out/rank0.log" && grep -q '"status" : "failed"' "$json"
     }
     check killed-peer-gives-an-error-not-a-hang kill_test
+    check killed-peer-cm-gives-an-error-not-a-hang kill_test --cm
     # Same boot, same device: perftest's ib_write_lat beside fabricbench's verbs latency.
     compare() {
         (ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 > "$out/ib_write_lat.server" 2>&1 &) ; sleep 1
@@ -66,6 +101,16 @@ if [ "$mode" = single ]; then
         echo "fabricbench latency --transport verbs --last-byte (8 B, RDMA write, last byte polled, as ib_write_lat):"; grep -E "^ +8 " "$out/fabricbench_verbs_last_byte_lat.txt"
         "$fb" latency --np 2 --transport verbs --events -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_events_lat.txt" 2>&1 || return 1
         echo "fabricbench latency --transport verbs --events (8 B, write with immediate, completion channel):"; grep -E "^ +8 " "$out/fabricbench_verbs_events_lat.txt"
+        "$fb" latency --np 2 --transport verbs --cm -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_cm_lat.txt" 2>&1 || return 1
+        echo "fabricbench latency --transport verbs --cm (8 B, write with immediate, queue pairs set up by rdma_cm):"; grep -E "^ +8 " "$out/fabricbench_verbs_cm_lat.txt"
+        # Bandwidth at 1 MiB over one and over four queue pairs, perftest's and ours.
+        for q in 1 4; do
+            (ib_write_bw -d rxe0 -x 1 -s 1048576 -n 200 -q $q > "$out/ib_write_bw_q$q.server" 2>&1 &) ; sleep 1
+            ib_write_bw -d rxe0 -x 1 -s 1048576 -n 200 -q $q 127.0.0.1 > "$out/ib_write_bw_q$q.txt" 2>&1 || return 1
+            echo "ib_write_bw -q $q (1 MiB; BW peak, BW average in MB/s):"; grep -A1 "#bytes" "$out/ib_write_bw_q$q.txt" | tail -1
+            "$fb" bandwidth --np 2 --transport verbs --qps $q -b 1M -n 200 --timeout 120 > "$out/fabricbench_bw_qps$q.txt" 2>&1 || return 1
+            echo "fabricbench bandwidth --transport verbs --qps $q (1 MiB, GB/s):"; grep -E "^ +1048576 " "$out/fabricbench_bw_qps$q.txt"
+        done
     }
     check perftest-comparison compare
 else
@@ -82,6 +127,9 @@ else
     }
     check two-nics-latency pair latency -b 8 -e 4K -f 8 -n 100 -c 1
     check two-nics-allreduce bash -c "$(declare -f pair); fb='$fb' out='$out'; pair allreduce -b 8 -e 64K -f 16 -n 3 -c 1 | grep -q 'Out of bounds values : 0 OK'"
+    # The same over rdma_cm: each rank listens on its own NIC's address (10.0.2.15, 10.0.2.16).
+    check two-nics-latency-cm pair latency --cm -b 8 -e 64K -f 8 -n 100 -c 1
+    check two-nics-allreduce-cm-qps-2 bash -c "$(declare -f pair); fb='$fb' out='$out'; pair allreduce --cm --qps 2 -b 8 -e 1M -f 32 -n 3 -c 1 | grep -q 'Out of bounds values : 0 OK'"
 fi
 echo "softroce: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
