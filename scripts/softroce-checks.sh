@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs INSIDE the Soft-RoCE VM (see scripts/test-softroce.sh): real verbs checks against rxe
 # devices, one line per check, "softroce: N passed, N failed" at the end, exit 1 on any failure.
-# Usage: softroce-checks.sh single|pair FABRICBENCH RESULTS_DIR
+# Usage: softroce-checks.sh single|pair FABRICBENCH RESULTS_DIR [FABRICBENCH_RELEASE]
+# The perftest comparison times FABRICBENCH_RELEASE (an optimized build) when given.
 set -u
-mode=$1 fb=$2 out=$3
+mode=$1 fb=$2 out=$3 fbr=${4:-$2}
 passed=0 failed=0
 # Each fabricbench call has its own --timeout, and the VM a watchdog (-t), so nothing can hang.
 check() {  # name, command or function...
@@ -90,25 +91,26 @@ if [ "$mode" = single ]; then
     check killed-peer-cm-gives-an-error-not-a-hang kill_test --cm
     # Same boot, same device: perftest's ib_write_lat beside fabricbench's verbs latency.
     compare() {
+        echo "fabricbench binary timed: $fbr"
         (ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 > "$out/ib_write_lat.server" 2>&1 &) ; sleep 1
         ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 127.0.0.1 > "$out/ib_write_lat.txt" 2>&1 || return 1
-        "$fb" latency --np 2 --transport verbs -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_lat.txt" 2>&1 || return 1
-        "$fb" latency --np 2 --transport verbs --verb send -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_send_lat.txt" 2>&1 || return 1
+        "$fbr" latency --np 2 --transport verbs -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_lat.txt" 2>&1 || return 1
+        "$fbr" latency --np 2 --transport verbs --verb send -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_send_lat.txt" 2>&1 || return 1
         echo "ib_write_lat (8 B):"; grep -A2 "t_min" "$out/ib_write_lat.txt" | tail -2
         echo "fabricbench latency --transport verbs (8 B, write with immediate):"; grep -E "^ +8 " "$out/fabricbench_verbs_lat.txt"
         echo "fabricbench latency --transport verbs --verb send (8 B, send/recv):"; grep -E "^ +8 " "$out/fabricbench_verbs_send_lat.txt"
-        "$fb" latency --np 2 --transport verbs --last-byte -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_last_byte_lat.txt" 2>&1 || return 1
+        "$fbr" latency --np 2 --transport verbs --last-byte -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_last_byte_lat.txt" 2>&1 || return 1
         echo "fabricbench latency --transport verbs --last-byte (8 B, RDMA write, last byte polled, as ib_write_lat):"; grep -E "^ +8 " "$out/fabricbench_verbs_last_byte_lat.txt"
-        "$fb" latency --np 2 --transport verbs --events -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_events_lat.txt" 2>&1 || return 1
+        "$fbr" latency --np 2 --transport verbs --events -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_events_lat.txt" 2>&1 || return 1
         echo "fabricbench latency --transport verbs --events (8 B, write with immediate, completion channel):"; grep -E "^ +8 " "$out/fabricbench_verbs_events_lat.txt"
-        "$fb" latency --np 2 --transport verbs --cm -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_cm_lat.txt" 2>&1 || return 1
+        "$fbr" latency --np 2 --transport verbs --cm -b 8 -n 2000 --timeout 120 > "$out/fabricbench_verbs_cm_lat.txt" 2>&1 || return 1
         echo "fabricbench latency --transport verbs --cm (8 B, write with immediate, queue pairs set up by rdma_cm):"; grep -E "^ +8 " "$out/fabricbench_verbs_cm_lat.txt"
         # Bandwidth at 1 MiB over one and over four queue pairs, perftest's and ours.
         for q in 1 4; do
             (ib_write_bw -d rxe0 -x 1 -s 1048576 -n 200 -q $q > "$out/ib_write_bw_q$q.server" 2>&1 &) ; sleep 1
             ib_write_bw -d rxe0 -x 1 -s 1048576 -n 200 -q $q 127.0.0.1 > "$out/ib_write_bw_q$q.txt" 2>&1 || return 1
             echo "ib_write_bw -q $q (1 MiB; BW peak, BW average in MB/s):"; grep -A1 "#bytes" "$out/ib_write_bw_q$q.txt" | tail -1
-            "$fb" bandwidth --np 2 --transport verbs --qps $q -b 1M -n 200 --timeout 120 > "$out/fabricbench_bw_qps$q.txt" 2>&1 || return 1
+            "$fbr" bandwidth --np 2 --transport verbs --qps $q -b 1M -n 200 --timeout 120 > "$out/fabricbench_bw_qps$q.txt" 2>&1 || return 1
             echo "fabricbench bandwidth --transport verbs --qps $q (1 MiB, GB/s):"; grep -E "^ +1048576 " "$out/fabricbench_bw_qps$q.txt"
         done
     }

@@ -2,6 +2,10 @@ import CFabric
 
 /// Everything one rank has with one peer over verbs: the queue pairs (one, or `--qps N`),
 /// the messages in flight each way, and the write path's control memory.
+///
+/// Its hot fields skip Swift's dynamic exclusivity checks: one rank's transport is used by
+/// one thread, and in the Soft-RoCE VM the checks cost a send/receive round trip 8 µs of 28
+/// (docs/PERFORMANCE.md).
 final class PeerLink {
     let peer: Int
     /// Filled as they are created; all set before the link carries data.
@@ -10,20 +14,20 @@ final class PeerLink {
     var ready = false
     /// Send-queue entries in use per queue pair, whatever they carry (sends, writes,
     /// clear-to-sends): the one count every path checks before posting.
-    var sendQueueUsed: [Int]
+    @exclusivity(unchecked) var sendQueueUsed: [Int]
     /// Receive-queue entries in use per queue pair (send path; the write path keeps all
     /// its control slots posted).
-    var receiveQueueUsed: [Int]
+    @exclusivity(unchecked) var receiveQueueUsed: [Int]
     /// Posted messages each way, oldest first; they are reported complete in this order.
-    var sends = InFlightQueue()
-    var receives = InFlightQueue()
+    @exclusivity(unchecked) var sends = InFlightQueue()
+    @exclusivity(unchecked) var receives = InFlightQueue()
     /// Messages waiting for queue room or, for writes, for the peer's clear-to-send.
-    var waitingSends = FIFO<Request>()
-    var waitingReceives = FIFO<Request>()
+    @exclusivity(unchecked) var waitingSends = FIFO<Request>()
+    @exclusivity(unchecked) var waitingReceives = FIFO<Request>()
     /// Write path: where the peer said to write next, and the clear-to-sends still to send.
-    var clearToSend = FIFO<Target>()
-    var clearToSendOutgoing = FIFO<Target>()
-    var control: ControlMemory?
+    @exclusivity(unchecked) var clearToSend = FIFO<Target>()
+    @exclusivity(unchecked) var clearToSendOutgoing = FIFO<Target>()
+    @exclusivity(unchecked) var control: ControlMemory?
 
     init(peer: Int, queuePairs: Int) {
         self.peer = peer
@@ -31,6 +35,9 @@ final class PeerLink {
         sendQueueUsed = Array(repeating: 0, count: queuePairs)
         receiveQueueUsed = Array(repeating: 0, count: queuePairs)
     }
+
+    /// Something to post once a completion makes room or brings a clear-to-send.
+    var hasWorkWaiting: Bool { !waitingSends.isEmpty || !waitingReceives.isEmpty || !clearToSendOutgoing.isEmpty }
 
     var hasWorkPending: Bool {
         !sends.isEmpty || !receives.isEmpty || !waitingSends.isEmpty || !waitingReceives.isEmpty || !clearToSendOutgoing.isEmpty

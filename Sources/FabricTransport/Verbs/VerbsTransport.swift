@@ -79,15 +79,16 @@ public final class VerbsTransport: OneSidedTransport {
     let cq: UnsafeMutablePointer<ibv_cq>
     /// --events: the completion channel the CQ reports to.
     private let channel: UnsafeMutablePointer<ibv_comp_channel>?
+    // The fields the data path touches skip dynamic exclusivity checks (see PeerLink).
     /// Completions taken from the CQ while arming it (see `waitForActivity`), handed out first.
-    private var stashed: Int32 = 0
+    @exclusivity(unchecked) private var stashed: Int32 = 0
     public let port: RDMAPort
     public let gid: GIDEntry
     /// Where this rank runs and allocates, for the report.
     public let placement: String
-    var links: [PeerLink?]
-    private var regions: [UnsafeMutablePointer<ibv_mr>] = []
-    var maxInline = 0
+    @exclusivity(unchecked) var links: [PeerLink?]
+    @exclusivity(unchecked) private var regions: [UnsafeMutablePointer<ibv_mr>] = []
+    @exclusivity(unchecked) var maxInline = 0
     let depth = 512
     private let completionsBuffer: UnsafeMutablePointer<ibv_wc>
 
@@ -278,7 +279,13 @@ public final class VerbsTransport: OneSidedTransport {
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
         let (link, address, mr) = try check(peer, region, offset, length)
-        link.waitingSends.append(PeerLink.Request(address: address, length: length, lkey: mr.pointee.lkey, id: id))
+        let wr = PeerLink.Request(address: address, length: length, lkey: mr.pointee.lkey, id: id)
+        // Send path, nothing older waiting and room: post at once (the common case).
+        if options.dataPath == .send && link.waitingSends.isEmpty {
+            let plan = StripePlan(length: length, queuePairs: options.queuePairs)
+            if hasSendRoom(link, plan) { return try postStripes(link, wr, plan, opcode: IBV_WR_SEND, target: nil) }
+        }
+        link.waitingSends.append(wr)
         try pump(link)
     }
 
@@ -289,7 +296,10 @@ public final class VerbsTransport: OneSidedTransport {
             let index = link.receives.append(InFlight(length: length, id: id, stripesLeft: stripes))
             link.clearToSendOutgoing.append(PeerLink.Target(address: address, rkey: mr.pointee.rkey, length: length, index: index))
         } else {
-            link.waitingReceives.append(PeerLink.Request(address: address, length: length, lkey: mr.pointee.lkey, id: id))
+            let wr = PeerLink.Request(address: address, length: length, lkey: mr.pointee.lkey, id: id)
+            let plan = StripePlan(length: length, queuePairs: options.queuePairs)
+            if link.waitingReceives.isEmpty && hasReceiveRoom(link, plan) { return try postReceiveStripes(link, wr, plan) }
+            link.waitingReceives.append(wr)
         }
         try pump(link)
     }
@@ -322,11 +332,17 @@ public final class VerbsTransport: OneSidedTransport {
             }
             while let wr = link.waitingReceives.first {
                 let plan = StripePlan(length: wr.length, queuePairs: options.queuePairs)
-                for q in 0..<plan.count where link.receiveQueueUsed[q] >= depth - 1 { return }
+                guard hasReceiveRoom(link, plan) else { return }
                 link.waitingReceives.removeFirst()
                 try postReceiveStripes(link, wr, plan)
             }
         }
+    }
+
+    @inline(__always)
+    private func hasReceiveRoom(_ link: PeerLink, _ plan: StripePlan) -> Bool {
+        for q in 0..<plan.count where link.receiveQueueUsed[q] >= depth - 1 { return false }
+        return true
     }
 
     @inline(__always)
@@ -479,7 +495,7 @@ public final class VerbsTransport: OneSidedTransport {
                 }
                 try postControlSlot(link, queuePair: request.queuePair, slot: Int(request.index))
             }
-            try pump(link)
+            if link.hasWorkWaiting { try pump(link) }
         }
     }
 
