@@ -37,6 +37,15 @@ public final class Socket {
         return (storage, length)
     }
 
+    /// The IPv4 address of a named interface (e.g. eth1, ib0), else its IPv6 address.
+    public static func address(ofInterface iface: String) throws -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        for family in [AF_INET, AF_INET6] where fab_interface_address(iface, family, &buffer, buffer.count) == 0 {
+            return String(cString: buffer)
+        }
+        throw FabricError.configuration("--iface \(iface): no such interface with an IP address on this host (see 'ip -br addr')")
+    }
+
     /// A listening socket on host:port (port 0 picks a free one).
     public static func listen(host: String, port: Int, localRank: Int, backlog: Int32 = 1024) throws -> Socket {
         var (address, length) = try resolve(host: host, port: port, passive: true)

@@ -69,13 +69,7 @@ public final class TCPTransport: Transport {
     /// master is local, else the local address the kernel routes to the master from.
     public static func advertisedHost(options: TCPOptions, masterHost: String) throws -> String {
         if let bind = options.bindAddress { return bind }
-        if let iface = options.interface {
-            var buffer = [CChar](repeating: 0, count: 64)
-            for family in [AF_INET, AF_INET6] where fab_interface_address(iface, family, &buffer, buffer.count) == 0 {
-                return String(cString: buffer)
-            }
-            throw FabricError.configuration("--iface \(iface): no such interface with an IP address on this host (see 'ip -br addr')")
-        }
+        if let iface = options.interface { return try Socket.address(ofInterface: iface) }
         if ["127.0.0.1", "localhost", "::1"].contains(masterHost) || masterHost.hasPrefix("127.") { return "127.0.0.1" }
         // A UDP connect sends nothing; it only asks the kernel which source address it would use.
         var (address, length) = try Socket.resolve(host: masterHost, port: 9)

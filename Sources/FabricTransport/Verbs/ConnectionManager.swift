@@ -284,13 +284,7 @@ extension VerbsTransport {
     /// the IP address a RoCE GID is made of (IPv4-mapped, or a global IPv6 address).
     static func connectionManagerHost(options: VerbsOptions, gid: GIDEntry, device: String, rank: Int) throws -> String {
         if let bind = options.cmBindAddress { return bind }
-        if let iface = options.cmInterface {
-            var buffer = [CChar](repeating: 0, count: 64)
-            for family in [AF_INET, AF_INET6] where fab_interface_address(iface, family, &buffer, buffer.count) == 0 {
-                return String(cString: buffer)
-            }
-            throw FabricError.configuration("rank \(rank): --iface \(iface): no such interface with an IP address on this host (see 'ip -br addr')")
-        }
+        if let iface = options.cmInterface { return try Socket.address(ofInterface: iface) }
         if gid.isIPv4Mapped { return gid.raw[12...].map(String.init).joined(separator: ".") }
         if gid.type != "IB" && !gid.isLinkLocal { return gid.gid }
         throw FabricError.configuration("rank \(rank): --cm needs an IP address on \(device), and GID \(gid.index) (\(gid.type) \(gid.gid)) holds none: pass --iface with the device's IP interface (e.g. ib0), or --bind ADDRESS")
