@@ -33,7 +33,6 @@ final class ConnectionManager {
     private var stage: [LinkKey: String] = [:]
     private var established: Set<LinkKey> = []
     private var peerAddress: [Int: String] = [:]
-    private static let magic: UInt32 = 0x4642_434D  // "FBCM"
     private static let resolveMilliseconds: Int32 = 5000
 
     /// Listens on `host` (an address of the RDMA device `context` belongs to).
@@ -166,13 +165,9 @@ final class ConnectionManager {
             stage[key] = "resolving the route"
         case RDMA_CM_EVENT_ROUTE_RESOLVED:
             try createQueuePair(id, key)
-            var hello = ByteWriter()
-            hello.u32(Self.magic)
-            hello.u32(UInt32(rank))
-            hello.u16(UInt16(key.queuePair))
-            hello.u16(UInt16(queuePairsPerPeer))
+            let hello = ConnectionRequest(rank: rank, queuePair: key.queuePair, queuePairs: queuePairsPerPeer).encoded
             var parameters = Self.connectionParameters()
-            let rc = hello.bytes.withUnsafeBytes { bytes in
+            let rc = hello.withUnsafeBytes { bytes in
                 parameters.private_data = bytes.baseAddress
                 parameters.private_data_len = UInt8(bytes.count)
                 return api.connect(id, &parameters)
@@ -200,28 +195,28 @@ final class ConnectionManager {
 
     private func accept(_ id: UnsafeMutablePointer<rdma_cm_id>?, conn: rdma_conn_param, createQueuePair: QueuePairFactory) throws {
         guard let id else { return }
-        let hello = conn.private_data.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(conn.private_data_len))) } ?? []
-        var reader = ByteReader(hello, peer: "an rdma_cm request", what: "--cm connection request")
-        let magic = try? reader.u32(), peer = (try? reader.u32()).map(Int.init), queuePair = (try? reader.u16()).map(Int.init)
-        let theirQueuePairs = (try? reader.u16()).map(Int.init)
+        let bytes = conn.private_data.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(conn.private_data_len))) } ?? []
+        let request = ConnectionRequest(decoding: bytes)
         let problem: String?
-        if magic != Self.magic || peer == nil || queuePair == nil || theirQueuePairs == nil {
-            problem = "a connection request that is not from fabricbench (\(hello.count) bytes of private data)"
-        } else if peer! <= rank {
-            problem = "a connection request from rank \(peer!), which should be accepting, not connecting (two jobs on one address?)"
-        } else if theirQueuePairs != queuePairsPerPeer {
-            problem = "rank \(peer!) runs with --qps \(theirQueuePairs!), this rank with --qps \(queuePairsPerPeer): give every rank the same --qps"
-        } else if queuePair! >= queuePairsPerPeer || keys.values.contains(LinkKey(peer: peer!, queuePair: queuePair!)) {
-            problem = "rank \(peer!) asked twice for queue pair \(queuePair!)"
+        if let request {
+            if request.rank <= rank {
+                problem = "a connection request from rank \(request.rank), which should be accepting, not connecting (two jobs on one address?)"
+            } else if request.queuePairs != queuePairsPerPeer {
+                problem = "rank \(request.rank) runs with --qps \(request.queuePairs), this rank with --qps \(queuePairsPerPeer): give every rank the same --qps"
+            } else if request.queuePair >= queuePairsPerPeer || keys.values.contains(LinkKey(peer: request.rank, queuePair: request.queuePair)) {
+                problem = "rank \(request.rank) asked twice for queue pair \(request.queuePair)"
+            } else {
+                problem = nil
+            }
         } else {
-            problem = nil
+            problem = "a connection request that is not from fabricbench (\(bytes.count) bytes of private data)"
         }
-        if let problem {
+        guard let request, problem == nil else {
             _ = api.reject(id, nil, 0)
             _ = api.destroy_id(id)
-            throw FabricError.protocolViolation(peer: "rank \(peer.map(String.init) ?? "?") (--cm)", detail: problem)
+            throw FabricError.protocolViolation(peer: "rank \(request.map { String($0.rank) } ?? "?") (--cm)", detail: problem!)
         }
-        let key = LinkKey(peer: peer!, queuePair: queuePair!)
+        let key = LinkKey(peer: request.rank, queuePair: request.queuePair)
         ids.append(id)
         keys[UInt(bitPattern: id)] = key
         try createQueuePair(id, key)
@@ -251,6 +246,38 @@ final class ConnectionManager {
         keys.removeAll()
         _ = api.destroy_id(listener)
         api.destroy_event_channel(channel)
+    }
+}
+
+/// The private data of a connection request: who calls, for which of its queue pairs, and
+/// how many it has.
+struct ConnectionRequest {
+    static let magic: UInt32 = 0x4642_434D  // "FBCM"
+    var rank: Int
+    var queuePair: Int
+    var queuePairs: Int
+
+    init(rank: Int, queuePair: Int, queuePairs: Int) {
+        self.rank = rank
+        self.queuePair = queuePair
+        self.queuePairs = queuePairs
+    }
+
+    /// nil unless the bytes start with one of ours (the CM pads private data with zeros).
+    init?(decoding bytes: [UInt8]) {
+        var reader = ByteReader(bytes, peer: "an rdma_cm request", what: "--cm connection request")
+        guard (try? reader.u32()) == Self.magic, let rank = try? reader.u32(), let queuePair = try? reader.u16(),
+              let queuePairs = try? reader.u16() else { return nil }
+        self.init(rank: Int(rank), queuePair: Int(queuePair), queuePairs: Int(queuePairs))
+    }
+
+    var encoded: [UInt8] {
+        var w = ByteWriter()
+        w.u32(Self.magic)
+        w.u32(UInt32(rank))
+        w.u16(UInt16(queuePair))
+        w.u16(UInt16(queuePairs))
+        return w.bytes
     }
 }
 

@@ -145,7 +145,6 @@ struct WorkRequestID {
         case controlSlot = 2, controlSend = 3
     }
     static let maximumPeers = 1 << 21
-    static let maximumQueuePairs = 256
 
     let kind: Kind
     let peer: Int

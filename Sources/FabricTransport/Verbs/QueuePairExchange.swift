@@ -45,8 +45,7 @@ extension VerbsTransport {
             guard remote.gid.count == 16 else { throw FabricError.protocolViolation(peer: "rank \(peer)", detail: "GID of \(remote.gid.count) bytes") }
             let link = links[peer]!
             for q in 0..<count {
-                try moveToReady(link.queuePairs[q]!, peer: peer, localPSN: localPSNs[peer]![q], remoteQPN: remote.queuePairs[q].qpn,
-                                remotePSN: remote.queuePairs[q].psn, remote: remote)
+                try moveToReady(link.queuePairs[q]!, peer: peer, localPSN: localPSNs[peer]![q], remote: remote, queuePair: q)
             }
             try rendezvous.set("verbs/ready/\(rank)/\(peer)", [1])
         }
@@ -75,8 +74,8 @@ extension VerbsTransport {
         return qp
     }
 
-    private func moveToReady(_ qp: UnsafeMutablePointer<ibv_qp>, peer: Int, localPSN: UInt32, remoteQPN: UInt32, remotePSN: UInt32,
-                             remote: Endpoint) throws {
+    /// Connects `qp` to the peer's queue pair number `queuePair` in `remote`.
+    private func moveToReady(_ qp: UnsafeMutablePointer<ibv_qp>, peer: Int, localPSN: UInt32, remote: Endpoint, queuePair: Int) throws {
         let mtuBytes = [port.activeMTU, remote.mtu, options.mtu ?? Int.max].min()!
         guard let mtu = RDMADevices.mtuEnum(mtuBytes) else {
             throw FabricError.configuration("rank \(rank): no valid path MTU for rank \(peer) (local \(port.activeMTU), remote \(remote.mtu), --mtu \(options.mtu.map(String.init) ?? "-"))")
@@ -84,8 +83,8 @@ extension VerbsTransport {
         var a = ibv_qp_attr()
         a.qp_state = IBV_QPS_RTR
         a.path_mtu = mtu
-        a.dest_qp_num = remoteQPN
-        a.rq_psn = remotePSN
+        a.dest_qp_num = remote.queuePairs[queuePair].qpn
+        a.rq_psn = remote.queuePairs[queuePair].psn
         a.max_dest_rd_atomic = 1
         a.min_rnr_timer = 12
         a.ah_attr.port_num = UInt8(port.port)

@@ -41,6 +41,8 @@ public struct VerbsOptions: Sendable {
     public var timeout: Double = 30
     public init() {}
 
+    /// The work request id has 8 bits for the queue pair, and StripePlan's 64-byte aligned
+    /// stripes stay non-empty up to 64 queue pairs; 16 stays well under both.
     public static let queuePairLimit = 16
 }
 
