@@ -20,6 +20,7 @@ final class ConnectionManager {
 
     private let api: fab_rdma_api
     private let rank: Int
+    private let worldSize: Int
     private let queuePairsPerPeer: Int
     private let trafficClass: Int
     private let channel: UnsafeMutablePointer<rdma_event_channel>
@@ -36,10 +37,11 @@ final class ConnectionManager {
     private static let resolveMilliseconds: Int32 = 5000
 
     /// Listens on `host` (an address of the RDMA device `context` belongs to).
-    init(api: fab_rdma_api, rank: Int, host: String, context: UnsafeMutablePointer<ibv_context>, device: String,
+    init(api: fab_rdma_api, rank: Int, worldSize: Int, host: String, context: UnsafeMutablePointer<ibv_context>, device: String,
          queuePairsPerPeer: Int, trafficClass: Int) throws {
         self.api = api
         self.rank = rank
+        self.worldSize = worldSize
         self.queuePairsPerPeer = queuePairsPerPeer
         self.trafficClass = trafficClass
         sourceHost = host
@@ -201,9 +203,13 @@ final class ConnectionManager {
         if let request {
             if request.rank <= rank {
                 problem = "a connection request from rank \(request.rank), which should be accepting, not connecting (two jobs on one address?)"
+            } else if request.rank >= worldSize {
+                problem = "a connection request from rank \(request.rank), outside this job's \(worldSize) ranks (two jobs on one address?)"
             } else if request.queuePairs != queuePairsPerPeer {
                 problem = "rank \(request.rank) runs with --qps \(request.queuePairs), this rank with --qps \(queuePairsPerPeer): give every rank the same --qps"
-            } else if request.queuePair >= queuePairsPerPeer || keys.values.contains(LinkKey(peer: request.rank, queuePair: request.queuePair)) {
+            } else if request.queuePair >= queuePairsPerPeer {
+                problem = "rank \(request.rank) asked for queue pair \(request.queuePair) of \(queuePairsPerPeer)"
+            } else if keys.values.contains(LinkKey(peer: request.rank, queuePair: request.queuePair)) {
                 problem = "rank \(request.rank) asked twice for queue pair \(request.queuePair)"
             } else {
                 problem = nil
@@ -284,7 +290,7 @@ struct ConnectionRequest {
 extension VerbsTransport {
     func connectThroughConnectionManager(_ wanted: [Int]) throws {
         if connectionManager == nil {
-            let manager = try ConnectionManager(api: api, rank: rank, host: cmHost!, context: context, device: port.device,
+            let manager = try ConnectionManager(api: api, rank: rank, worldSize: worldSize, host: cmHost!, context: context, device: port.device,
                                                 queuePairsPerPeer: options.queuePairs, trafficClass: options.trafficClass)
             connectionManager = manager
             try rendezvous.set("verbs/cm/\(rank)", Array(manager.listenAddress.utf8))
