@@ -14,7 +14,7 @@ struct BandwidthCommand: ParsableCommand {
         Examples:
           fabricbench bandwidth --np 2 -b 4K -e 64M -f 4
           fabricbench bandwidth --np 2 -b 1M --bidir --window 16 --json bw.json
-          fabricbench bandwidth --np 2 --transport verbs --qps 4 -b 64K -e 64M -f 4   # stripe over 4 QPs
+          fabricbench bandwidth --np 2 --transport verbs --qps 4 -b 64K -e 64M -f 4
         """)
 
     @OptionGroup var job: JobFlags

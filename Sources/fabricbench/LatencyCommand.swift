@@ -18,7 +18,7 @@ struct LatencyCommand: ParsableCommand {
           fabricbench latency --np 2 --transport verbs --device mlx5_0 --gid-index 3 --mtu 4096 --numa 0
           fabricbench latency --np 2 --transport verbs --last-byte -b 2 -e 8M     # as ib_write_lat
           fabricbench latency --np 2 --transport verbs --verb send --events       # two-sided, sleeping waits
-          fabricbench latency --np 2 --transport verbs --cm --iface eth1          # queue pairs set up by rdma_cm
+          fabricbench latency --np 2 --transport verbs --cm --iface eth1
           fabricbench latency --np 2 -b 8 -e 1M --json lat.json --csv lat.csv
         """)
 
