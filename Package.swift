@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricTransport"]),
         .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricTransport"]),
-        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure"]),
+        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricTransport"]),
         .target(name: "CReference", path: "Benchmarks/CReference"),
         .executableTarget(
             name: "FabricBenchmarks",

@@ -30,7 +30,12 @@ public final class Job {
         if spec.rank == 0 && !spec.storeIsExternal {
             // Loopback masters stay on loopback; otherwise listen on every address.
             let local = spec.masterHost.hasPrefix("127.") || spec.masterHost == "localhost" || spec.masterHost == "::1"
-            let s = try RendezvousServer(host: local ? spec.masterHost : "", port: spec.masterPort, worldSize: spec.worldSize, token: token)
+            let s: RendezvousServer
+            do {
+                s = try RendezvousServer(host: local ? spec.masterHost : "", port: spec.masterPort, worldSize: spec.worldSize, token: token)
+            } catch let e as SystemCallError where e.errno == EADDRINUSE && spec.derivedPortSource != nil {
+                throw FabricError.configuration("rank 0: the rendezvous port \(spec.masterPort), derived from the job id in \(spec.derivedPortSource!), is in use on this host: pass --master HOST:PORT (or set FABRICBENCH_MASTER) with a free port")
+            }
             s.start()
             server = s
         } else {

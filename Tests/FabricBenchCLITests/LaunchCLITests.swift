@@ -1,4 +1,5 @@
 import Foundation
+import FabricTransport
 import XCTest
 
 /// The launch paths other than --np, and what happens when ranks go missing.
@@ -30,6 +31,20 @@ final class LaunchCLITests: XCTestCase {
         }
         XCTAssertEqual(runs.map(\.status), [0, 0], runs.map(\.stderr).joined())
         XCTAssertTrue(runs[0].stdout.contains("t_typical"))
+    }
+
+    func testADerivedPortInUseSaysHowToChooseAnother() throws {
+        let namespace = "test-\(UUID().uuidString)"
+        let port = LaunchEnvironment.derivedPort(namespace)
+        // Whoever holds the port (this socket, or something else on the host), rank 0 cannot have it.
+        let holder = CLI.listen(onPort: port)
+        defer { if holder >= 0 { close(holder) } }
+        let r = try CLI.run(["latency", "-n", "10", "--timeout", "5"], environment: [
+            "OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_SIZE": "2", "PMIX_NAMESPACE": namespace,
+        ], limit: 30)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("port \(port), derived from the job id in PMIX_NAMESPACE, is in use") && r.stderr.contains("--master"), r.stderr)
+        XCTAssertLessThan(r.seconds, 10)
     }
 
     func testTorchrunEnvironment() throws {

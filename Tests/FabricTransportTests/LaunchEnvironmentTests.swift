@@ -26,11 +26,19 @@ final class LaunchEnvironmentTests: XCTestCase {
         XCTAssertEqual([s.rank, s.worldSize, s.localRank], [3, 4, 3])
         XCTAssertEqual(s.masterHost, "127.0.0.1")
         XCTAssertEqual(s.masterPort, LaunchEnvironment.derivedPort("prterun-vm-1234@1"))
+        XCTAssertEqual(s.derivedPortSource, "PMIX_NAMESPACE")
         // Every rank of the job derives the same rendezvous and token.
         var other = env
         other["OMPI_COMM_WORLD_RANK"] = "0"
         XCTAssertEqual(try detect(other)?.masterPort, s.masterPort)
         XCTAssertEqual(try detect(other)?.jobToken, s.jobToken)
+    }
+
+    func testDerivedPortsStayBelowTheEphemeralRange() {
+        // Linux hands out 32768-60999 to outgoing connections: a derived port there can be taken.
+        let ports = (0..<5000).map { LaunchEnvironment.derivedPort("job-\($0)") }
+        XCTAssertTrue(ports.allSatisfy { (12000..<32000).contains($0) }, "\(ports.filter { !(12000..<32000).contains($0) }.prefix(5))")
+        XCTAssertGreaterThan(Set(ports).count, 4000, "job ids spread over the range")
     }
 
     func testOpenMPIAcrossHostsNeedsAMaster() throws {
@@ -52,10 +60,13 @@ final class LaunchEnvironmentTests: XCTestCase {
         XCTAssertEqual(slurm.launcher, .slurm)
         XCTAssertEqual([slurm.rank, slurm.worldSize, slurm.localRank], [5, 8, 1])
         XCTAssertEqual(slurm.masterHost, "gpu07")
+        XCTAssertEqual(slurm.masterPort, LaunchEnvironment.derivedPort("77.0"))
+        XCTAssertEqual(slurm.derivedPortSource, "SLURM_JOB_ID")
 
         let torch = try XCTUnwrap(detect(["RANK": "2", "WORLD_SIZE": "4", "MASTER_ADDR": "10.0.0.9", "MASTER_PORT": "29400"]))
         XCTAssertEqual(torch.launcher, .torchrun)
         XCTAssertEqual(torch.masterAddress, "10.0.0.9:29400")
+        XCTAssertNil(torch.derivedPortSource)
         XCTAssertThrowsError(try detect(["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "x"])) {
             XCTAssertTrue("\($0)".contains("MASTER_PORT"))
         }

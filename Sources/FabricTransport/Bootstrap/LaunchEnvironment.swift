@@ -23,6 +23,8 @@ public struct LaunchSpec: Equatable, Sendable {
     public var jobToken: String
     /// True when some process other than rank 0 already runs the rendezvous (the `--np` launcher).
     public var storeIsExternal: Bool
+    /// Set when the port was derived from the launcher's job id (not given): names that id.
+    public var derivedPortSource: String? = nil
 
     public var masterAddress: String { masterHost.contains(":") ? "[\(masterHost)]:\(masterPort)" : "\(masterHost):\(masterPort)" }
 }
@@ -52,8 +54,9 @@ public enum LaunchEnvironment {
     }
 
     /// Port used when only a launcher's job id is known: derived from it, so ranks of one
-    /// job agree and two jobs rarely collide.
-    public static func derivedPort(_ job: String) -> Int { 20000 + Int(WireFormat.token(for: job) % 20000) }
+    /// job agree and two jobs rarely collide. 12000-31999 stays below Linux's ephemeral range
+    /// (32768-60999 by default), where any outgoing connection on the host may hold the port.
+    public static func derivedPort(_ job: String) -> Int { 12000 + Int(WireFormat.token(for: job) % 20000) }
 
     /// Works out rank, world size and rendezvous from flags, then from the launchers'
     /// environment variables. Returns nil when nothing says this is a multi-rank job.
@@ -71,7 +74,7 @@ public enum LaunchEnvironment {
         var world: Int
         var localSize: Int?
         var localRank: Int?
-        var jobId: String?
+        var jobIdVariable: String?  // the launcher's job id, which names the job's rendezvous
 
         if manual.rank != nil || manual.worldSize != nil {
             guard let r = manual.rank, let w = manual.worldSize else {
@@ -86,25 +89,27 @@ public enum LaunchEnvironment {
             (launcher, rank, world) = (.openmpi, r, w)
             localSize = try int("OMPI_COMM_WORLD_LOCAL_SIZE")
             localRank = try int("OMPI_COMM_WORLD_LOCAL_RANK")
-            jobId = env["PMIX_NAMESPACE"] ?? env["OMPI_MCA_ess_base_jobid"] ?? env["OMPI_MCA_orte_ess_jobid"]
+            jobIdVariable = ["PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid", "OMPI_MCA_orte_ess_jobid"].first { env[$0] != nil }
         } else if let r = try int("PMI_RANK"), let w = try int("PMI_SIZE") {
             (launcher, rank, world) = (.pmi, r, w)
             localSize = try int("MPI_LOCALNRANKS")
             localRank = try int("MPI_LOCALRANKID")
-            jobId = env["PMI_KVSNAME"] ?? env["PMIX_NAMESPACE"]
+            jobIdVariable = ["PMI_KVSNAME", "PMIX_NAMESPACE"].first { env[$0] != nil }
         } else if let r = try int("SLURM_PROCID"), let w = try int("SLURM_NTASKS") {
             (launcher, rank, world) = (.slurm, r, w)
             localRank = try int("SLURM_LOCALID")
             if try int("SLURM_NNODES") == 1 || int("SLURM_JOB_NUM_NODES") == 1 { localSize = w }
-            jobId = env["SLURM_JOB_ID"].map { "\($0).\(env["SLURM_STEP_ID"] ?? "0")" }
+            jobIdVariable = "SLURM_JOB_ID"
         } else if let r = try int("RANK"), let w = try int("WORLD_SIZE") {
             (launcher, rank, world) = (.torchrun, r, w)
             localSize = try int("LOCAL_WORLD_SIZE")
             localRank = try int("LOCAL_RANK")
-            jobId = env["TORCHELASTIC_RUN_ID"]
+            jobIdVariable = "TORCHELASTIC_RUN_ID"
         } else {
             return nil
         }
+        var jobId = jobIdVariable.flatMap { env[$0] }
+        if launcher == .slurm { jobId = jobId.map { "\($0).\(env["SLURM_STEP_ID"] ?? "0")" } }  // one rendezvous per step
         guard world >= 1 else { throw FabricError.configuration("world size must be at least 1 (from \(launcher.rawValue))") }
         guard rank < world else { throw FabricError.configuration("rank \(rank) is out of range for world size \(world) (from \(launcher.rawValue))") }
 
@@ -116,6 +121,7 @@ public enum LaunchEnvironment {
             }
             master = addr.contains(":") ? "[\(addr)]:\(port)" : "\(addr):\(port)"
         }
+        var derivedPortSource: String?
         if master == nil, let job = jobId {
             if localSize == world {
                 master = "127.0.0.1:\(derivedPort(job))"
@@ -123,6 +129,7 @@ public enum LaunchEnvironment {
                       let first = firstHost(ofSlurmList: nodes) {
                 master = "\(first):\(derivedPort(job))"
             }
+            if master != nil { derivedPortSource = jobIdVariable }
         }
         guard let masterText = master else {
             throw FabricError.configuration("rank \(rank) of \(world) (\(launcher.rawValue)): no rendezvous address: pass --master HOST:PORT naming rank 0's host and a free port, or set FABRICBENCH_MASTER or MASTER_ADDR/MASTER_PORT")
@@ -130,7 +137,7 @@ public enum LaunchEnvironment {
         let (host, port) = try parseHostPort(masterText, what: "--master")
         let token = manual.jobToken ?? env[Variable.jobToken] ?? jobId.map { "\(launcher.rawValue)/\($0)" } ?? "\(masterText)/\(world)"
         return LaunchSpec(launcher: launcher, rank: rank, worldSize: world, localRank: localRank, localSize: localSize, masterHost: host, masterPort: port,
-                          jobToken: token, storeIsExternal: env[Variable.externalStore] == "1")
+                          jobToken: token, storeIsExternal: env[Variable.externalStore] == "1", derivedPortSource: derivedPortSource)
     }
 
     /// "host:port", "[v6]:port". Throws a message naming the flag.
