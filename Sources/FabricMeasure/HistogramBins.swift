@@ -17,9 +17,9 @@ extension LatencyHistogram {
         let hi = max(Double(buckets.last!.value), lo * 1.0001)
         let ratio = pow(hi / lo, 1 / Double(bins))
         var counts = [UInt64](repeating: 0, count: bins)
-        for (value, count) in buckets {
-            let i = min(bins - 1, max(0, Int((log(max(Double(value), lo) / lo) / log(ratio)).rounded(.down))))
-            counts[i] += count
+        for b in buckets {
+            let i = min(bins - 1, max(0, Int((log(max(Double(b.value), lo) / lo) / log(ratio)).rounded(.down))))
+            counts[i] += b.count
         }
         return counts.enumerated().map { i, c in HistogramBin(from: lo * pow(ratio, Double(i)), to: lo * pow(ratio, Double(i + 1)), count: c) }
     }

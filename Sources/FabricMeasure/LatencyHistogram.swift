@@ -40,8 +40,16 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// Value at a percentile (0...100) in nanoseconds.
     public func value(atPercentile p: Double) -> UInt64 { storage.valueAtPercentile(p) }
 
-    /// (value, count) for every recorded bucket, ascending. Values are bucket midpoints.
-    public var recordedBuckets: [(value: UInt64, count: UInt64)] {
-        storage.recordedValues().map { (storage.medianEquivalentForValue($0.value), UInt64($0.count)) }
+    /// One non-empty bucket: `value` is its midpoint (what mean and stdev use), `highest` its
+    /// top (what percentiles report), both in nanoseconds.
+    public struct RecordedBucket: Sendable, Equatable {
+        public var value: UInt64
+        public var highest: UInt64
+        public var count: UInt64
+    }
+
+    /// Every recorded bucket, ascending, from one walk over the counts.
+    public var recordedBuckets: [RecordedBucket] {
+        storage.recordedValues().map { RecordedBucket(value: storage.medianEquivalentForValue($0.value), highest: $0.value, count: UInt64($0.count)) }
     }
 }

@@ -18,18 +18,29 @@ public struct LatencySummary: Codable, Sendable, Equatable {
 
     public init(_ h: LatencyHistogram, scale: Double = 1) {
         let us = scale / 1000
-        let s = h.storage
-        count = s.totalCount
-        min = Double(h.isEmpty ? 0 : s.min) * us
-        p50 = Double(s.valueAtPercentile(50)) * us
-        p90 = Double(s.valueAtPercentile(90)) * us
-        p99 = Double(s.valueAtPercentile(99)) * us
-        p999 = Double(s.valueAtPercentile(99.9)) * us
-        p9999 = Double(s.valueAtPercentile(99.99)) * us
-        max = Double(s.max) * us
-        mean = s.mean * us
-        stdev = s.stdDeviation * us
-        mad = Self.medianAbsoluteDeviation(h) * us
+        // Every figure comes from one walk over the recorded buckets. The library's mean,
+        // stdDeviation and valueAtPercentile each walk the whole counts array again, through
+        // unspecialized generic code: with a summary per rank and size, that was most of a
+        // collective sweep's CPU (seconds per size in the Soft-RoCE VM).
+        let buckets = h.recordedBuckets
+        let lowest = h.isEmpty ? 0 : h.storage.min
+        let highest = h.storage.maxRecorded
+        let total = h.count
+        func percentile(_ p: Double) -> Double {
+            Double(Self.value(atPercentile: p, buckets, total: total, lowest: lowest, highest: highest)) * us
+        }
+        count = total
+        min = Double(lowest) * us
+        p50 = percentile(50)
+        p90 = percentile(90)
+        p99 = percentile(99)
+        p999 = percentile(99.9)
+        p9999 = percentile(99.99)
+        max = Double(h.storage.max) * us
+        let (meanNs, stdevNs) = Self.meanAndStandardDeviation(buckets, total: total)
+        mean = meanNs * us
+        stdev = stdevNs * us
+        mad = Self.medianAbsoluteDeviation(buckets, median: Double(Self.value(atPercentile: 50, buckets, total: total, lowest: lowest, highest: highest)), total: total) * us
         cv = mean > 0 ? stdev / mean : 0
     }
 
@@ -37,14 +48,43 @@ public struct LatencySummary: Codable, Sendable, Equatable {
         case count, min, p50, p90, p99, p999, p9999, max, mean, stdev, mad, cv
     }
 
+    /// HdrHistogram's percentile: the top of the first bucket holding the ceil(p% x total)-th
+    /// sample, kept within [lowest, highest] recorded.
+    static func value(atPercentile p: Double, _ buckets: [LatencyHistogram.RecordedBucket], total: UInt64,
+                      lowest: UInt64, highest: UInt64) -> UInt64 {
+        guard total > 0 else { return 0 }
+        guard p < 100 else { return highest }
+        // One ulp less, so that rounding up cannot step into the next bucket.
+        let rank = Swift.max(1, UInt64((Swift.max(p.nextDown, 0) * Double(total) / 100).rounded(.up)))
+        var seen: UInt64 = 0
+        for b in buckets {
+            seen += b.count
+            if seen >= rank { return Swift.max(Swift.min(b.highest, highest), lowest) }
+        }
+        return highest
+    }
+
+    /// Mean and population standard deviation of bucket midpoints, as HdrHistogram defines them.
+    static func meanAndStandardDeviation(_ buckets: [LatencyHistogram.RecordedBucket], total: UInt64) -> (Double, Double) {
+        guard total > 0 else { return (0, 0) }
+        var sum = 0.0
+        for b in buckets { sum += Double(b.value) * Double(b.count) }
+        let mean = sum / Double(total)
+        var squares = 0.0
+        for b in buckets {
+            let deviation = Double(b.value) - mean
+            squares += deviation * deviation * Double(b.count)
+        }
+        return (mean, (squares / Double(total)).squareRoot())
+    }
+
     /// MAD in nanoseconds: the weighted median of |x - median| over the recorded buckets.
-    static func medianAbsoluteDeviation(_ h: LatencyHistogram) -> Double {
-        guard !h.isEmpty else { return 0 }
-        let median = Double(h.storage.valueAtPercentile(50))
-        let deviations = h.recordedBuckets
+    static func medianAbsoluteDeviation(_ buckets: [LatencyHistogram.RecordedBucket], median: Double, total: UInt64) -> Double {
+        guard total > 0 else { return 0 }
+        let deviations = buckets
             .map { (abs(Double($0.value) - median), $0.count) }
             .sorted { $0.0 < $1.0 }
-        let half = (h.count + 1) / 2
+        let half = (total + 1) / 2
         var seen: UInt64 = 0
         for (deviation, count) in deviations {
             seen += count

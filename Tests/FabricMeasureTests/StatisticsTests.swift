@@ -17,6 +17,29 @@ final class StatisticsTests: XCTestCase {
         XCTAssertEqual(s.cv, s.stdev / s.mean, accuracy: 1e-9)
     }
 
+    func testSummaryFiguresAreHdrHistogramsOwn() {
+        // The one-walk summary must give the library's figures (percentiles, mean, population stdev).
+        var generator = SystemRandomNumberGenerator()
+        var h = LatencyHistogram()
+        for _ in 0..<5_000 { h.record(nanoseconds: UInt64.random(in: 800...2_000_000, using: &generator)) }
+        for _ in 0..<20 { h.record(nanoseconds: 90_000_000) }
+        let s = LatencySummary(h)
+        XCTAssertEqual(s.mean, h.storage.mean / 1000, accuracy: 1e-9 * s.mean)
+        XCTAssertEqual(s.stdev, h.storage.stdDeviation / 1000, accuracy: 1e-9 * s.stdev)
+        let us = 1.0 / 1000
+        let percentiles = [s.p50, s.p90, s.p99, s.p999, s.p9999, s.max]
+        let library = [50, 90, 99, 99.9, 99.99].map { Double(h.storage.valueAtPercentile($0)) * us } + [Double(h.storage.max) * us]
+        XCTAssertEqual(percentiles, library)
+        for n in [1, 2, 3, 7, 100] {  // small counts: rank rounding at the edges
+            var small = LatencyHistogram()
+            for i in 0..<n { small.record(nanoseconds: UInt64(1_000 + 37 * i * i)) }
+            let t = LatencySummary(small)
+            XCTAssertEqual([t.min, t.p50, t.p90, t.p99], [0, 50, 90, 99].map { Double(small.storage.valueAtPercentile($0)) * us }, "\(n) samples")
+        }
+        let empty = LatencySummary(LatencyHistogram())
+        XCTAssertEqual([empty.p50, empty.p99, empty.mean, empty.stdev, empty.mad], [0, 0, 0, 0, 0])
+    }
+
     func testMADIgnoresARareSpikeWhereStdevDoesNot() {
         var steady = LatencyHistogram(), spiky = LatencyHistogram()
         for i in 0..<10_000 { let v = UInt64(5_000 + (i % 10) * 10); steady.record(nanoseconds: v); spiky.record(nanoseconds: v) }
