@@ -33,8 +33,9 @@ public final class Job {
             let s: RendezvousServer
             do {
                 s = try RendezvousServer(host: local ? spec.masterHost : "", port: spec.masterPort, worldSize: spec.worldSize, token: token)
-            } catch let e as SystemCallError where e.errno == EADDRINUSE && spec.derivedPortSource != nil {
-                throw FabricError.configuration("rank 0: the rendezvous port \(spec.masterPort), derived from the job id in \(spec.derivedPortSource!), is in use on this host: pass --master HOST:PORT (or set FABRICBENCH_MASTER) with a free port")
+            } catch let e as SystemCallError where e.errno == EADDRINUSE {
+                guard let jobIdVariable = spec.derivedPortSource else { throw e }
+                throw FabricError.configuration("rank 0: the rendezvous port \(spec.masterPort), derived from the job id in \(jobIdVariable), is in use on this host: pass --master HOST:PORT (or set FABRICBENCH_MASTER) with a free port")
             }
             s.start()
             server = s

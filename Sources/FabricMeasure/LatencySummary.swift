@@ -26,12 +26,14 @@ public struct LatencySummary: Codable, Sendable, Equatable {
         let lowest = h.isEmpty ? 0 : h.storage.min
         let highest = h.storage.maxRecorded
         let total = h.count
-        func percentile(_ p: Double) -> Double {
-            Double(Self.value(atPercentile: p, buckets, total: total, lowest: lowest, highest: highest)) * us
+        func nanoseconds(atPercentile p: Double) -> UInt64 {
+            Self.value(atPercentile: p, buckets, total: total, lowest: lowest, highest: highest)
         }
+        func percentile(_ p: Double) -> Double { Double(nanoseconds(atPercentile: p)) * us }
+        let median = nanoseconds(atPercentile: 50)
         count = total
         min = Double(lowest) * us
-        p50 = percentile(50)
+        p50 = Double(median) * us
         p90 = percentile(90)
         p99 = percentile(99)
         p999 = percentile(99.9)
@@ -40,7 +42,7 @@ public struct LatencySummary: Codable, Sendable, Equatable {
         let (meanNs, stdevNs) = Self.meanAndStandardDeviation(buckets, total: total)
         mean = meanNs * us
         stdev = stdevNs * us
-        mad = Self.medianAbsoluteDeviation(buckets, median: Double(Self.value(atPercentile: 50, buckets, total: total, lowest: lowest, highest: highest)), total: total) * us
+        mad = Self.medianAbsoluteDeviation(buckets, median: Double(median), total: total) * us
         cv = mean > 0 ? stdev / mean : 0
     }
 
