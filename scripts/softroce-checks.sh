@@ -99,12 +99,19 @@ if [ "$mode" = single ]; then
     check killed-peer-cm-gives-an-error-not-a-hang kill_test --cm
 elif [ "$mode" = perftest ]; then
     # Same boot, same device: perftest's ib_write_lat beside fabricbench's verbs latency.
+    # One perftest run: its server in the background, then the client once the server listens
+    # (on perftest's port 18515; a fresh boot can take seconds to start it).
+    perftest() {  # output file, tool and its arguments...
+        local file=$1; shift
+        ("$@" > "$file.server" 2>&1 &)
+        for _ in $(seq 1 300); do ss -ltn 2>/dev/null | grep -q ":18515 " && break; sleep 0.1; done
+        "$@" 127.0.0.1 > "$file" 2>&1 || { echo "$* 127.0.0.1 failed:"; cat "$file" "$file.server"; return 1; }
+    }
     # perftest calibrates its cycle counter by sampling; on a busy VM the fit can fail
     # ("Correlation coefficient r^2 ... < 0.9") and every figure prints as inf: try again.
     perftest_latency() {
         for attempt in 1 2 3; do
-            (ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 > "$out/ib_write_lat.server" 2>&1 &) ; sleep 1
-            ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 127.0.0.1 > "$out/ib_write_lat.txt" 2>&1 || return 1
+            perftest "$out/ib_write_lat.txt" ib_write_lat -d rxe0 -x 1 -n 2000 -s 8 || return 1
             grep -A1 "t_min" "$out/ib_write_lat.txt" | tail -1 | grep -q inf || return 0
             echo "ib_write_lat attempt $attempt: its clock calibration failed (figures are inf); again"
             sleep 2
@@ -125,8 +132,7 @@ elif [ "$mode" = perftest ]; then
         echo "fabricbench latency --transport verbs --cm (8 B, write with immediate, queue pairs set up by rdma_cm):"; grep -E "^ +8 " "$out/fabricbench_verbs_cm_lat.txt"
         # Bandwidth at 1 MiB over one and over four queue pairs, perftest's and ours.
         for q in 1 4; do
-            (ib_write_bw -d rxe0 -x 1 -s 1048576 -n 200 -q $q > "$out/ib_write_bw_q$q.server" 2>&1 &) ; sleep 1
-            ib_write_bw -d rxe0 -x 1 -s 1048576 -n 200 -q $q 127.0.0.1 > "$out/ib_write_bw_q$q.txt" 2>&1 || return 1
+            perftest "$out/ib_write_bw_q$q.txt" ib_write_bw -d rxe0 -x 1 -s 1048576 -n 200 -q $q || return 1
             echo "ib_write_bw -q $q (1 MiB; BW peak, BW average in MB/s):"; grep -A1 "#bytes" "$out/ib_write_bw_q$q.txt" | tail -1
             "$fb" bandwidth --np 2 --transport verbs --qps $q -b 1M -n 200 --timeout 120 > "$out/fabricbench_bw_qps$q.txt" 2>&1 || return 1
             echo "fabricbench bandwidth --transport verbs --qps $q (1 MiB, GB/s):"; grep -E "^ +1048576 " "$out/fabricbench_bw_qps$q.txt"
