@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "FabricMeasureTests", dependencies: ["FabricMeasure"]),
         .testTarget(name: "FabricTransportTests", dependencies: ["FabricTransport", "CFabric"]),
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricMeasure"]),
-        .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricTransport"]),
+        .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricTransport", "FabricReport", "FabricMeasure"]),
         .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricTransport"]),
         .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricTransport"]),
         .target(name: "CReference", path: "Benchmarks/CReference"),

@@ -12,6 +12,8 @@ public struct MatrixOptions: Sendable {
     public var warmup = 50
     /// One pair at a time instead of rounds of disjoint pairs.
     public var serial = false
+    /// Measure each flagged link again, alone, and keep only the verdicts that hold.
+    public var retest = true
     public var rule = OutlierRule()
     public init() {}
 }
@@ -60,38 +62,83 @@ public final class MatrixBenchmark {
         let schedule = rounds
         var links: [PairResult] = []
         for (index, round) in schedule.enumerated() {
-            let key = "matrix/\(index)"
-            try job.barrier(key)
-            var payload: [UInt8]?
-            if let role = PairSchedule.role(of: job.rank, in: round) {
-                let l = try latency.measure(size: options.latencyBytes, role: role)
-                let b = try bandwidth.measure(size: options.bandwidthBytes, role: role)
-                if let l, let b { payload = Array(try JSONEncoder().encode(LinkReport(latency: l, bandwidth: b))) }
-            }
-            guard let raw = try job.gather(key, payload, from: round.map(\.0)) else { continue }
-            for ((a, b), bytes) in zip(round, raw) {
-                let report: LinkReport
-                do {
-                    report = try JSONDecoder().decode(LinkReport.self, from: Data(bytes))
-                } catch {
-                    throw FabricError.protocolViolation(peer: "rank \(a)", detail: "its link report does not decode: \(error)")
-                }
-                var link = PairResult(ranks: [a, b], hosts: [hosts[a], hosts[b]])
-                link.histogram = report.latency.histogram
-                link.oneWayUs = LatencySummary(try HistogramEncoding.decode(report.latency.histogram))
-                let windows = try HistogramEncoding.decode(report.bandwidth.windowHistogram)
-                link.bandwidth = bandwidth.figures(size: options.bandwidthBytes, iterations: report.bandwidth.iterations,
-                                                   nanoseconds: report.bandwidth.nanoseconds, windows: windows)
-                links.append(link)
-            }
+            links += try measure(round, key: "matrix/\(index)", hosts: hosts)
             onRound(index + 1, schedule.count)
         }
-        guard job.rank == 0 else { return nil }
         links.sort { ($0.ranks[0], $0.ranks[1]) < ($1.ranks[0], $1.ranks[1]) }
+        let verdicts = job.rank == 0 ? Self.verdicts(links, rule: options.rule) : []
+
+        // A passing hiccup on a host (another tenant, a stalled scheduler) can make a healthy
+        // link look bad once; a bad link stays bad. So each flagged link is measured again,
+        // alone, and a verdict stands only if that measurement is flagged the same way.
+        let flagged = try agreeOnRetests(verdicts)
+        var retests: [PairResult] = []
+        for (index, pair) in flagged.enumerated() {
+            retests += try measure([(pair[0], pair[1])], key: "matrix/retest/\(index)", hosts: hosts)
+        }
+        guard job.rank == 0 else { return nil }
+        let (outliers, transient) = options.retest ? Self.settle(verdicts, links: links, retests: retests, rule: options.rule) : (verdicts, [])
         return LinkMatrixResult(latencyBytes: options.latencyBytes, latencyIterations: options.latencyIterations,
                                 bandwidthBytes: options.bandwidthBytes, bandwidthMessages: options.bandwidthMessages,
                                 rounds: schedule.map { $0.map { [$0.0, $0.1] } }, links: links, worldSize: n,
-                                rule: options.rule.description, verdicts: Self.verdicts(links, rule: options.rule))
+                                rule: options.rule.description, verdicts: outliers,
+                                transient: options.retest ? transient : nil, retests: options.retest ? retests : nil)
+    }
+
+    /// The sweep's verdicts split by the re-test: a verdict holds when the rule, applied with
+    /// the re-measured links in place of their sweep figures, flags the same link and metric.
+    static func settle(_ verdicts: [LinkVerdict], links: [PairResult], retests: [PairResult],
+                       rule: OutlierRule) -> (outliers: [LinkVerdict], transient: [LinkVerdict]) {
+        let second = Self.verdicts(links.map { link in retests.first { $0.ranks == link.ranks } ?? link }, rule: rule)
+        let holds = { (v: LinkVerdict) in second.contains { $0.ranks == v.ranks && $0.metric == v.metric } }
+        return (verdicts.filter(holds), verdicts.filter { !holds($0) })
+    }
+
+    /// Rank 0 names the links to measure again (each flagged link once); every rank learns them.
+    private func agreeOnRetests(_ verdicts: [LinkVerdict]) throws -> [[Int]] {
+        guard options.retest else { return [] }
+        let key = "matrix/retest"
+        if job.rank == 0 {
+            var pairs: [[Int]] = []
+            for v in verdicts where !pairs.contains(v.ranks) { pairs.append(v.ranks) }
+            try job.rendezvous.set(key, Array(try JSONEncoder().encode(pairs)))
+            return pairs
+        }
+        let bytes = try job.rendezvous.get(key, description: "rank 0's list of links to measure again")
+        do {
+            return try JSONDecoder().decode([[Int]].self, from: Data(bytes))
+        } catch {
+            throw FabricError.protocolViolation(peer: "rank 0", detail: "its list of links to measure again does not decode: \(error)")
+        }
+    }
+
+    /// One round: each pair measures latency then bandwidth between its two ranks; rank 0
+    /// gets the pairs' results, the others an empty list.
+    private func measure(_ round: [(Int, Int)], key: String, hosts: [String]) throws -> [PairResult] {
+        try job.barrier(key)
+        var payload: [UInt8]?
+        if let role = PairSchedule.role(of: job.rank, in: round) {
+            let l = try latency.measure(size: options.latencyBytes, role: role)
+            let b = try bandwidth.measure(size: options.bandwidthBytes, role: role)
+            if let l, let b { payload = Array(try JSONEncoder().encode(LinkReport(latency: l, bandwidth: b))) }
+        }
+        guard let raw = try job.gather(key, payload, from: round.map(\.0)) else { return [] }
+        return try zip(round, raw).map { pair, bytes in
+            let (a, b) = pair
+            let report: LinkReport
+            do {
+                report = try JSONDecoder().decode(LinkReport.self, from: Data(bytes))
+            } catch {
+                throw FabricError.protocolViolation(peer: "rank \(a)", detail: "its link report does not decode: \(error)")
+            }
+            var link = PairResult(ranks: [a, b], hosts: [hosts[a], hosts[b]])
+            link.histogram = report.latency.histogram
+            link.oneWayUs = LatencySummary(try HistogramEncoding.decode(report.latency.histogram))
+            let windows = try HistogramEncoding.decode(report.bandwidth.windowHistogram)
+            link.bandwidth = bandwidth.figures(size: options.bandwidthBytes, iterations: report.bandwidth.iterations,
+                                               nanoseconds: report.bandwidth.nanoseconds, windows: windows)
+            return link
+        }
     }
 
     /// Applies the rule to each metric over all links.

@@ -17,11 +17,16 @@ public struct LinkMatrixResult: Codable, Sendable {
     public var bandwidthGbps: [[Double?]]
     /// The outlier rule, in words.
     public var rule: String
-    /// One entry per flagged (link, metric).
+    /// One entry per flagged (link, metric) that was flagged again when measured alone.
     public var verdicts: [LinkVerdict]
+    /// Flagged in the sweep, but not when measured again alone: a passing disturbance.
+    public var transient: [LinkVerdict]?
+    /// The flagged links measured again, alone (nil when re-testing was turned off).
+    public var retests: [PairResult]?
 
     public init(latencyBytes: Int, latencyIterations: Int, bandwidthBytes: Int, bandwidthMessages: Int, rounds: [[[Int]]],
-                links: [PairResult], worldSize n: Int, rule: String, verdicts: [LinkVerdict]) {
+                links: [PairResult], worldSize n: Int, rule: String, verdicts: [LinkVerdict],
+                transient: [LinkVerdict]? = nil, retests: [PairResult]? = nil) {
         self.latencyBytes = latencyBytes
         self.latencyIterations = latencyIterations
         self.bandwidthBytes = bandwidthBytes
@@ -42,6 +47,8 @@ public struct LinkMatrixResult: Codable, Sendable {
         bandwidthGbps = matrix { $0.bandwidth?.gbps }
         self.rule = rule
         self.verdicts = verdicts
+        self.transient = transient
+        self.retests = retests
     }
 
     /// The flagged links, each once, lowest rank first: the document's `outliers`.

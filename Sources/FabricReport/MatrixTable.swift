@@ -23,12 +23,28 @@ public enum MatrixTable {
             }
         }
         lines.append("# outlier rule: a link is flagged when a figure is \(m.rule)")
+        if let retests = m.retests, !retests.isEmpty {
+            lines.append("# flagged links were measured again, alone; only what was flagged again is an outlier")
+        }
         if m.verdicts.isEmpty {
             lines.append("# verdict: no outlier among \(m.links.count) links")
         } else {
             lines.append("# verdict: \(m.outliers.count) outlier link\(m.outliers.count == 1 ? "" : "s") among \(m.links.count)")
             lines += m.verdicts.map { "# outlier: \($0.text)" }
         }
+        for v in m.transient ?? [] {
+            let again = m.retests?.first { $0.ranks == v.ranks }.map { " (measured again: \(Self.figure(v.metric, of: $0)))" } ?? ""
+            lines.append("# transient: \(v.text); not an outlier when measured again alone\(again)")
+        }
         return lines.joined(separator: "\n")
+    }
+
+    /// The metric a verdict names, as measured in `link`.
+    static func figure(_ metric: String, of link: PairResult) -> String {
+        switch metric {
+        case "latency_p50_us": return link.oneWayUs.map { String(format: "%.3g us", $0.p50) } ?? "-"
+        case "latency_p999_us": return link.oneWayUs.map { String(format: "%.3g us", $0.p999) } ?? "-"
+        default: return link.bandwidth.map { String(format: "%.3g GB/s", $0.gbps) } ?? "-"
+        }
     }
 }

@@ -13,7 +13,9 @@ struct MatrixCommand: ParsableCommand {
         (--lat-size, -n iterations) and then a stream (--bw-size, --bw-messages). A link is an \
         outlier when one of its figures (latency p50, latency p99.9, bandwidth) is more than \
         --outlier-k robust standard deviations (1.4826·MAD of the logs: figures are ratios) from \
-        the median link, and at least --outlier-ratio times worse than it. \
+        the median link, and at least --outlier-ratio times worse than it. A flagged link is \
+        measured again, alone, and stays an outlier only if flagged again (otherwise it is \
+        reported as transient; --no-retest keeps the sweep's verdicts as they are). \
         With --fail-on-outlier the run exits 1 when any link is flagged, so a health check can \
         gate on it.
 
@@ -52,8 +54,11 @@ struct MatrixCommand: ParsableCommand {
     @Option(name: .customLong("outlier-ratio"), help: "A flagged link is also at least this many times worse than the median link.")
     var outlierRatio: Double = 1.5
 
-    @Flag(name: .customLong("fail-on-outlier"), help: "Exit 1 when any link is flagged.")
+    @Flag(name: .customLong("fail-on-outlier"), help: "Exit 1 when any link is flagged (after its re-test).")
     var failOnOutlier = false
+
+    @Flag(inversion: .prefixedNo, help: "Measure each flagged link again, alone, and keep only the verdicts that hold.")
+    var retest = true
 
     func validate() throws {
         guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
@@ -75,6 +80,7 @@ struct MatrixCommand: ParsableCommand {
         options.window = window
         options.warmup = warmup
         options.serial = serial
+        options.retest = retest
         options.rule = OutlierRule(k: outlierK, minimumRatio: outlierRatio)
         var arguments = job.recorded
         arguments["lat_size"] = "\(latencySize.bytes)"
@@ -84,6 +90,7 @@ struct MatrixCommand: ParsableCommand {
         arguments["window"] = "\(window)"
         arguments["w"] = "\(warmup)"
         arguments["serial"] = "\(serial)"
+        arguments["retest"] = "\(retest)"
         arguments["outlier_k"] = "\(outlierK)"
         arguments["outlier_ratio"] = "\(outlierRatio)"
         arguments["fail_on_outlier"] = "\(failOnOutlier)"

@@ -1,3 +1,5 @@
+import FabricMeasure
+import FabricReport
 import XCTest
 @testable import FabricEngine
 @testable import FabricTransport
@@ -30,6 +32,28 @@ final class EngineTests: XCTestCase {
         }
         XCTAssertEqual(PairSchedule.role(of: 3, in: [(0, 1), (2, 3)]), .init(peer: 2, initiator: false))
         XCTAssertNil(PairSchedule.role(of: 4, in: [(0, 1), (2, 3)]))
+    }
+
+    func testAFlaggedLinkStaysAnOutlierOnlyIfItsRetestIsFlaggedToo() {
+        // Four ranks; the sweep finds 0-3 and 2-3 slow. Measured again, 0-3 is healthy (a
+        // passing hiccup) and 2-3 is still slow (a bad link).
+        func link(_ a: Int, _ b: Int, gbps: Double) -> PairResult {
+            var l = PairResult(ranks: [a, b], hosts: ["h\(a)", "h\(b)"])
+            l.bandwidth = BandwidthFigures(gbps: gbps, messageRateMpps: 0, bidirectional: false, window: 16, seconds: 1, windowGbps: nil)
+            return l
+        }
+        let sweep = [link(0, 1, gbps: 1.28), link(0, 2, gbps: 1.26), link(0, 3, gbps: 0.07),
+                     link(1, 2, gbps: 1.47), link(1, 3, gbps: 1.35), link(2, 3, gbps: 0.01)]
+        let rule = OutlierRule(k: 5, minimumRatio: 4)
+        let verdicts = MatrixBenchmark.verdicts(sweep, rule: rule)
+        XCTAssertEqual(Set(verdicts.map(\.ranks)), [[0, 3], [2, 3]])
+        let (outliers, transient) = MatrixBenchmark.settle(verdicts, links: sweep,
+                                                           retests: [link(0, 3, gbps: 1.25), link(2, 3, gbps: 0.012)], rule: rule)
+        XCTAssertEqual(outliers.map(\.ranks), [[2, 3]])
+        XCTAssertEqual(outliers.first?.value, 0.01, "the verdict keeps the sweep's figure")
+        XCTAssertEqual(transient.map(\.ranks), [[0, 3]])
+        // Nothing measured again: the sweep's figures stand, and so do its verdicts.
+        XCTAssertEqual(MatrixBenchmark.settle(verdicts, links: sweep, retests: [], rule: rule).outliers.count, verdicts.count)
     }
 
     func testAutoSaysWhyItDidNotPickVerbs() {
