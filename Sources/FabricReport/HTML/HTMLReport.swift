@@ -151,6 +151,7 @@ public enum HTMLReport {
         out += "<p class=\"meta\">Outlier rule: a figure \(SVG.escape(m.rule)).</p>"
         out += m.verdicts.isEmpty ? "<p class=\"verdict good\">No outlier among \(m.links.count) links.</p>"
             : m.verdicts.map { "<p class=\"verdict bad\">Outlier: \(SVG.escape($0.text))</p>" }.joined()
+        out += (m.transient ?? []).map { "<p class=\"verdict\">Transient (not an outlier when measured again alone): \(SVG.escape($0.text))</p>" }.joined()
         return out
     }
 
