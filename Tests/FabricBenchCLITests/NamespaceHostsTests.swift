@@ -55,16 +55,19 @@ final class NamespaceHostsTests: XCTestCase {
 
     func testMatrixNamesExactlyTheShapedLink() throws {
         let json = CLI.temporaryDirectory().appendingPathComponent("matrix.json")
-        // Hosts 2 and 3 talk through a 200 Mbit/s htb class; every other pair is unshaped.
-        // On this shared 2-core box, tail latency of a healthy link varies up to ~2.5× the
-        // median link, so the test asks for 4×; the shaped link is ~100× slower.
-        let r = try hosts(["-n", "4", "--shape", "2-3:200mbit", "--timeout", "90"],
-                          [CLI.binary, "matrix", "--serial", "-n", "500", "--bw-size", "64K", "--bw-messages", "256",
-                           "--outlier-ratio", "4", "--json", json.path])
+        // Hosts 2 and 3 talk through a 50 Mbit/s htb class; every other pair is unshaped.
+        // A busy host stalls for milliseconds, and then the healthy links' figures spread 3×
+        // (16 KiB p50) to 27× (bandwidth). With six links the MAD is that spread, and 5 robust
+        // standard deviations (the default) left the shaped link, 150× below the median
+        // bandwidth, on the edge. So the test uses 3 and asks for 4× (--outlier-ratio); a
+        // healthy link caught in a stall is cleared by its re-test.
+        let r = try hosts(["-n", "4", "--shape", "2-3:50mbit", "--timeout", "90"],
+                          [CLI.binary, "matrix", "--serial", "--lat-size", "16K", "-n", "200", "--bw-size", "64K", "--bw-messages", "256",
+                           "--outlier-k", "3", "--outlier-ratio", "4", "--json", json.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let document = try CLI.json(json)
         XCTAssertEqual(document["outliers"] as? [[Int]], [[2, 3]], r.stdout)
-        XCTAssertTrue(r.stdout.contains("# outlier: rank 2 ↔ rank 3 (netns-host2 ↔ netns-host3): bandwidth"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("# outlier: rank 2 ↔ rank 3 (netns-host2 ↔ netns-host3):"), r.stdout)
         let result = try XCTUnwrap((document["results"] as? [[String: Any]])?.first)
         // The shaped link was measured again, alone, and flagged again: a bad link, not a hiccup.
         let retests = try XCTUnwrap(result["retests"] as? [[String: Any]], "\(result.keys)")
@@ -74,7 +77,7 @@ final class NamespaceHostsTests: XCTestCase {
         XCTAssertEqual(bandwidth.count, 4)
         let shaped = try XCTUnwrap(bandwidth[2][3] as? Double), mirrored = try XCTUnwrap(bandwidth[3][2] as? Double)
         XCTAssertEqual(shaped, mirrored)
-        XCTAssertLessThan(shaped, 0.0251, "200 Mbit/s is 0.025 GB/s")
+        XCTAssertLessThan(shaped, 0.0063, "50 Mbit/s is 0.00625 GB/s")
         XCTAssertTrue(bandwidth[1][1] is NSNull, "the diagonal is empty")
         XCTAssertEqual((result["links"] as? [Any])?.count, 6)
     }
