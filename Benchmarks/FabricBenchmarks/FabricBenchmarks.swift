@@ -67,9 +67,11 @@ let benchmarks: @Sendable () -> Void = {
 
     // What every reported size costs: its summary, against HdrHistogram's own calls for the
     // same figures (each walks the counts array again); and the encoding written to JSON.
-    var spread = LatencyHistogram()
-    for i in 0..<1_000_000 { spread.record(nanoseconds: UInt64(3_000 + (i * 7919) % 50_000)) }
-    let million = spread
+    let million: LatencyHistogram = {
+        var h = LatencyHistogram()
+        for i in 0..<1_000_000 { h.record(nanoseconds: UInt64(3_000 + (i * 7919) % 50_000)) }
+        return h
+    }()
     Benchmark("summary: LatencySummary of a 1M-sample histogram") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(LatencySummary(million)) }
     }

@@ -77,7 +77,8 @@ public final class MatrixBenchmark {
             retests += try measure([(pair[0], pair[1])], key: "matrix/retest/\(index)", hosts: hosts)
         }
         guard job.rank == 0 else { return nil }
-        let (outliers, transient) = options.retest ? Self.settle(verdicts, links: links, retests: retests, rule: options.rule) : (verdicts, [])
+        // Without re-tests the sweep's figures stand, and so every verdict holds.
+        let (outliers, transient) = Self.settle(verdicts, links: links, retests: retests, rule: options.rule)
         return LinkMatrixResult(latencyBytes: options.latencyBytes, latencyIterations: options.latencyIterations,
                                 bandwidthBytes: options.bandwidthBytes, bandwidthMessages: options.bandwidthMessages,
                                 rounds: schedule.map { $0.map { [$0.0, $0.1] } }, links: links, worldSize: n,
@@ -143,21 +144,16 @@ public final class MatrixBenchmark {
 
     /// Applies the rule to each metric over all links.
     static func verdicts(_ links: [PairResult], rule: OutlierRule) -> [LinkVerdict] {
-        let metrics: [(name: String, label: String, unit: String, higherIsWorse: Bool, value: (PairResult) -> Double)] = [
-            ("latency_p50_us", "latency p50", "us", true, { $0.oneWayUs?.p50 ?? 0 }),
-            ("latency_p999_us", "latency p99.9", "us", true, { $0.oneWayUs?.p999 ?? 0 }),
-            ("bandwidth_gbps", "bandwidth", "GB/s", false, { $0.bandwidth?.gbps ?? 0 }),
-        ]
         var verdicts: [LinkVerdict] = []
-        for metric in metrics {
-            for flag in rule.flag(links.map(metric.value), higherIsWorse: metric.higherIsWorse) {
+        for metric in LinkMetric.allCases {
+            for flag in rule.flag(links.map { metric.value(of: $0) ?? 0 }, higherIsWorse: metric.higherIsWorse) {
                 let link = links[flag.index]
                 let (a, b) = (link.ranks[0], link.ranks[1])
                 let times = flag.ratio >= 1 ? String(format: "%.1f×", flag.ratio) : String(format: "%.2g×", flag.ratio)
                 let text = "rank \(a) ↔ rank \(b) (\(link.hosts[0]) ↔ \(link.hosts[1])): \(metric.label) "
                     + String(format: "%.3g", flag.value) + " \(metric.unit), \(times) the median link ("
                     + String(format: "%.3g", flag.median) + " \(metric.unit))"
-                verdicts.append(LinkVerdict(ranks: [a, b], metric: metric.name, value: flag.value, median: flag.median,
+                verdicts.append(LinkVerdict(ranks: [a, b], metric: metric.rawValue, value: flag.value, median: flag.median,
                                             ratio: flag.ratio, text: text))
             }
         }

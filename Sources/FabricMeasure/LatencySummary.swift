@@ -23,7 +23,7 @@ public struct LatencySummary: Codable, Sendable, Equatable {
         // unspecialized generic code: with a summary per rank and size, that was most of a
         // collective sweep's CPU (seconds per size in the Soft-RoCE VM).
         let buckets = h.recordedBuckets
-        let lowest = h.isEmpty ? 0 : h.storage.min
+        let lowest = h.storage.min  // 0 when empty
         let highest = h.storage.maxRecorded
         let total = h.count
         func nanoseconds(atPercentile p: Double) -> UInt64 {

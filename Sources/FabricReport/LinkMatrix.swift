@@ -42,9 +42,9 @@ public struct LinkMatrixResult: Codable, Sendable {
             }
             return m
         }
-        latencyP50Us = matrix { $0.oneWayUs?.p50 }
-        latencyP999Us = matrix { $0.oneWayUs?.p999 }
-        bandwidthGbps = matrix { $0.bandwidth?.gbps }
+        latencyP50Us = matrix(LinkMetric.latencyP50.value)
+        latencyP999Us = matrix(LinkMetric.latencyP999.value)
+        bandwidthGbps = matrix(LinkMetric.bandwidth.value)
         self.rule = rule
         self.verdicts = verdicts
         self.transient = transient
@@ -59,9 +59,32 @@ public struct LinkMatrixResult: Codable, Sendable {
     }
 }
 
+/// The figures the outlier rule judges a link by; `rawValue` is the verdict's `metric`.
+public enum LinkMetric: String, CaseIterable, Sendable {
+    case latencyP50 = "latency_p50_us", latencyP999 = "latency_p999_us", bandwidth = "bandwidth_gbps"
+
+    public var label: String {
+        switch self {
+        case .latencyP50: return "latency p50"
+        case .latencyP999: return "latency p99.9"
+        case .bandwidth: return "bandwidth"
+        }
+    }
+    public var unit: String { self == .bandwidth ? "GB/s" : "us" }
+    public var higherIsWorse: Bool { self != .bandwidth }
+    /// The figure in `link`, nil when the link has none.
+    public func value(of link: PairResult) -> Double? {
+        switch self {
+        case .latencyP50: return link.oneWayUs?.p50
+        case .latencyP999: return link.oneWayUs?.p999
+        case .bandwidth: return link.bandwidth?.gbps
+        }
+    }
+}
+
 public struct LinkVerdict: Codable, Sendable, Equatable {
     public var ranks: [Int]
-    /// "latency_p50_us", "latency_p999_us" or "bandwidth_gbps".
+    /// A `LinkMetric` raw value: "latency_p50_us", "latency_p999_us" or "bandwidth_gbps".
     public var metric: String
     public var value: Double
     public var median: Double

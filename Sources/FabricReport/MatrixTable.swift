@@ -33,18 +33,13 @@ public enum MatrixTable {
             lines += m.verdicts.map { "# outlier: \($0.text)" }
         }
         for v in m.transient ?? [] {
-            let again = m.retests?.first { $0.ranks == v.ranks }.map { " (measured again: \(Self.figure(v.metric, of: $0)))" } ?? ""
+            let again = m.retests?.first { $0.ranks == v.ranks }.flatMap { link in
+                LinkMetric(rawValue: v.metric).flatMap { metric in
+                    metric.value(of: link).map { " (measured again: " + String(format: "%.3g", $0) + " \(metric.unit))" }
+                }
+            } ?? ""
             lines.append("# transient: \(v.text); not an outlier when measured again alone\(again)")
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// The metric a verdict names, as measured in `link`.
-    static func figure(_ metric: String, of link: PairResult) -> String {
-        switch metric {
-        case "latency_p50_us": return link.oneWayUs.map { String(format: "%.3g us", $0.p50) } ?? "-"
-        case "latency_p999_us": return link.oneWayUs.map { String(format: "%.3g us", $0.p999) } ?? "-"
-        default: return link.bandwidth.map { String(format: "%.3g GB/s", $0.gbps) } ?? "-"
-        }
     }
 }

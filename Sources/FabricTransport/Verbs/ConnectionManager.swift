@@ -195,33 +195,38 @@ final class ConnectionManager {
         return true
     }
 
+    /// Why a well-formed request cannot be accepted, or nil.
+    private func refusal(of request: ConnectionRequest) -> String? {
+        if request.rank <= rank {
+            return "a connection request from rank \(request.rank), which should be accepting, not connecting (two jobs on one address?)"
+        }
+        if request.rank >= worldSize {
+            return "a connection request from rank \(request.rank), outside this job's \(worldSize) ranks (two jobs on one address?)"
+        }
+        if request.queuePairs != queuePairsPerPeer {
+            return "rank \(request.rank) runs with --qps \(request.queuePairs), this rank with --qps \(queuePairsPerPeer): give every rank the same --qps"
+        }
+        if request.queuePair >= queuePairsPerPeer {
+            return "rank \(request.rank) asked for queue pair \(request.queuePair) of \(queuePairsPerPeer)"
+        }
+        if keys.values.contains(LinkKey(peer: request.rank, queuePair: request.queuePair)) {
+            return "rank \(request.rank) asked twice for queue pair \(request.queuePair)"
+        }
+        return nil
+    }
+
     private func accept(_ id: UnsafeMutablePointer<rdma_cm_id>?, conn: rdma_conn_param, createQueuePair: QueuePairFactory) throws {
         guard let id else { return }
         let bytes = conn.private_data.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(conn.private_data_len))) } ?? []
-        let request = ConnectionRequest(decoding: bytes)
-        let problem: String?
-        if let request {
-            if request.rank <= rank {
-                problem = "a connection request from rank \(request.rank), which should be accepting, not connecting (two jobs on one address?)"
-            } else if request.rank >= worldSize {
-                problem = "a connection request from rank \(request.rank), outside this job's \(worldSize) ranks (two jobs on one address?)"
-            } else if request.queuePairs != queuePairsPerPeer {
-                problem = "rank \(request.rank) runs with --qps \(request.queuePairs), this rank with --qps \(queuePairsPerPeer): give every rank the same --qps"
-            } else if request.queuePair >= queuePairsPerPeer {
-                problem = "rank \(request.rank) asked for queue pair \(request.queuePair) of \(queuePairsPerPeer)"
-            } else if keys.values.contains(LinkKey(peer: request.rank, queuePair: request.queuePair)) {
-                problem = "rank \(request.rank) asked twice for queue pair \(request.queuePair)"
-            } else {
-                problem = nil
-            }
-        } else {
-            problem = "a connection request that is not from fabricbench (\(bytes.count) bytes of private data)"
-        }
-        guard let request, problem == nil else {
+        func refuse(_ peer: String, _ problem: String) throws -> Never {
             _ = api.reject(id, nil, 0)
             _ = api.destroy_id(id)
-            throw FabricError.protocolViolation(peer: "rank \(request.map { String($0.rank) } ?? "?") (--cm)", detail: problem!)
+            throw FabricError.protocolViolation(peer: "rank \(peer) (--cm)", detail: problem)
         }
+        guard let request = ConnectionRequest(decoding: bytes) else {
+            try refuse("?", "a connection request that is not from fabricbench (\(bytes.count) bytes of private data)")
+        }
+        if let problem = refusal(of: request) { try refuse(String(request.rank), problem) }
         let key = LinkKey(peer: request.rank, queuePair: request.queuePair)
         ids.append(id)
         keys[UInt(bitPattern: id)] = key
