@@ -22,7 +22,8 @@ struct MatrixCommand: ParsableCommand {
         Examples:
           fabricbench matrix --np 4
           mpirun -np 16 --map-by node fabricbench matrix --json links.json
-          fabricbench matrix --np 6 --lat-size 64 --bw-size 4M --serial --outlier-k 3 --fail-on-outlier
+          fabricbench matrix --np 6 --bw-size 4M --serial --fail-on-outlier
+          fabricbench matrix --np 8 --outlier-k 3 --no-retest   # no re-test
         """)
 
     @OptionGroup var job: JobFlags
