@@ -1,71 +1,96 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// The dependency lists below are the architecture (docs/ARCHITECTURE.md draws them):
+// a small core of protocols; the rendezvous and each transport in a module of its own,
+// depending only on the core and the C shim it needs; one registry line per transport;
+// collectives on the core only; results apart from their renderers; the engines on top;
+// the CLI last.
 let package = Package(
     name: "FabricBench",
     products: [
         .executable(name: "fabricbench", targets: ["fabricbench"]),
-        .library(name: "FabricTransport", targets: ["FabricTransport"]),
-        .library(name: "FabricMeasure", targets: ["FabricMeasure"]),
-        .library(name: "FabricReport", targets: ["FabricReport"]),
-        .library(name: "FabricEngine", targets: ["FabricEngine"]),
+        .library(name: "FabricCore", targets: ["FabricCore"]),
         .library(name: "FabricCollectives", targets: ["FabricCollectives"]),
+        .library(name: "FabricEngine", targets: ["FabricEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
-        // Thin C shim: clocks, pinning, socket helpers, and the run-time (dlopen) RDMA loader.
-        .target(name: "CFabric", linkerSettings: [.linkedLibrary("dl")]),
+        // C shims, no logic. System: clocks, pinning, sockets. RDMA: verbs, rdma_cm and
+        // numa opened at run time (dlopen), so one binary serves every host.
+        .target(name: "CFabricSystem"),
+        .target(name: "CFabricRDMA", linkerSettings: [.linkedLibrary("dl")]),
         // zlib for HdrHistogram's compressed encoding.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        // The core: Transport, MemoryRegion, Completion, errors, the Store protocol, the
+        // transport registry's types, the typed control plane, framing and sockets.
+        .target(name: "FabricCore", dependencies: ["CFabricSystem"]),
+        // The rendezvous store (server, client, launcher detection): implements Store.
+        .target(name: "FabricRendezvous", dependencies: ["FabricCore", "CFabricSystem"]),
+
+        // Transports: one module each, on the core and the shim it needs.
+        .target(name: "FabricTCP", dependencies: ["FabricCore", "CFabricSystem"]),
+        .target(name: "FabricVerbs", dependencies: ["FabricCore", "CFabricSystem", "CFabricRDMA"]),
+        .target(name: "FabricSHM", dependencies: ["FabricCore", "CFabricSystem"]),
+        // The registry: one line per transport.
+        .target(name: "FabricTransports", dependencies: ["FabricCore", "FabricTCP", "FabricVerbs"]),
+
+        // Collective algorithms, written only against the core's Transport.
+        .target(name: "FabricCollectives", dependencies: ["FabricCore"]),
+        // Where a rank runs: CPU pinning and NUMA placement.
+        .target(name: "FabricPlacement", dependencies: ["CFabricSystem", "CFabricRDMA"]),
+        // Clocks, HDR histograms, statistics.
         .target(
             name: "FabricMeasure",
             dependencies: [
-                "CFabric", "CZlib",
+                "CFabricSystem", "CZlib",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .target(
-            name: "FabricTransport",
-            dependencies: [
-                "CFabric",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        .target(
-            name: "FabricReport",
-            dependencies: ["FabricMeasure"]
-        ),
-        // Collective algorithms, written only against the Transport protocol.
-        .target(name: "FabricCollectives", dependencies: ["FabricTransport"]),
-        // Benchmark engines (latency, bandwidth) and job setup; the CLI is a thin front end.
+        // The result model: run documents and result types, what JSON files hold.
+        .target(name: "FabricResults", dependencies: ["FabricMeasure"]),
+        // Renderers of the result model: text tables, CSV, HTML, and the sink that writes them.
+        .target(name: "FabricReport", dependencies: ["FabricResults", "FabricMeasure"]),
+        // The measuring engines and job setup; they never see a renderer or a concrete transport.
         .target(
             name: "FabricEngine",
-            dependencies: ["CFabric", "CZlib", "FabricTransport", "FabricMeasure", "FabricReport", "FabricCollectives"]
+            dependencies: ["CFabricSystem", "FabricCore", "FabricRendezvous", "FabricTransports", "FabricCollectives",
+                           "FabricPlacement", "FabricMeasure", "FabricResults"]
         ),
         .executableTarget(
             name: "fabricbench",
             dependencies: [
-                "CFabric", "FabricTransport", "FabricMeasure", "FabricReport", "FabricEngine",
+                "FabricCore", "FabricRendezvous", "FabricTransports", "FabricTCP", "FabricVerbs", "FabricCollectives",
+                "FabricMeasure", "FabricResults", "FabricReport", "FabricEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        .testTarget(name: "FabricCoreTests", dependencies: ["FabricCore"]),
+        .testTarget(name: "FabricRendezvousTests", dependencies: ["FabricRendezvous", "FabricCore"]),
+        .testTarget(name: "FabricTCPTests", dependencies: ["FabricTCP", "FabricRendezvous", "FabricCore"]),
+        .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "CFabricRDMA"]),
+        // Every transport passes the same suite (one line per transport instantiates it).
+        .testTarget(
+            name: "FabricConformanceTests",
+            dependencies: ["FabricCore", "FabricRendezvous", "FabricTransports", "FabricTCP", "FabricVerbs", "FabricSHM",
+                           "FabricCollectives"]
+        ),
         .testTarget(name: "FabricMeasureTests", dependencies: ["FabricMeasure"]),
-        .testTarget(name: "FabricTransportTests", dependencies: ["FabricTransport", "CFabric"]),
-        .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricMeasure"]),
-        .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricTransport", "FabricReport", "FabricMeasure"]),
-        .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricTransport"]),
-        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricTransport"]),
+        .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricResults", "FabricMeasure"]),
+        .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricCore", "FabricVerbs", "FabricTransports", "FabricResults", "FabricMeasure"]),
+        .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP"]),
+        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricCore", "FabricRendezvous"]),
         .target(name: "CReference", path: "Benchmarks/CReference"),
         .executableTarget(
             name: "FabricBenchmarks",
             dependencies: [
-                "FabricMeasure", "CFabric", "FabricCollectives", "CReference",
+                "FabricMeasure", "CFabricSystem", "FabricCollectives", "CReference",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/FabricBenchmarks",

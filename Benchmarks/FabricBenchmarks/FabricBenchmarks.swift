@@ -1,5 +1,5 @@
 import Benchmark
-import CFabric
+import CFabricSystem
 import CReference
 import FabricCollectives
 import FabricMeasure

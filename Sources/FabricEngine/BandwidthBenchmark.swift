@@ -1,6 +1,6 @@
 import FabricMeasure
-import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
 import Foundation
 
 public struct BandwidthOptions: Sendable {

@@ -1,4 +1,4 @@
-import FabricTransport
+import FabricCore
 import Foundation
 
 /// The engines' test patterns and control words on registered memory.

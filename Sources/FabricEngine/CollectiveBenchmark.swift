@@ -1,7 +1,7 @@
 import FabricCollectives
 import FabricMeasure
-import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
 import Foundation
 
 public struct CollectiveOptions: Sendable {
@@ -103,11 +103,9 @@ public final class CollectiveBenchmark {
                     report.mismatches = result.first.map { Mismatch(rank: job.rank, index: $0.index, expected: $0.expected, got: $0.got) }
                 }
                 let key = "\(options.kind.rawValue)/\(index)/\(inPlace ? "in" : "out")"
-                guard let raw = try job.gather(key, [UInt8](try JSONEncoder().encode(report))) else { continue }
-                let reports = try raw.enumerated().map { r, bytes -> RankReport in
-                    do { return try JSONDecoder().decode(RankReport.self, from: Data(bytes)) } catch {
-                        throw FabricError.protocolViolation(peer: "rank \(r)", detail: "its timing report does not decode: \(error)")
-                    }
+                guard let reports = try job.control.gather(key, report, what: "timing report") else { continue }
+                for (r, report) in reports.enumerated() where report.nanoseconds.count != options.iterations {
+                    throw FabricError.protocolViolation(peer: "rank \(r)", detail: "its timing report has \(report.nanoseconds.count) iterations, not \(options.iterations)")
                 }
                 entries.append(combine(count: count, inPlace: inPlace, algorithm: algorithm.name, why: why, reports: reports, hosts: hosts))
                 timings.append(Timings(bytes: count * es, inplace: inPlace, perRank: reports.map(\.nanoseconds)))
@@ -153,8 +151,7 @@ public final class CollectiveBenchmark {
         let t0 = clock.now()
         for _ in 0..<iterations { try algorithm.run(comm, a) }
         let mean = Double(clock.nanoseconds(clock.now() &- t0)) / Double(iterations)
-        guard let all = try job.gather(key, Array(String(mean).utf8)) else { return nil }
-        return all.compactMap { Double(String(decoding: $0, as: UTF8.self)) }.max()
+        return try job.control.gather(key, mean, what: "probe time")?.max()
     }
 }
 
@@ -198,22 +195,15 @@ struct AlgorithmChooser {
         }
         // Rank 0 decides one crossover: from the smallest probe size at which the winner of
         // the largest probe wins at every larger probe; below it, the winner just below.
-        if job.rank == 0 {
+        decision = try job.control.decide("auto/decision", what: "algorithm choice") {
             let measured = winners.map { w in
                 "\(ByteCount.format(w.count * es)): " + zip(algorithms, w.times).map { "\($0.name) \(String(format: "%.1f", $1 / 1000)) us" }.joined(separator: ", ")
             }.joined(separator: "; ")
             let top = winners.last?.algorithm ?? 0
             let start = winners.lastIndex { $0.algorithm != top }.map { $0 + 1 } ?? 0
-            let chosen = Decision(below: start == 0 ? top : winners[start - 1].algorithm,
-                                  crossover: start == 0 ? 0 : winners[start].count, above: top,
-                                  explanation: "auto (measured: \(measured))")
-            try job.rendezvous.set("auto/decision", [UInt8](try JSONEncoder().encode(chosen)))
-        }
-        let raw = try job.rendezvous.get("auto/decision", description: "rank 0's algorithm choice")
-        do {
-            decision = try JSONDecoder().decode(Decision.self, from: Data(raw))
-        } catch {
-            throw FabricError.protocolViolation(peer: "rank 0", detail: "its algorithm choice does not decode: \(error)")
+            return Decision(below: start == 0 ? top : winners[start - 1].algorithm,
+                            crossover: start == 0 ? 0 : winners[start].count, above: top,
+                            explanation: "auto (measured: \(measured))")
         }
         guard decision.below < algorithms.count, decision.above < algorithms.count else {
             throw FabricError.protocolViolation(peer: "rank 0", detail: "chose algorithm \(max(decision.below, decision.above)) of \(algorithms.count)")

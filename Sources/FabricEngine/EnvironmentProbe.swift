@@ -1,8 +1,9 @@
-import CFabric
+import CFabricSystem
 import CZlib
 import FabricMeasure
-import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
+import FabricTransports
 import Foundation
 
 public enum FabricBenchVersion {
@@ -49,11 +50,7 @@ public enum EnvironmentProbe {
             "zlib": String(cString: zlibVersion()),
             "hdrhistogram_encoding": "V2 compressed",
         ]
-        let rdma = RDMAAvailability.probe()
-        for (name, which) in [("libibverbs", FAB_RDMA_HAVE_VERBS), ("librdmacm", FAB_RDMA_HAVE_RDMACM), ("libnuma", FAB_RDMA_HAVE_NUMA)] {
-            out[name] = fab_rdma_library_path(Int32(which)).map { String(cString: $0) } ?? "not loaded"
-        }
-        if !rdma.librariesLoaded { out["rdma"] = rdma.reason }
+        for plugin in TransportRegistry.all { out.merge(plugin.libraries()) { a, _ in a } }
         return out
     }
 }

@@ -1,11 +1,13 @@
-import FabricMeasure
-import FabricTransport
+import FabricCore
+import FabricPlacement
+import FabricRendezvous
+import FabricTransports
 import Foundation
 
 public struct JobOptions: Sendable {
     public var transport: TransportChoice = .auto
-    public var tcp = TCPOptions()
-    public var verbs = VerbsOptions()
+    /// Settings shared by every transport, and each transport's own options.
+    public var transportContext = TransportContext()
     public var timeout: Double = 30
     /// CPUs to pin ranks to, indexed by local rank (wrapping); empty: no pinning.
     public var cpus: [Int] = []
@@ -17,6 +19,8 @@ public struct JobOptions: Sendable {
 public final class Job {
     public let spec: LaunchSpec
     public let rendezvous: RendezvousClient
+    /// Typed gathers and decisions between ranks, over the rendezvous store.
+    public let control: ControlPlane
     public let transport: Transport
     public let selection: TransportSelection
     public let pinnedCPU: Int?
@@ -51,29 +55,18 @@ public final class Job {
         }
         rendezvous = try RendezvousClient(host: spec.masterHost, port: spec.masterPort, rank: spec.rank,
                                           worldSize: spec.worldSize, token: token, timeout: options.timeout)
-        selection = try TransportSelection.agree(TransportSelection.select(options.transport), choice: options.transport, rendezvous: rendezvous)
-        switch selection.kind {
-        case .verbs:
-            var verbs = options.verbs
-            verbs.timeout = options.timeout
-            transport = try VerbsTransport(rendezvous: rendezvous, options: verbs)
-        case .tcp:
-            var tcp = options.tcp
-            tcp.timeout = options.timeout
-            if let local = spec.localSize, local > ProcessInfo.processInfo.activeProcessorCount { tcp.spinsBeforeSleep = 0 }
-            transport = try TCPTransport(rendezvous: rendezvous, options: tcp, masterHost: spec.masterHost)
+        control = ControlPlane(store: rendezvous)
+        var context = options.transportContext
+        context.timeout = options.timeout
+        context.masterHost = spec.masterHost
+        context.localRank = spec.localRank
+        context.localSize = spec.localSize
+        selection = try TransportSelection.agree(choice: options.transport, context: context, control: control)
+        guard let plugin = TransportRegistry.plugin(named: selection.kind.rawValue) else {
+            throw FabricError.configuration("rank \(spec.rank): rank 0 chose transport '\(selection.kind)', which this build does not have: run the same fabricbench build on every rank")
         }
+        transport = try plugin.make(rendezvous, context)
         try rendezvous.set("host/\(spec.rank)", Array(ProcessInfo.processInfo.hostName.utf8))
-    }
-
-    /// Rank 0 receives every rank's value for `key` (in rank order); other ranks get nil.
-    /// `from` limits the ranks that contribute.
-    public func gather(_ key: String, _ value: [UInt8]?, from ranks: [Int]? = nil) throws -> [[UInt8]]? {
-        if let value { try rendezvous.set("\(key)/\(rank)", value) }
-        guard rank == 0 else { return nil }
-        return try (ranks ?? Array(0..<worldSize)).map { r in
-            try rendezvous.get("\(key)/\(r)", description: "rank \(r)'s result '\(key)'")
-        }
     }
 
     public func hostNames() throws -> [String] {
@@ -82,7 +75,7 @@ public final class Job {
         }
     }
 
-    public func barrier(_ name: String) throws { try rendezvous.barrier(name) }
+    public func barrier(_ name: String) throws { try control.barrier(name) }
 
     /// Clean exit: say goodbye; rank 0 keeps the store up until the others have left.
     public func finish() {

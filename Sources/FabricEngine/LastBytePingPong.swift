@@ -1,6 +1,6 @@
-import CFabric
+import CFabricSystem
 import FabricMeasure
-import FabricTransport
+import FabricCore
 import Foundation
 
 /// ib_write_lat's method: the initiator RDMA-writes the message into the responder's

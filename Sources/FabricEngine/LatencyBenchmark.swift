@@ -1,6 +1,6 @@
 import FabricMeasure
-import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
 import Foundation
 
 public struct LatencyOptions: Sendable {
@@ -77,14 +77,8 @@ public final class LatencyBenchmark {
     private var remoteBuffers: [Int: RemoteRegion] = [:]
     private func remoteReceiveBuffer(of peer: Int, _ transport: OneSidedTransport, _ receive: RegisteredMemory) throws -> RemoteRegion {
         if let known = remoteBuffers[peer] { return known }
-        let rendezvous = job.rendezvous
-        try rendezvous.set("latency/remote/\(job.rank)/\(peer)", Array(try JSONEncoder().encode(transport.remoteHandle(for: receive.region))))
-        let raw = try rendezvous.get("latency/remote/\(peer)/\(job.rank)", description: "rank \(peer)'s receive buffer address")
-        do {
-            remoteBuffers[peer] = try JSONDecoder().decode(RemoteRegion.self, from: Data(raw))
-        } catch {
-            throw FabricError.protocolViolation(peer: "rank \(peer)", detail: "its buffer address does not decode: \(error)")
-        }
+        try job.control.publish("latency/remote/\(job.rank)/\(peer)", transport.remoteHandle(for: receive.region))
+        remoteBuffers[peer] = try job.control.read("latency/remote/\(peer)/\(job.rank)", from: peer, what: "receive buffer address") as RemoteRegion
         return remoteBuffers[peer]!
     }
 

@@ -1,4 +1,5 @@
-import FabricTransport
+import FabricCore
+import FabricRendezvous
 import Foundation
 
 /// `--np N`: runs N ranks of this same binary on this host over loopback. The launcher

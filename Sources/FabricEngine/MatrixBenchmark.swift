@@ -1,6 +1,6 @@
 import FabricMeasure
-import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
 import Foundation
 
 public struct MatrixOptions: Sendable {
@@ -98,18 +98,10 @@ public final class MatrixBenchmark {
     /// Rank 0 names the links to measure again (each flagged link once); every rank learns them.
     private func agreeOnRetests(_ verdicts: [LinkVerdict]) throws -> [[Int]] {
         guard options.retest else { return [] }
-        let key = "matrix/retest"
-        if job.rank == 0 {
+        return try job.control.decide("matrix/retest", what: "list of links to measure again") {
             var pairs: [[Int]] = []
             for v in verdicts where !pairs.contains(v.ranks) { pairs.append(v.ranks) }
-            try job.rendezvous.set(key, Array(try JSONEncoder().encode(pairs)))
             return pairs
-        }
-        let bytes = try job.rendezvous.get(key, description: "rank 0's list of links to measure again")
-        do {
-            return try JSONDecoder().decode([[Int]].self, from: Data(bytes))
-        } catch {
-            throw FabricError.protocolViolation(peer: "rank 0", detail: "its list of links to measure again does not decode: \(error)")
         }
     }
 
@@ -117,21 +109,15 @@ public final class MatrixBenchmark {
     /// gets the pairs' results, the others an empty list.
     private func measure(_ round: [(Int, Int)], key: String, hosts: [String]) throws -> [PairResult] {
         try job.barrier(key)
-        var payload: [UInt8]?
+        var payload: LinkReport?
         if let role = PairSchedule.role(of: job.rank, in: round) {
             let l = try latency.measure(size: options.latencyBytes, role: role)
             let b = try bandwidth.measure(size: options.bandwidthBytes, role: role)
-            if let l, let b { payload = Array(try JSONEncoder().encode(LinkReport(latency: l, bandwidth: b))) }
+            if let l, let b { payload = LinkReport(latency: l, bandwidth: b) }
         }
-        guard let raw = try job.gather(key, payload, from: round.map(\.0)) else { return [] }
-        return try zip(round, raw).map { pair, bytes in
+        guard let reports = try job.control.gather(key, payload, from: round.map(\.0), what: "link report") else { return [] }
+        return try zip(round, reports).map { pair, report in
             let (a, b) = pair
-            let report: LinkReport
-            do {
-                report = try JSONDecoder().decode(LinkReport.self, from: Data(bytes))
-            } catch {
-                throw FabricError.protocolViolation(peer: "rank \(a)", detail: "its link report does not decode: \(error)")
-            }
             var link = PairResult(ranks: [a, b], hosts: [hosts[a], hosts[b]])
             link.histogram = report.latency.histogram
             link.oneWayUs = LatencySummary(try HistogramEncoding.decode(report.latency.histogram))

@@ -1,5 +1,5 @@
-import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
 import Foundation
 
 /// Point-to-point pairing, as osu_multi_lat does: rank i < n/2 drives rank i + n/2, so
@@ -48,17 +48,10 @@ struct PairwiseSweep<Report: Codable> {
         for (index, size) in sizes.enumerated() {
             try job.barrier("\(name)/\(index)")
             let report = try role.flatMap { try measure(size, $0) }
-            let payload = try report.map { [UInt8](try JSONEncoder().encode($0)) }
-            guard let raw = try job.gather("\(name)/\(index)", payload, from: initiators) else { continue }
-            let reports = try zip(initiators, raw).map { initiator, bytes -> (pair: PairResult, report: Report) in
+            guard let decoded = try job.control.gather("\(name)/\(index)", report, from: initiators, what: "\(name) report") else { continue }
+            let reports = zip(initiators, decoded).map { initiator, report -> (pair: PairResult, report: Report) in
                 let peer = initiator + job.worldSize / 2
-                let decoded: Report
-                do {
-                    decoded = try JSONDecoder().decode(Report.self, from: Data(bytes))
-                } catch {
-                    throw FabricError.protocolViolation(peer: "rank \(initiator)", detail: "its \(name) report does not decode: \(error)")
-                }
-                return (PairResult(ranks: [initiator, peer], hosts: [hosts[initiator], hosts[peer]]), decoded)
+                return (PairResult(ranks: [initiator, peer], hosts: [hosts[initiator], hosts[peer]]), report)
             }
             try onResult(combine(size, reports))
         }

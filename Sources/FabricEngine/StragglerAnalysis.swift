@@ -1,5 +1,5 @@
 import FabricMeasure
-import FabricReport
+import FabricResults
 
 private let median = RobustStatistics.median
 private let mad = RobustStatistics.mad

@@ -1,4 +1,4 @@
-import CFabric
+import CFabricSystem
 import Foundation
 
 /// Which counter timestamps come from. Both are monotonic; the TSC is cheaper to read

@@ -1,4 +1,5 @@
 import FabricMeasure
+import FabricResults
 import Foundation
 
 /// A result type as spreadsheet rows (`--csv FILE`): one header, then rows, from the same

@@ -1,3 +1,4 @@
+import FabricResults
 import Foundation
 
 /// `fabricbench compare` in the terminal: one row per size and metric, then the verdicts.

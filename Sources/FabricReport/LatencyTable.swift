@@ -1,4 +1,5 @@
 import FabricMeasure
+import FabricResults
 import Foundation
 
 /// perftest's latency table (ib_write_lat's columns), extended with the deep tail and jitter.

@@ -1,3 +1,4 @@
+import FabricResults
 /// `fabricbench matrix` in the terminal: one N×N grid per metric (rows and columns are
 /// ranks), then the verdict.
 public enum MatrixTable {

@@ -1,3 +1,4 @@
+import FabricResults
 import Foundation
 
 /// nccl-tests' table: per size, out-of-place then in-place time, algbw, busbw and #wrong,

@@ -1,3 +1,4 @@
+import FabricResults
 import Foundation
 
 /// A one-line progress indicator on standard error (step, what comes next, ETA), shown only

@@ -1,3 +1,4 @@
+import FabricResults
 import Foundation
 
 /// Rank 0's collector: prints each result as it arrives and rewrites the JSON after every

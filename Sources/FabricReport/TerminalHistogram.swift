@@ -1,4 +1,5 @@
 import FabricMeasure
+import FabricResults
 import Foundation
 
 /// A binned histogram drawn with bars, as sockperf's --full-log summaries are read:

@@ -3,7 +3,8 @@ import FabricCollectives
 import FabricEngine
 import FabricMeasure
 import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
 
 extension DataType: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }

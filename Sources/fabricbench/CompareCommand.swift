@@ -1,6 +1,7 @@
 import ArgumentParser
 import FabricMeasure
 import FabricReport
+import FabricResults
 import Foundation
 
 struct CompareCommand: ParsableCommand {

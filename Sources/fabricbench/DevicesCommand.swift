@@ -1,6 +1,8 @@
 import ArgumentParser
 import FabricReport
-import FabricTransport
+import FabricResults
+import FabricCore
+import FabricVerbs
 import Foundation
 
 struct DevicesCommand: ParsableCommand {

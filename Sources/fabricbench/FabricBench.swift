@@ -1,5 +1,5 @@
 import ArgumentParser
-import FabricTransport
+import FabricCore
 import Foundation
 
 @main

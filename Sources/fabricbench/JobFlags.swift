@@ -1,10 +1,22 @@
 import ArgumentParser
 import FabricEngine
 import FabricMeasure
-import FabricTransport
+import FabricCore
+import FabricRendezvous
+import FabricTCP
+import FabricTransports
+import FabricVerbs
 import Foundation
 
-extension TransportChoice: ExpressibleByArgument {}
+extension TransportChoice: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
+
+    /// --help's text, from the registry: every transport says what it is once.
+    static var help: String {
+        let named = TransportRegistry.all.map { "\($0.kind) (\($0.summary)\($0.autoPreference == nil ? "; never chosen by auto" : ""))" }
+        return "Transport: auto (the best transport every rank can use: verbs when every rank has a usable RDMA device, else TCP), or one of: \(named.joined(separator: ", "))."
+    }
+}
 
 enum ClockChoice: String, CaseIterable, ExpressibleByArgument {
     case auto, tsc
@@ -47,7 +59,7 @@ struct JobFlags: ParsableArguments {
     @Option(help: "Job name shared by all ranks; jobs with different tokens never connect to each other.")
     var jobToken: String?
 
-    @Option(help: "Transport: auto (verbs when every rank has a usable RDMA device, else TCP), tcp or verbs.")
+    @Option(help: ArgumentHelp(TransportChoice.help))
     var transport: TransportChoice = .auto
 
     @Option(help: "RDMA device (e.g. mlx5_0, rxe0); default: the first with an active port.")
@@ -158,25 +170,29 @@ struct JobFlags: ParsableArguments {
         o.transport = transport
         o.timeout = timeout
         o.cpus = (try? cpuList()) ?? []
-        o.tcp.bindAddress = bind
-        o.tcp.interface = iface
-        o.tcp.busyPoll = busyPoll
-        o.tcp.socketBufferBytes = sockBuf.bytes
-        o.verbs.device = device
-        o.verbs.port = port
-        o.verbs.gidIndex = gidIndex
-        o.verbs.mtu = mtu
-        o.verbs.trafficClass = tc
-        o.verbs.serviceLevel = sl
-        o.verbs.inlineBytes = inlineBytes
-        o.verbs.dataPath = verb
-        o.verbs.events = events
-        o.verbs.numaNode = numa
-        o.verbs.connectionManager = cm
-        o.verbs.cmBindAddress = bind
-        o.verbs.cmInterface = iface
-        o.verbs.queuePairs = qps
-        o.verbs.pinned = cpus != nil
+        var tcp = TCPOptions()
+        tcp.bindAddress = bind
+        tcp.interface = iface
+        tcp.busyPoll = busyPoll
+        tcp.socketBufferBytes = sockBuf.bytes
+        o.transportContext[TCPOptions.self] = tcp
+        var verbs = VerbsOptions()
+        verbs.device = device
+        verbs.port = port
+        verbs.gidIndex = gidIndex
+        verbs.mtu = mtu
+        verbs.trafficClass = tc
+        verbs.serviceLevel = sl
+        verbs.inlineBytes = inlineBytes
+        verbs.dataPath = verb
+        verbs.events = events
+        verbs.numaNode = numa
+        verbs.connectionManager = cm
+        verbs.cmBindAddress = bind
+        verbs.cmInterface = iface
+        verbs.queuePairs = qps
+        verbs.pinned = cpus != nil
+        o.transportContext[VerbsOptions.self] = verbs
         return o
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import FabricEngine
 import FabricMeasure
 import FabricReport
+import FabricResults
 
 struct MatrixCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,9 @@
 import FabricEngine
 import FabricMeasure
 import FabricReport
-import FabricTransport
+import FabricCore
+import FabricRendezvous
+import FabricResults
 import Foundation
 
 /// The part every command shares: decide whether this process is a launcher or a rank,
@@ -21,9 +23,9 @@ enum RankRunner {
                 throw FabricError.configuration("--np spawns its own ranks, but this process was already started by \(spec.launcher.rawValue) as rank \(spec.rank) of \(spec.worldSize): drop --np")
             }
             // Checked once here, so an unusable RDMA setup is one line, not one per rank.
-            if flags.transport == .verbs {
-                let rdma = RDMAAvailability.probe()
-                guard rdma.usable else { throw FabricError.configuration("--transport verbs: \(rdma.reason)") }
+            if flags.transport != .auto {
+                let selection = TransportSelection.select(flags.transport, context: flags.jobOptions.transportContext)
+                guard selection.available else { throw FabricError.configuration("--transport \(flags.transport): \(selection.reason)") }
             }
             let n = flags.localRanks ?? 2
             if flags.localRanks == nil {

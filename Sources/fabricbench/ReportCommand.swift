@@ -1,5 +1,6 @@
 import ArgumentParser
 import FabricReport
+import FabricResults
 import Foundation
 
 struct ReportCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
-import FabricTransport
+import FabricCore
+import FabricRendezvous
 import XCTest
 
 /// The launch paths other than --np, and what happens when ranks go missing.

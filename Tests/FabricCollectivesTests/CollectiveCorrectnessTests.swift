@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import FabricTransport
+import FabricCore
 @testable import FabricCollectives
 
 /// Exact results for every algorithm, type and op, on 2 to 5 ranks (odd and non-power-of-two

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import FabricTransport
+import FabricCore
 @testable import FabricCollectives
 
 /// A transport that flips one bit of the `target`-th message it receives, to prove the

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-import FabricTransport
+import FabricCore
+import FabricRendezvous
+import FabricTCP
 @testable import FabricCollectives
 
 /// Runs `body` on `n` ranks, one thread each, connected over loopback TCP.
@@ -21,7 +23,7 @@ func withRanks(_ n: Int, file: StaticString = #filePath, line: UInt = #line,
                 let client = try RendezvousClient(host: "127.0.0.1", port: server.port, rank: rank, worldSize: n, token: token, timeout: 20)
                 var options = TCPOptions()
                 options.timeout = 20
-                let transport = try TCPTransport(rendezvous: client, options: options, masterHost: "127.0.0.1")
+                let transport = try TCPTransport(store: client, options: options, masterHost: "127.0.0.1")
                 try body(Communicator(transport: transport))
                 transport.close()
                 client.bye()

@@ -1,8 +1,9 @@
 import FabricMeasure
-import FabricReport
+import FabricResults
 import XCTest
 @testable import FabricEngine
-@testable import FabricTransport
+import FabricCore
+import FabricVerbs
 
 final class EngineTests: XCTestCase {
     func testPairsCrossTheHalvesAndAnOddRankSitsOut() {
@@ -56,14 +57,67 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(MatrixBenchmark.settle(verdicts, links: sweep, retests: [], rule: rule).outliers.count, verdicts.count)
     }
 
-    func testAutoSaysWhyItDidNotPickVerbs() {
-        let none = RDMAAvailability(librariesLoaded: false, deviceNames: [], reason: "libibverbs could not be loaded: x")
-        let auto = TransportSelection.select(.auto, rdma: none)
-        XCTAssertEqual(auto.kind, .tcp)
-        XCTAssertTrue(auto.reason.contains("libibverbs could not be loaded"), auto.reason)
-        let present = RDMAAvailability(librariesLoaded: true, deviceNames: ["rxe0"], reason: "")
-        XCTAssertTrue(TransportSelection.select(.auto, rdma: present).reason.contains("rxe0"))
-        XCTAssertEqual(TransportSelection.select(.tcp, rdma: present).kind, .tcp)
+    /// A registry of made-up transports, so the choice is tested apart from this host.
+    static func plugin(_ name: String, preference: Int?, usable: Bool, reason: String) -> TransportPlugin {
+        TransportPlugin(kind: TransportKind(name), displayName: name.uppercased(), needs: "RDMA", summary: name, autoPreference: preference,
+                        probe: { _ in TransportAvailability(usable: usable, reason: reason) },
+                        make: { _, _ in throw FabricError.configuration("not built in this test") })
+    }
+
+    func testAutoSaysWhyItDidNotPickTheBetterTransport() {
+        let sockets = Self.plugin("sock", preference: 0, usable: true, reason: "always")
+        let missing = Self.plugin("rdma", preference: 10, usable: false, reason: "libibverbs could not be loaded: x")
+        let auto = TransportSelection.select(.auto, registry: [sockets, missing])
+        XCTAssertEqual(auto.kind, TransportKind("sock"))
+        XCTAssertEqual(auto.reason, "auto chose SOCK: RDMA unavailable: libibverbs could not be loaded: x")
+        let present = Self.plugin("rdma", preference: 10, usable: true, reason: "RDMA device(s) rxe0")
+        XCTAssertEqual(TransportSelection.select(.auto, registry: [sockets, present]).reason, "auto chose RDMA: RDMA device(s) rxe0")
+        let named = TransportSelection.select(.named(TransportKind("sock")), registry: [sockets, present])
+        XCTAssertEqual(named.kind, TransportKind("sock"))
+        XCTAssertEqual(named.reason, "requested with --transport sock")
+        // Asked for by name but unusable: unavailable, with the probe's reason.
+        let refused = TransportSelection.select(.named(TransportKind("rdma")), registry: [sockets, missing])
+        XCTAssertFalse(refused.available)
+        XCTAssertEqual(refused.reason, "libibverbs could not be loaded: x")
+    }
+
+    func testAutoNeverPicksATransportWithoutPreference() {
+        let sockets = Self.plugin("sock", preference: 0, usable: true, reason: "always")
+        let shm = Self.plugin("shm", preference: nil, usable: true, reason: "same host")
+        XCTAssertEqual(TransportSelection.select(.auto, registry: [shm, sockets]).kind, TransportKind("sock"))
+        XCTAssertEqual(TransportSelection.select(.named(TransportKind("shm")), registry: [shm, sockets]).kind, TransportKind("shm"))
+    }
+
+    func testTheJobAgreesOnWhatEveryRankCanUse() {
+        let sockets = Self.plugin("sock", preference: 0, usable: true, reason: "always")
+        let rdma = Self.plugin("rdma", preference: 10, usable: true, reason: "RDMA device(s) rxe0")
+        let registry = [sockets, rdma]
+        let able = TransportSelection.Candidates(kinds: [TransportKind("rdma"), TransportKind("sock")],
+                                                 availability: [.init(usable: true, reason: "RDMA device(s) rxe0"), .init(usable: true, reason: "always")])
+        var unable = able
+        unable.availability[0] = .init(usable: false, reason: "no active RDMA port (rxe0 port 1 DOWN)")
+        let all = TransportSelection.decide(among: [able, able, able], registry: registry)
+        XCTAssertEqual(all.kind, TransportKind("rdma"))
+        let one = TransportSelection.decide(among: [able, able, unable], registry: registry)
+        XCTAssertEqual(one.kind, TransportKind("sock"))
+        XCTAssertEqual(one.reason, "auto chose SOCK: rank 2 cannot use RDMA (no active RDMA port (rxe0 port 1 DOWN))")
+        // A rank whose build lacks a transport cannot use it either.
+        let old = TransportSelection.Candidates(kinds: [TransportKind("sock")], availability: [.init(usable: true, reason: "always")])
+        XCTAssertEqual(TransportSelection.decide(among: [able, old], registry: registry).kind, TransportKind("sock"))
+    }
+
+    func testTheVerbsProbeOnThisHostMatchesSysfs() {
+        // Ground truth from the kernel, not from the probe: devices under /sys/class/infiniband.
+        let sysfs = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/infiniband")) ?? []
+        let probe = VerbsTransport.plugin.probe(TransportContext())
+        if sysfs.isEmpty {
+            XCTAssertFalse(probe.usable, "no RDMA device in sysfs, yet the probe says usable: \(probe.reason)")
+            XCTAssertFalse(probe.reason.isEmpty)
+        } else if probe.usable {
+            let named = RDMAAvailability.probe().deviceNames
+            XCTAssertFalse(named.isEmpty)
+            XCTAssertTrue(Set(named).isSubset(of: Set(sysfs)), "\(named) not all in sysfs \(sysfs)")
+        }
     }
 
     func testBandwidthCapsTheBytesMovedPerSize() {
@@ -74,9 +128,4 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(o.iterations(for: 4 << 30), 4)  // never fewer than 4
     }
 
-    func testTheProbeOnThisHostExplainsItself() {
-        let probe = RDMAAvailability.probe()
-        XCTAssertEqual(probe.usable, probe.reason.isEmpty)
-        if !probe.usable { XCTAssertFalse(probe.reason.isEmpty) } else { XCTAssertFalse(probe.deviceNames.isEmpty) }
-    }
 }

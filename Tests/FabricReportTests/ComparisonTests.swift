@@ -1,6 +1,7 @@
 import XCTest
 import FabricMeasure
 @testable import FabricReport
+@testable import FabricResults
 
 final class ComparisonTests: XCTestCase {
     /// A latency run whose samples are lognormal-ish around `median` µs, from a seeded generator.

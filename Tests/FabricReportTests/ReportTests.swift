@@ -1,6 +1,7 @@
 import XCTest
 import FabricMeasure
 @testable import FabricReport
+@testable import FabricResults
 
 final class ReportTests: XCTestCase {
     func document() -> RunDocument<PointToPointResult> {

@@ -1,4 +1,4 @@
-import FabricTransport
+import FabricCore
 
 /// Dissemination barrier over the data transport: ceil(log2 n) rounds; in round k each rank
 /// signals rank + 2^k and waits for rank - 2^k. No rank leaves before all have arrived.

@@ -1,4 +1,4 @@
-import FabricTransport
+import FabricCore
 
 /// Recursive-doubling all-reduce (MPICH's choice for small messages): log2(n) rounds in
 /// which partners exchange the whole buffer and both reduce, so a 2-rank all-reduce is a

@@ -1,5 +1,5 @@
 import Foundation
-import FabricTransport
+import FabricCore
 
 /// A ring over ranks 0..<n and the two phases ring algorithms are made of. Each phase is
 /// pipelined: a piece moves in chunks, and the receive of a later chunk is posted before

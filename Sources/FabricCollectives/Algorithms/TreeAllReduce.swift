@@ -1,4 +1,4 @@
-import FabricTransport
+import FabricCore
 
 /// Double-binary-tree all-reduce: the buffer is split in two halves, one per tree; in each
 /// tree chunks are reduced up to the root and broadcast back down, pipelined, and both

@@ -1,4 +1,4 @@
-import FabricTransport
+import FabricCore
 
 /// What a collective call operates on. Counts are elements; offsets inside regions are bytes.
 public struct CollectiveArguments {

@@ -1,5 +1,5 @@
 import Foundation
-import FabricTransport
+import FabricCore
 
 /// Registered, page-aligned buffers for a collective of up to `maxCount` elements, reused for
 /// every size and iteration, and the nccl conventions for in-place calls: reduce-scatter's

@@ -1,4 +1,4 @@
-import FabricTransport
+import FabricCore
 
 /// The collectives' view of the transport: posted operations become tickets that can be
 /// waited on one by one. Operations to one peer complete in post order (the transport's

@@ -1,4 +1,4 @@
-import FabricTransport
+import FabricCore
 
 /// Receives consumed in program order, posted ahead of time: entries bound for scratch use
 /// a ring of `slots` chunk-sized slots (slot reuse waits until the entry `slots` earlier

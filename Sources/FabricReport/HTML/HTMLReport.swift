@@ -1,4 +1,5 @@
 import FabricMeasure
+import FabricResults
 import Foundation
 
 /// `fabricbench report`: one self-contained HTML file (inline CSS and SVG, no network) with

@@ -1,3 +1,4 @@
+import FabricResults
 import Foundation
 
 /// Charts as inline SVG, drawn here rather than by a JavaScript library, so the report is

@@ -1,0 +1,150 @@
+/// The one interface between benchmarks/collectives and the wire. TCP, RDMA verbs and shared
+/// memory implement it; nothing above it knows which one it runs on. The contract every
+/// implementation keeps is checked by one suite (Tests/FabricConformanceTests).
+///
+/// Model (the verbs model, which TCP emulates): register buffers once, post sends and
+/// receives against registered memory, then poll for completions. Operations to one
+/// peer complete in the order they were posted, per direction; a send of N bytes is
+/// matched by the peer's receive of N bytes (N may be 0: a zero-byte message completes
+/// on both sides like any other).
+public protocol Transport: AnyObject {
+    var kind: TransportKind { get }
+    var rank: Int { get }
+    var worldSize: Int { get }
+    /// Seconds any single wait may take before it fails naming the peer.
+    var timeout: Double { get }
+    /// Polls without progress before a wait sleeps in `waitForActivity` (0: sleep at once).
+    var spinsBeforeSleep: Int { get }
+    /// Settings for reports ("address", "busy_poll", "socket_buffer_bytes", ...).
+    var settings: [String: String] { get }
+
+    /// Opens channels to these peers. Collective: each listed peer must list this rank.
+    func connect(to peers: [Int]) throws
+    func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion
+    func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws
+    func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws
+    /// Advances posted operations without blocking; appends the ones that finished.
+    func poll(_ completions: inout [Completion]) throws
+    /// Sleeps until some posted operation may advance, for at most `milliseconds`.
+    /// Busy-polling transports return at once.
+    func waitForActivity(milliseconds: Int32) throws
+    /// Throws when the job was aborted elsewhere (a rank died); called during long waits.
+    func checkJobIsAlive() throws
+    /// Peers with operations still posted, and a description of each ("rank 3 (10.0.0.4:5123)").
+    func pendingPeers() -> [Int]
+    func describe(peer: Int) -> String
+    func close()
+}
+
+/// A transport's name, as `--transport` takes it and the JSON records it ("tcp", "verbs",
+/// "shm"). The registry (FabricTransports) holds the names that exist.
+public struct TransportKind: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ name: String) { rawValue = name }
+    public var description: String { rawValue }
+
+    public init(from decoder: Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+}
+
+/// Memory the transport may send from and receive into.
+public struct MemoryRegion: @unchecked Sendable {
+    public let base: UnsafeMutableRawPointer
+    public let length: Int
+    /// Transport-specific key (an index into the transport's registrations).
+    public let key: UInt64
+
+    public init(base: UnsafeMutableRawPointer, length: Int, key: UInt64) {
+        self.base = base
+        self.length = length
+        self.key = key
+    }
+}
+
+public struct Completion: Equatable, Sendable {
+    public enum Operation: UInt8, Sendable { case send, receive }
+    public var peer: Int
+    public var operation: Operation
+    public var id: UInt64
+    public var bytes: Int
+
+    public init(peer: Int, operation: Operation, id: UInt64, bytes: Int) {
+        self.peer = peer
+        self.operation = operation
+        self.id = id
+        self.bytes = bytes
+    }
+}
+
+extension Transport {
+    /// Polls until `count` more completions have been appended to `completions`.
+    /// Fails after `timeout` seconds without progress, naming the peers still pending.
+    @inline(__always)
+    public func waitForCompletions(_ count: Int, into completions: inout [Completion], doing what: @autoclosure () -> String) throws {
+        let target = completions.count + count
+        try poll(&completions)
+        if completions.count >= target { return }
+        try waitSlowPath(target: target, into: &completions, doing: what)
+    }
+
+    @inline(never)
+    func waitSlowPath(target: Int, into completions: inout [Completion], doing what: () -> String) throws {
+        var deadline = Deadline(seconds: timeout)
+        var nextHealthCheck = Deadline(seconds: 0.25)
+        var spins = 0
+        var seen = completions.count
+        while completions.count < target {
+            try poll(&completions)
+            if completions.count != seen {
+                // Progress restarts the clock: the timeout bounds a stall, not a transfer.
+                seen = completions.count
+                spins = 0
+                deadline = Deadline(seconds: timeout)
+                continue
+            }
+            spins += 1
+            if spins >= spinsBeforeSleep || spins & 255 == 0 {
+                if deadline.expired {
+                    let peers = pendingPeers().map { describe(peer: $0) }.joined(separator: ", ")
+                    throw FabricError.timeout(rank: rank, waitingFor: what(), peer: peers.isEmpty ? "any peer" : peers, seconds: timeout)
+                }
+                if nextHealthCheck.expired {
+                    try checkJobIsAlive()
+                    nextHealthCheck = Deadline(seconds: 0.25)
+                }
+                if spins >= spinsBeforeSleep {
+                    try waitForActivity(milliseconds: min(deadline.remainingMilliseconds, 250))
+                    spins = 0
+                }
+            }
+        }
+    }
+}
+
+/// A transport that can also write into a peer's memory without the peer taking part
+/// (RDMA write): what perftest's write latency measures, polling the last byte written.
+/// Only verbs has it; callers check with `as? OneSidedTransport`.
+public protocol OneSidedTransport: Transport {
+    /// What a peer needs to write into `region` (pass it to the peer out of band).
+    func remoteHandle(for region: MemoryRegion) -> RemoteRegion
+    /// Writes into `remote` at `remoteOffset`. Completes locally (as a send) once the peer's
+    /// NIC has the data; the peer sees no completion, only the bytes changing.
+    func postWrite(to peer: Int, from region: MemoryRegion, offset: Int, length: Int,
+                   remote: RemoteRegion, remoteOffset: Int, id: UInt64) throws
+}
+
+/// A registered region as a peer sees it.
+public struct RemoteRegion: Codable, Sendable, Equatable {
+    public var address: UInt64
+    public var key: UInt32
+    public var length: Int
+    public init(address: UInt64, key: UInt32, length: Int) {
+        self.address = address
+        self.key = key
+        self.length = length
+    }
+}

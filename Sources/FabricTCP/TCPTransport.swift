@@ -1,0 +1,236 @@
+import FabricCore
+import CFabricSystem
+import Foundation
+
+/// Settings of the TCP transport.
+public struct TCPOptions: TransportOptions {
+    /// Address to listen on and advertise; nil picks one (see `TCPTransport.advertisedHost`).
+    public var bindAddress: String?
+    /// Interface whose address to use (e.g. "ib0", "eth1"); overrides nothing if bindAddress is set.
+    public var interface: String?
+    /// Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one full
+    /// core per rank. Leave off when ranks outnumber cores.
+    public var busyPoll: Bool = false
+    /// Without busy polling: polls before a wait sleeps in poll(2). Spinning briefly saves
+    /// the wake-up on a fast peer; with more ranks than cores it only steals their CPU, so
+    /// the job setup sets 0 then.
+    public var spinsBeforeSleep: Int = 256
+    /// SO_SNDBUF/SO_RCVBUF request; 0 leaves the kernel's autotuning alone (faster on the
+    /// loopback measurements in docs/PERFORMANCE.md).
+    public var socketBufferBytes: Int = 0
+    public var timeout: Double = 30
+
+    public init() {}
+}
+
+/// TCP implementation of `Transport`: one connection per peer, TCP_NODELAY, non-blocking
+/// sockets, large buffers, optional busy polling. Peers find each other through the
+/// rendezvous store (key "tcp/address/<rank>"); each connection opens with a validated
+/// handshake (magic, version, job token, both ranks).
+public final class TCPTransport: Transport {
+    public let kind = TransportKind.tcp
+    public let rank: Int
+    public let worldSize: Int
+    public let options: TCPOptions
+    public var timeout: Double { options.timeout }
+    public var spinsBeforeSleep: Int { options.busyPoll ? Int.max : options.spinsBeforeSleep }
+    public let advertisedAddress: String
+    private let store: any Store
+    private let listener: Socket
+    private var channels: [TCPChannel?]
+    /// Ranks with a channel, in connection order: the hot path walks only these.
+    private var connected: [Int] = []
+    private var pollSet: [pollfd] = []
+    private var grantedBuffers: (send: Int, receive: Int) = (0, 0)
+
+    public init(store: any Store, options: TCPOptions, masterHost: String) throws {
+        rank = store.rank
+        worldSize = store.worldSize
+        self.store = store
+        self.options = options
+        channels = Array(repeating: nil, count: store.worldSize)
+        let host = try Self.advertisedHost(options: options, masterHost: masterHost)
+        listener = try Socket.listen(host: host, port: 0, localRank: rank)
+        advertisedAddress = host.contains(":") ? "[\(host)]:\(listener.localPort)" : "\(host):\(listener.localPort)"
+        try store.set("tcp/address/\(rank)", Array(advertisedAddress.utf8))
+    }
+
+    public var settings: [String: String] {
+        [
+            "address": advertisedAddress,
+            "busy_poll": options.busyPoll ? "on" : "off",
+            "spins_before_sleep": options.busyPoll ? "always spin" : "\(options.spinsBeforeSleep)",
+            "tcp_nodelay": "on",
+            "socket_buffer_requested_bytes": options.socketBufferBytes == 0 ? "autotune" : "\(options.socketBufferBytes)",
+            "socket_buffer_granted_bytes": connected.isEmpty ? "not connected yet" : "send \(grantedBuffers.send), receive \(grantedBuffers.receive)",
+        ]
+    }
+
+    /// The address to listen on: --bind, else the --iface address, else loopback when the
+    /// master is local, else the local address the kernel routes to the master from.
+    public static func advertisedHost(options: TCPOptions, masterHost: String) throws -> String {
+        if let bind = options.bindAddress { return bind }
+        if let iface = options.interface { return try Socket.address(ofInterface: iface) }
+        if ["127.0.0.1", "localhost", "::1"].contains(masterHost) || masterHost.hasPrefix("127.") { return "127.0.0.1" }
+        // A UDP connect sends nothing; it only asks the kernel which source address it would use.
+        var (address, length) = try Socket.resolve(host: masterHost, port: 9)
+        let fd = socket(Int32(address.ss_family), Int32(SOCK_DGRAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) } }
+        guard fd >= 0, rc == 0 else {
+            throw FabricError.configuration("no route to the master \(masterHost): pass --bind ADDRESS or --iface NAME")
+        }
+        let probe = Socket(fd: dup(fd), peerName: masterHost, localRank: 0)
+        let local = probe.localAddress
+        let host = String(local[..<local.lastIndex(of: ":")!]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return host
+    }
+
+    // MARK: connection setup
+
+    public func connect(to peers: [Int]) throws {
+        let wanted = Set(peers).subtracting([rank]).filter { channels[$0] == nil }
+        for p in wanted { guard p >= 0 && p < worldSize else { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range 0..<\(worldSize)") } }
+        // Connect down, accept up: rank r's connect to l < r is answered once l has finished
+        // its own connects, which depend only on ranks below l, so setup cannot deadlock.
+        for p in wanted.filter({ $0 < rank }).sorted() { try connectOut(to: p) }
+        var awaited = Set(wanted.filter { $0 > rank })
+        let deadline = Deadline(seconds: timeout)
+        while !awaited.isEmpty {
+            let expected = awaited.sorted().map { "rank \($0)" }.joined(separator: ", ")
+            let s = try listener.accept(deadline: deadline, what: "a data connection", expected: expected)
+            do {
+                let from = try acceptHandshake(s, deadline: deadline)
+                guard awaited.remove(from) != nil else {
+                    throw FabricError.protocolViolation(peer: s.peerName, detail: "rank \(from) connected but rank \(rank) expected only \(expected)")
+                }
+                try adopt(s, peer: from)
+            } catch let error as FabricError {
+                // A stray or foreign connection must not break this job: report and go on.
+                if case .protocolViolation = error {
+                    FileHandle.standardError.write(Data("fabricbench: rank \(rank): ignored a connection: \(error)\n".utf8))
+                    continue
+                }
+                throw error
+            }
+        }
+    }
+
+    private func connectOut(to peer: Int) throws {
+        let raw = try store.get("tcp/address/\(peer)", description: "the data address of rank \(peer)")
+        guard let text = String(validating: raw, as: UTF8.self), let colon = text.lastIndex(of: ":"),
+              let port = Int(text[text.index(after: colon)...]) else {
+            throw FabricError.protocolViolation(peer: "the rendezvous", detail: "rank \(peer)'s address is not HOST:PORT")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let deadline = Deadline(seconds: timeout)
+        let name = "rank \(peer) (\(text))"
+        let s = try Socket.connect(host: host, port: port, peerName: name, localRank: rank, deadline: deadline,
+                                   what: "a data connection", retryRefused: false)
+        var w = ByteWriter()
+        w.u32(UInt32(rank))
+        w.u32(UInt32(peer))
+        try s.sendAll(WireFormat.frame(.channelHello, token: store.token, payload: w.bytes), deadline: deadline, what: "the connection handshake")
+        let header = try WireFormat.parseHeader(try s.receiveAll(count: WireFormat.headerSize, deadline: deadline, what: "the handshake reply"),
+                                                token: store.token, peer: name)
+        _ = try s.receiveAll(count: header.payloadLength, deadline: deadline, what: "the handshake reply")
+        guard header.type == .channelAccept else {
+            throw FabricError.protocolViolation(peer: name, detail: "answered the handshake with \(header.type)")
+        }
+        try adopt(s, peer: peer)
+    }
+
+    private func acceptHandshake(_ s: Socket, deadline: Deadline) throws -> Int {
+        let header = try WireFormat.parseHeader(try s.receiveAll(count: WireFormat.headerSize, deadline: deadline, what: "a connection handshake"),
+                                                token: store.token, peer: s.peerName)
+        guard header.type == .channelHello, header.payloadLength == 8 else {
+            throw FabricError.protocolViolation(peer: s.peerName, detail: "expected a channel hello, got \(header.type) of \(header.payloadLength) bytes")
+        }
+        var r = ByteReader(try s.receiveAll(count: 8, deadline: deadline, what: "a connection handshake"), peer: s.peerName, what: "channel hello")
+        let from = Int(try r.u32()), to = Int(try r.u32())
+        guard to == rank, from >= 0, from < worldSize, from != rank else {
+            throw FabricError.protocolViolation(peer: s.peerName, detail: "handshake from rank \(from) to rank \(to) reached rank \(rank) of \(worldSize)")
+        }
+        s.peerName = "rank \(from) (\(s.peerName))"
+        try s.sendAll(WireFormat.frame(.channelAccept, token: store.token, payload: []), deadline: deadline, what: "the handshake reply")
+        return from
+    }
+
+    private func adopt(_ s: Socket, peer: Int) throws {
+        s.setNoDelay()
+        grantedBuffers = options.socketBufferBytes > 0 ? s.setBufferSizes(options.socketBufferBytes)
+            : (s.option(SO_SNDBUF), s.option(SO_RCVBUF))  // autotuning's starting sizes
+        try s.setNonBlocking()
+        channels[peer] = TCPChannel(peer: peer, socket: s)
+        connected.append(peer)
+        pollSet.append(pollfd(fd: s.fd, events: 0, revents: 0))
+    }
+
+    // MARK: data path
+
+    public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
+        MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
+    }
+
+    @inline(__always)
+    private func channel(_ peer: Int) throws -> TCPChannel {
+        guard peer >= 0 && peer < worldSize, let c = channels[peer] else {
+            throw FabricError.configuration("rank \(rank): no connection to rank \(peer) (connect(to:) was not called for it)")
+        }
+        return c
+    }
+
+    @inline(__always)
+    private func operation(_ region: MemoryRegion, _ offset: Int, _ length: Int, _ id: UInt64) throws -> TCPChannel.Operation {
+        guard offset >= 0, length >= 0, offset + length <= region.length else {
+            throw FabricError.configuration("rank \(rank): \(length) bytes at offset \(offset) overrun a \(region.length)-byte region")
+        }
+        return TCPChannel.Operation(base: region.base + offset, length: length, done: 0, id: id)
+    }
+
+    public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
+        try channel(peer).postSend(operation(region, offset, length, id))
+    }
+
+    public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
+        try channel(peer).postReceive(operation(region, offset, length, id))
+    }
+
+    @inline(__always)
+    public func poll(_ completions: inout [Completion]) throws {
+        for peer in connected {
+            let c = channels[peer].unsafelyUnwrapped
+            if !c.isIdle { try c.progress(&completions) }
+        }
+    }
+
+    public func waitForActivity(milliseconds: Int32) throws {
+        if options.busyPoll { return }
+        var any = false
+        for (i, peer) in connected.enumerated() {
+            let c = channels[peer]!
+            var events: Int32 = 0
+            if !c.receives.isEmpty { events |= POLLIN }
+            if !c.sends.isEmpty { events |= POLLOUT }
+            pollSet[i].events = Int16(events)
+            pollSet[i].revents = 0
+            any = any || events != 0
+        }
+        guard any else { return }
+        let rc = Glibc.poll(&pollSet, nfds_t(pollSet.count), milliseconds)
+        if rc < 0 && errno != EINTR { throw SystemCallError("poll", "rank \(rank): waiting for data") }
+    }
+
+    public func checkJobIsAlive() throws { try store.checkJobIsAlive() }
+
+    public func pendingPeers() -> [Int] { connected.filter { !channels[$0]!.isIdle } }
+
+    public func describe(peer: Int) -> String { channels[peer]?.socket.peerName ?? "rank \(peer)" }
+
+    public func close() {
+        for peer in connected { channels[peer]?.socket.close(); channels[peer] = nil }
+        connected.removeAll()
+        pollSet.removeAll()
+        listener.close()
+    }
+}
