@@ -52,6 +52,8 @@ public struct TransportKind: RawRepresentable, Hashable, Codable, Sendable, Cust
 }
 
 /// Memory the transport may send from and receive into.
+// @unchecked: a pointer and a length; the owner keeps the memory alive, and the transport's
+// completions order every access to it, as the verbs model requires.
 public struct MemoryRegion: @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     public let length: Int

@@ -1,6 +1,7 @@
 import FabricCore
 import FabricRendezvous
 import Foundation
+import Synchronization
 
 /// `--np N`: runs N ranks of this same binary on this host over loopback. The launcher
 /// hosts the rendezvous store itself (so it sees every rank join and leave), passes each
@@ -24,8 +25,11 @@ public enum LocalLauncher {
 
         let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
         var children: [Process] = []
-        func terminateAll(_ signal: Int32) {
-            for child in children where child.isRunning { kill(child.processIdentifier, signal) }
+        // The signal handler runs on another thread while the spawn loop may still add
+        // children: it sees the running children's pids through this lock, never the array.
+        let pids = Mutex<(running: Set<pid_t>, exited: Set<pid_t>)>(([], []))
+        @Sendable func terminateAll(_ signal: Int32) {
+            for pid in pids.withLock({ $0.running }) { kill(pid, signal) }
         }
         let forward = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
@@ -41,7 +45,11 @@ public enum LocalLauncher {
         let exited = DispatchSemaphore(value: 0)
         for rank in 0..<ranks {
             let p = Process()
-            p.terminationHandler = { _ in exited.signal() }
+            p.terminationHandler = { child in
+                let pid = child.processIdentifier  // reaped: never signal a pid that may be reused
+                pids.withLock { _ = $0.running.remove(pid); $0.exited.insert(pid) }
+                exited.signal()
+            }
             p.executableURL = binary
             p.arguments = arguments
             var env = ProcessInfo.processInfo.environment
@@ -58,6 +66,8 @@ public enum LocalLauncher {
                 throw FabricError.configuration("cannot start rank \(rank) (\(binary.path)): \(error.localizedDescription)")
             }
             children.append(p)
+            let pid = p.processIdentifier
+            pids.withLock { if !$0.exited.contains(pid) { $0.running.insert(pid) } }
         }
 
         var failures: [String] = []

@@ -12,7 +12,10 @@ import Foundation
 /// - hello(rank, world): join; rejected when the rank is out of range or already joined;
 /// - set(key, value), get(key, timeout ms), add(key, delta): the store;
 /// - bye: the rank finished cleanly.
-public final class RendezvousServer {
+// @unchecked: the store thread owns the connections and the key-value state; what other
+// threads read (abort reason, ranks that left) is behind `lock`, and `thread` is touched only
+// by the owner's start/stop.
+public final class RendezvousServer: @unchecked Sendable {
     public let worldSize: Int
     public let token: UInt64
     public let port: Int

@@ -36,7 +36,7 @@ public final class ReportSink<Result: Codable & Sendable & CSVRecord> {
         progress?.line.finish()  // the row goes where the progress line was
         print(row(results))
         if let text = detail?(results) { print(text) }
-        fflush(stdout)
+        fflush(nil)
         if var p = progress {
             p.done += 1
             p.line.update(done: p.done, of: p.steps.count, next: p.done < p.steps.count ? p.steps[p.done] : "")
@@ -54,7 +54,7 @@ public final class ReportSink<Result: Codable & Sendable & CSVRecord> {
     /// Lines after the table (footers, summaries).
     public func note(_ text: String) {
         print(text)
-        fflush(stdout)
+        fflush(nil)
     }
 
     /// Transport settings known only after connecting (e.g. the socket buffers granted).

@@ -14,7 +14,9 @@ func withRanks(_ n: Int, file: StaticString = #filePath, line: UInt = #line,
     defer { server.stop() }
     let group = DispatchGroup()
     let lock = NSLock()
-    nonisolated(unsafe) var errors: [String] = []  // guarded by lock
+    // Each rank is a thread by design; `errors` is guarded by `lock`, `body` is called once per rank.
+    nonisolated(unsafe) var errors: [String] = []
+    nonisolated(unsafe) let body = body
     for rank in 0..<n {
         group.enter()
         let thread = Thread {

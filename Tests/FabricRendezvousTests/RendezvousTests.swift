@@ -25,7 +25,8 @@ final class RendezvousTests: XCTestCase {
         XCTAssertEqual(try a.add("c", 5), 5)
         XCTAssertEqual(try b.add("c", -2), 3)
         // A get waits for a later set.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { try? a.set("late", [9]) }
+        nonisolated(unsafe) let setter = a  // handed to one other thread, used there alone
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { try? setter.set("late", [9]) }
         XCTAssertEqual(try b.get("late", description: "late"), [9])
         a.bye(); b.bye()
         XCTAssertEqual(s.waitForRanksToLeave(deadline: Deadline(seconds: 2)), [])
@@ -36,7 +37,10 @@ final class RendezvousTests: XCTestCase {
         defer { s.stop() }
         let clients = try (0..<3).map { try client(s, rank: $0) }
         let released = DispatchSemaphore(value: 0)
-        for c in clients.prefix(2) { DispatchQueue.global().async { try? c.barrier("b"); released.signal() } }
+        for c in clients.prefix(2) {
+            nonisolated(unsafe) let c = c  // each client is used by its own thread alone
+            DispatchQueue.global().async { try? c.barrier("b"); released.signal() }
+        }
         XCTAssertEqual(released.wait(timeout: .now() + 0.3), .timedOut)
         try clients[2].barrier("b")
         XCTAssertEqual(released.wait(timeout: .now() + 2), .success)
@@ -59,7 +63,8 @@ final class RendezvousTests: XCTestCase {
         let s = try server(world: 2)
         defer { s.stop() }
         let waiting = try client(s, rank: 0, timeout: 30), doomed = try client(s, rank: 1)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { doomed.abandon() }
+        nonisolated(unsafe) let leaver = doomed  // used by that thread alone
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { leaver.abandon() }
         let start = Date()
         XCTAssertThrowsError(try waiting.get("result/1", description: "rank 1's result")) {
             XCTAssertTrue("\($0)".contains("rank 1"), "\($0)")

@@ -14,7 +14,9 @@ final class TCPTransportTests: XCTestCase {
         defer { server.stop() }
         let group = DispatchGroup()
         let lock = NSLock()
-        var errors: [String] = []
+        // Each rank is a thread by design; `errors` is guarded by `lock`, `body` is called once per rank.
+        nonisolated(unsafe) var errors: [String] = []
+        nonisolated(unsafe) let body = body
         for rank in 0..<2 {
             group.enter()
             Thread {

@@ -37,7 +37,7 @@ public struct CollectiveArguments {
 }
 
 /// One algorithm for one collective. Adding an algorithm is one file with one of these.
-public protocol CollectiveAlgorithm {
+public protocol CollectiveAlgorithm: Sendable {
     /// "ring", "tree", "chain", ...
     var name: String { get }
     var collective: CollectiveKind { get }
