@@ -73,15 +73,16 @@ struct CollectiveFlags: ParsableArguments {
 
 /// What the four collective commands share; each command only names its collective.
 enum CollectiveRun {
-    static func run(_ kind: CollectiveKind, job flags: JobFlags, sweep: SweepFlags, collective: CollectiveFlags, root: Int) throws {
+    static func run(_ kind: CollectiveKind, job flags: JobFlags, sweep: SweepFlags, collective: CollectiveFlags, root: Int,
+                    recorded: [String: String]) throws {
         if sweep.duration != nil { throw ValidationError("-D is for latency; collectives run -n iterations per size") }
         let description = "minBytes \(sweep.minBytes.bytes) maxBytes \(sweep.maxBytes?.bytes ?? sweep.minBytes.bytes) step: \(sweep.factor)(factor)"
         try run(kind, job: flags, sizes: try sweep.sweep().sizes, warmup: sweep.warmup, sweepDescription: description,
-                sweepRecorded: sweep.recorded, collective: collective, root: root)
+                collective: collective, root: root, recorded: recorded.merging(sweep.derived) { _, b in b })
     }
 
     static func run(_ kind: CollectiveKind, job flags: JobFlags, sizes: [Int], warmup: Int?, sweepDescription: String,
-                    sweepRecorded: [String: String], collective: CollectiveFlags, root: Int) throws {
+                    collective: CollectiveFlags, root: Int, recorded: [String: String]) throws {
         let names = Algorithms.names(for: kind)
         guard collective.algo == "auto" || names.contains(collective.algo) else {
             throw ValidationError("--algo \(collective.algo) is not an algorithm for \(kind.rawValue) (choose from: \((names + ["auto"]).joined(separator: ", ")))")
@@ -103,19 +104,15 @@ enum CollectiveRun {
         options.tuning = PipelineTuning(chunkBytes: collective.chunk.bytes, slots: collective.slots)
         options.injectDelay = try collective.injectDelay.map(collective.parseDelay)
         options.stragglerK = collective.stragglerK
-        var arguments = flags.recorded.merging(sweepRecorded) { a, _ in a }
-        for (k, v) in ["n": "\(collective.iterations)", "c": "\(collective.check)", "dtype": collective.dtype.rawValue,
-                       "op": collective.op.rawValue, "algo": collective.algo, "inplace": "\(options.inPlace)",
-                       "outofplace": "\(options.outOfPlace)", "root": "\(root)", "chunk": "\(collective.chunk.bytes)",
-                       "slots": "\(collective.slots)", "min_busbw": collective.minBusbw.map { "\($0)" } ?? "",
-                       "max_time_us": collective.maxTimeUs.map { "\($0)" } ?? "", "straggler_k": "\(collective.stragglerK)",
-                       "inject_delay": collective.injectDelay ?? ""] {
-            arguments[k] = v
-        }
+        var arguments = recorded
+        // What runs, not the flags: both placements unless one is asked for alone.
+        arguments["inplace"] = "\(options.inPlace)"
+        arguments["outofplace"] = "\(options.outOfPlace)"
+        arguments["root"] = "\(root)"
         let notes = [
             sweepDescription + " warmup iters: \(options.warmup) iters: \(options.iterations) validation: \(collective.check) algo: \(collective.algo) "
                 + "chunk: \(ByteCount.format(collective.chunk.bytes)) slots: \(collective.slots)",
-            "time = per iteration, the slowest rank's; mean over iterations. algbw = size / time; busbw = algbw x \(busFactorText(kind)); GB/s = 1e9 bytes/s",
+            "time = per iteration, the slowest rank's; mean over iterations. algbw = size / time; busbw = algbw x \(kind.busBandwidthFactorText); GB/s = 1e9 bytes/s",
         ]
         try RankRunner.run(command: kind.rawValue, flags: flags, arguments: arguments,
             makeSink: { document in
@@ -139,14 +136,6 @@ enum CollectiveRun {
             })
     }
 
-    static func busFactorText(_ kind: CollectiveKind) -> String {
-        switch kind {
-        case .allreduce: return "2(n-1)/n"
-        case .reducescatter, .allgather: return "(n-1)/n"
-        case .broadcast: return "1"
-        case .barrier: return "0 (no data)"
-        }
-    }
 
     /// Wrong results, then the CI gates: each makes the run fail with the reason.
     static func enforce(_ results: [CollectiveResult], collective: CollectiveFlags) throws {
@@ -169,7 +158,8 @@ enum CollectiveRun {
     }
 }
 
-struct AllReduceCommand: ParsableCommand {
+struct AllReduceCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.collective
     static let configuration = CommandConfiguration(
         commandName: "allreduce",
         abstract: "All-reduce (ring or double binary tree) with nccl-tests' table, exact checking and straggler analysis.",
@@ -185,10 +175,11 @@ struct AllReduceCommand: ParsableCommand {
     @OptionGroup var job: JobFlags
     @OptionGroup var sweep: SweepFlags
     @OptionGroup var collective: CollectiveFlags
-    func run() throws { try CollectiveRun.run(.allreduce, job: job, sweep: sweep, collective: collective, root: 0) }
+    func run() throws { try CollectiveRun.run(.allreduce, job: job, sweep: sweep, collective: collective, root: 0, recorded: RecordedArguments.of(self)) }
 }
 
-struct BarrierCommand: ParsableCommand {
+struct BarrierCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.collective
     static let configuration = CommandConfiguration(
         commandName: "barrier", abstract: "Barrier latency (dissemination barrier over the data transport), in the same table.",
         discussion: "Example:\n  fabricbench barrier --np 4 -n 1000")
@@ -200,31 +191,34 @@ struct BarrierCommand: ParsableCommand {
     func run() throws {
         guard warmup >= 0 else { throw ValidationError("-w must be >= 0 (got \(warmup))") }
         try CollectiveRun.run(.barrier, job: job, sizes: [0], warmup: warmup, sweepDescription: "size 0 (barrier)",
-                              sweepRecorded: ["w": "\(warmup)"], collective: collective, root: 0)
+                              collective: collective, root: 0, recorded: RecordedArguments.of(self))
     }
 }
 
-struct ReduceScatterCommand: ParsableCommand {
+struct ReduceScatterCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.collective
     static let configuration = CommandConfiguration(
         commandName: "reducescatter", abstract: "Reduce-scatter (ring); -b/-e give the full input size.",
         discussion: "Example:\n  fabricbench reducescatter --np 4 -b 1K -e 64M -f 4")
     @OptionGroup var job: JobFlags
     @OptionGroup var sweep: SweepFlags
     @OptionGroup var collective: CollectiveFlags
-    func run() throws { try CollectiveRun.run(.reducescatter, job: job, sweep: sweep, collective: collective, root: 0) }
+    func run() throws { try CollectiveRun.run(.reducescatter, job: job, sweep: sweep, collective: collective, root: 0, recorded: RecordedArguments.of(self)) }
 }
 
-struct AllGatherCommand: ParsableCommand {
+struct AllGatherCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.collective
     static let configuration = CommandConfiguration(
         commandName: "allgather", abstract: "All-gather (ring); -b/-e give the full output size.",
         discussion: "Example:\n  fabricbench allgather --np 4 -b 1K -e 64M -f 4")
     @OptionGroup var job: JobFlags
     @OptionGroup var sweep: SweepFlags
     @OptionGroup var collective: CollectiveFlags
-    func run() throws { try CollectiveRun.run(.allgather, job: job, sweep: sweep, collective: collective, root: 0) }
+    func run() throws { try CollectiveRun.run(.allgather, job: job, sweep: sweep, collective: collective, root: 0, recorded: RecordedArguments.of(self)) }
 }
 
-struct BroadcastCommand: ParsableCommand {
+struct BroadcastCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.collective
     static let configuration = CommandConfiguration(
         commandName: "broadcast", abstract: "Broadcast (pipelined chain) from --root.",
         discussion: "Example:\n  fabricbench broadcast --np 4 -b 1K -e 64M -f 4 --root 2")
@@ -233,5 +227,5 @@ struct BroadcastCommand: ParsableCommand {
     @OptionGroup var collective: CollectiveFlags
     @Option(help: "Rank that broadcasts.")
     var root: Int = 0
-    func run() throws { try CollectiveRun.run(.broadcast, job: job, sweep: sweep, collective: collective, root: root) }
+    func run() throws { try CollectiveRun.run(.broadcast, job: job, sweep: sweep, collective: collective, root: root, recorded: RecordedArguments.of(self)) }
 }

@@ -3,6 +3,7 @@
 enum Barrier: CollectiveDefinition {
     static let reduces = false
     static func busBandwidthFactor(ranks n: Int) -> Double { 0 }
+    static let busBandwidthFactorText = "0 (no data)"
     static func inputCount(_ count: Int, ranks: Int) -> Int { 0 }
     static func outputCount(_ count: Int, ranks: Int) -> Int { 0 }
     static func usableCount(_ count: Int, ranks: Int) -> Int { 0 }

@@ -3,6 +3,7 @@
 enum Broadcast: CollectiveDefinition {
     static let reduces = false
     static func busBandwidthFactor(ranks n: Int) -> Double { 1 }
+    static let busBandwidthFactorText = "1"
     static func inputCount(_ count: Int, ranks: Int) -> Int { count }
     static func outputCount(_ count: Int, ranks: Int) -> Int { count }
     static func usableCount(_ count: Int, ranks: Int) -> Int { count }

@@ -21,6 +21,8 @@ public enum CollectiveKind: String, CaseIterable, Sendable, Codable {
     /// busbw = algbw × factor: what each rank's link carries relative to the data size,
     /// so numbers compare with the link's peak whatever the rank count (nccl-tests' PERFORMANCE.md).
     public func busBandwidthFactor(ranks: Int) -> Double { definition.busBandwidthFactor(ranks: ranks) }
+    /// The same factor as a formula in n, for table notes ("2(n-1)/n").
+    public var busBandwidthFactorText: String { definition.busBandwidthFactorText }
 
     /// Whether the collective reduces (has a meaningful --op).
     public var reduces: Bool { definition.reduces }
@@ -47,6 +49,7 @@ public enum CollectiveKind: String, CaseIterable, Sendable, Codable {
 protocol CollectiveDefinition {
     static var reduces: Bool { get }
     static func busBandwidthFactor(ranks: Int) -> Double
+    static var busBandwidthFactorText: String { get }
     static func inputCount(_ count: Int, ranks: Int) -> Int
     static func outputCount(_ count: Int, ranks: Int) -> Int
     static func usableCount(_ count: Int, ranks: Int) -> Int

@@ -3,6 +3,7 @@
 enum ReduceScatter: CollectiveDefinition {
     static let reduces = true
     static func busBandwidthFactor(ranks n: Int) -> Double { n > 0 ? Double(n - 1) / Double(n) : 0 }
+    static let busBandwidthFactorText = "(n-1)/n"
     static func inputCount(_ count: Int, ranks: Int) -> Int { count }
     static func outputCount(_ count: Int, ranks: Int) -> Int { count / max(ranks, 1) }
     static func usableCount(_ count: Int, ranks: Int) -> Int { count / max(ranks, 1) * max(ranks, 1) }
