@@ -11,6 +11,10 @@ public struct JobOptions: Sendable {
     public var timeout: Double = 30
     /// CPUs to pin ranks to, indexed by local rank (wrapping); empty: no pinning.
     public var cpus: [Int] = []
+    /// What every rank must have been started with (command, sizes, iterations, ...), keyed
+    /// by flag; compared across ranks before anything else, as a mismatch would desynchronise
+    /// the ranks' messages.
+    public var measurement: [String: String] = [:]
     public init() {}
 }
 
@@ -56,6 +60,18 @@ public final class Job {
         rendezvous = try RendezvousClient(host: spec.masterHost, port: spec.masterPort, rank: spec.rank,
                                           worldSize: spec.worldSize, token: token, timeout: options.timeout)
         control = ControlPlane(store: rendezvous)
+        do {
+            try Self.agree(on: options.measurement, control: control)
+        } catch let refusal as FabricError {
+            // Every rank refuses alike: leave cleanly, and rank 0 keeps the store up until
+            // the others have read the verdict.
+            rendezvous.bye()
+            if let server {
+                _ = server.waitForRanksToLeave(deadline: Deadline(seconds: 5))
+                server.stop()
+            }
+            throw refusal
+        }
         var context = options.transportContext
         context.timeout = options.timeout
         context.masterHost = spec.masterHost
@@ -67,6 +83,29 @@ public final class Job {
         }
         transport = try plugin.make(rendezvous, context)
         try rendezvous.set("host/\(spec.rank)", Array(ProcessInfo.processInfo.hostName.utf8))
+    }
+
+    /// Refuses the job, on every rank, when some rank was started with other measurement
+    /// arguments than rank 0: the message names the rank, the flag and both values.
+    static func agree(on measurement: [String: String], control: ControlPlane) throws {
+        let all = try control.gather("job/measurement", measurement, what: "measurement arguments")
+        let refusal: String? = try control.decide("job/measurement/decision", what: "verdict on the ranks' arguments") {
+            guard let all, let ours = all.first else { return nil }
+            for (rank, theirs) in all.enumerated().dropFirst() {
+                // The command first: other differences follow from it.
+                let keys = Set(ours.keys).union(theirs.keys).sorted { ($0 == "command" ? 0 : 1, $0) < ($1 == "command" ? 0 : 1, $1) }
+                for key in keys where ours[key] != theirs[key] {
+                    let flag = ArgumentSpelling.flag(key)
+                    func shown(_ v: String?) -> String {
+                        guard let v else { return "no \(flag)" }
+                        return key == "command" ? "command '\(v)'" : v.isEmpty ? "\(flag) unset" : "\(flag) \(v)"
+                    }
+                    return "rank \(rank) was started with \(shown(theirs[key])), rank 0 with \(shown(ours[key])): start every rank with the same \(flag) (and the same measurement arguments)"
+                }
+            }
+            return nil
+        }
+        if let refusal { throw FabricError.configuration(refusal) }
     }
 
     public func hostNames() throws -> [String] {
@@ -99,5 +138,14 @@ public final class Job {
             _ = server.waitForRanksToLeave(deadline: Deadline(seconds: 2))
             server.stop()
         }
+    }
+}
+
+/// How a recorded argument's key is spelled on the command line: "n" is -n, "gid_index" is
+/// --gid-index, "command" is the subcommand.
+public enum ArgumentSpelling {
+    public static func flag(_ key: String) -> String {
+        if key == "command" { return "command" }
+        return key.count == 1 ? "-\(key)" : "--" + key.replacingOccurrences(of: "_", with: "-")
     }
 }

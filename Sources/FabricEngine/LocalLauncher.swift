@@ -15,10 +15,11 @@ public enum LocalLauncher {
         public let failures: [String]
     }
 
-    public static func run(ranks: Int, arguments: [String], timeout: Double,
+    /// `jobToken`: the one the ranks will use (their --job-token), else a random one.
+    public static func run(ranks: Int, arguments: [String], timeout: Double, jobToken given: String? = nil,
                            executable: String = "/proc/self/exe") throws -> Outcome {
         let grace = min(timeout, 10)
-        let jobToken = "np/\(getpid())/\(UInt64.random(in: 0...UInt64.max))"
+        let jobToken = given ?? "np/\(getpid())/\(UInt64.random(in: 0...UInt64.max))"
         let server = try RendezvousServer(host: "127.0.0.1", port: 0, worldSize: ranks, token: WireFormat.token(for: jobToken))
         server.start()
         defer { server.stop() }

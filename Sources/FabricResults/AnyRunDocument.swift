@@ -6,15 +6,18 @@ public enum AnyRunDocument: Sendable {
     case collective(RunDocument<CollectiveResult>)
     case matrix(RunDocument<LinkMatrixResult>)
 
-    public static let pointToPointCommands = ["latency", "bandwidth"]
-    public static let collectiveCommands = ["allreduce", "reducescatter", "allgather", "broadcast", "barrier"]
+    /// Which result type a command writes. The CLI derives the table from its commands, so
+    /// a new command's files load in compare and report without being listed here.
+    public enum Shape: Sendable {
+        case pointToPoint, collective, matrix
+    }
 
     private struct Header: Decodable {
         var schemaVersion: Int?
         var command: String?
     }
 
-    public static func read(_ path: String) throws -> AnyRunDocument {
+    public static func read(_ path: String, shapes: [String: Shape]) throws -> AnyRunDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportError("cannot read \(path): \(String(cString: strerror(errno))) (is the path right?)")
         }
@@ -30,14 +33,18 @@ public enum AnyRunDocument: Sendable {
         guard version <= currentSchemaVersion else {
             throw ReportError("\(path) has schema_version \(version), written by a newer fabricbench; this one reads up to \(currentSchemaVersion)")
         }
+        guard let shape = shapes[command] else {
+            throw ReportError("\(path): unknown command '\(command)' in a fabricbench result (this build knows \(shapes.keys.sorted().joined(separator: ", ")))")
+        }
         do {
-            if pointToPointCommands.contains(command) { return .pointToPoint(try JSONReport.decoder().decode(RunDocument<PointToPointResult>.self, from: data)) }
-            if collectiveCommands.contains(command) { return .collective(try JSONReport.decoder().decode(RunDocument<CollectiveResult>.self, from: data)) }
-            if command == "matrix" { return .matrix(try JSONReport.decoder().decode(RunDocument<LinkMatrixResult>.self, from: data)) }
+            switch shape {
+            case .pointToPoint: return .pointToPoint(try JSONReport.decoder().decode(RunDocument<PointToPointResult>.self, from: data))
+            case .collective: return .collective(try JSONReport.decoder().decode(RunDocument<CollectiveResult>.self, from: data))
+            case .matrix: return .matrix(try JSONReport.decoder().decode(RunDocument<LinkMatrixResult>.self, from: data))
+            }
         } catch {
             throw ReportError("\(path): a \(command) result that does not decode: \(error)")
         }
-        throw ReportError("\(path): unknown command '\(command)' in a fabricbench result")
     }
 
     /// What every kind of document has.

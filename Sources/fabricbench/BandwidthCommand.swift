@@ -4,7 +4,8 @@ import FabricMeasure
 import FabricReport
 import FabricResults
 
-struct BandwidthCommand: ParsableCommand {
+struct BandwidthCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.pointToPoint
     static let configuration = CommandConfiguration(
         commandName: "bandwidth",
         abstract: "Streaming bandwidth between rank pairs, with a window of messages in flight.",
@@ -43,10 +44,7 @@ struct BandwidthCommand: ParsableCommand {
         options.warmup = sweep.warmup ?? min(16, iterations)
         options.window = window
         options.bidirectional = bidir
-        var arguments = job.recorded.merging(sweep.recorded) { a, _ in a }
-        arguments["n"] = "\(iterations)"
-        arguments["window"] = "\(window)"
-        arguments["bidir"] = "\(bidir)"
+        let arguments = RecordedArguments.of(self).merging(sweep.derived) { _, b in b }
         try RankRunner.run(command: "bandwidth", flags: job, arguments: arguments,
             makeSink: { document in
                 try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv,

@@ -57,7 +57,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     private func compare() throws -> ComparisonDocument {
-        let runs = try files.map { (path: $0, document: try AnyRunDocument.read($0)) }
+        let runs = try files.map { (path: $0, document: try AnyRunDocument.read($0, shapes: FabricBench.resultShapes)) }
         var settings = RunComparison.Settings()
         settings.minEffect = minEffect
         settings.bootstrap.resamples = resamples

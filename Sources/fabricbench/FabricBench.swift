@@ -1,5 +1,6 @@
 import ArgumentParser
 import FabricCore
+import FabricResults
 import Foundation
 
 @main
@@ -48,6 +49,23 @@ struct FabricBench: ParsableCommand {
     static func fail(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("fabricbench: error: \(message)\n".utf8))
         Glibc.exit(code)
+    }
+}
+
+/// A command that measures and writes a result document. Its shape tells compare and report
+/// how to read its files, so adding a command never means listing it again elsewhere.
+protocol MeasuringCommand: ParsableCommand {
+    static var resultShape: AnyRunDocument.Shape { get }
+}
+
+extension FabricBench {
+    /// Command name to result shape, from the subcommands themselves.
+    static var resultShapes: [String: AnyRunDocument.Shape] {
+        var shapes: [String: AnyRunDocument.Shape] = [:]
+        for case let command as any MeasuringCommand.Type in configuration.subcommands {
+            shapes[command.configuration.commandName ?? "\(command)"] = command.resultShape
+        }
+        return shapes
     }
 }
 

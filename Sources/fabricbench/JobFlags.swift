@@ -196,18 +196,6 @@ struct JobFlags: ParsableArguments {
         return o
     }
 
-    /// Every option as given or defaulted, for the JSON's `arguments`.
-    var recorded: [String: String] {
-        [
-            "np": localRanks.map(String.init) ?? "", "transport": transport.rawValue, "iface": iface ?? "", "bind": bind ?? "",
-            "busy_poll": "\(busyPoll)", "sock_buf": "\(sockBuf.bytes)", "timeout": "\(timeout)", "cpus": cpus ?? "",
-            "clock": clock.rawValue, "json": json ?? "", "csv": csv ?? "", "master": master ?? "", "rank": rank.map(String.init) ?? "",
-            "world_size": worldSize.map(String.init) ?? "", "device": device ?? "", "port": "\(port)",
-            "gid_index": gidIndex.map(String.init) ?? "", "mtu": mtu.map(String.init) ?? "", "tc": "\(tc)", "sl": "\(sl)",
-            "inline": "\(inlineBytes)", "verb": verb.rawValue, "events": "\(events)", "numa": numa.map(String.init) ?? "",
-            "cm": "\(cm)", "qps": "\(qps)",
-        ]
-    }
 }
 
 /// Message-size sweep flags in the perftest/nccl-tests spelling.
@@ -238,10 +226,9 @@ struct SweepFlags: ParsableArguments {
 
     func sweep() throws -> SizeSweep { try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor) }
 
-    var recorded: [String: String] {
-        ["b": "\(minBytes.bytes)", "e": "\(maxBytes?.bytes ?? minBytes.bytes)", "f": "\(factor)", "w": warmup.map(String.init) ?? "",
-         "D": duration.map { "\($0)" } ?? ""]
-    }
+    /// The recorded largest size: -e defaults to -b.
+    var derived: [String: String] { ["e": "\(maxBytes?.bytes ?? minBytes.bytes)"] }
+
 }
 
 extension VerbsDataPath: ExpressibleByArgument {}

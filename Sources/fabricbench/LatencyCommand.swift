@@ -5,7 +5,8 @@ import FabricReport
 import FabricResults
 import FabricVerbs
 
-struct LatencyCommand: ParsableCommand {
+struct LatencyCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.pointToPoint
     static let configuration = CommandConfiguration(
         commandName: "latency",
         abstract: "Ping-pong latency and jitter between rank pairs (rank i with rank i + N/2).",
@@ -54,11 +55,7 @@ struct LatencyCommand: ParsableCommand {
         options.duration = sweep.duration
         options.check = check == 1
         options.lastByte = lastByte
-        var arguments = job.recorded.merging(sweep.recorded) { a, _ in a }
-        arguments["n"] = "\(iterations)"
-        arguments["c"] = "\(check)"
-        arguments["histogram"] = "\(histogram)"
-        arguments["last_byte"] = "\(lastByte)"
+        let arguments = RecordedArguments.of(self).merging(sweep.derived) { _, b in b }
         let showHistogram = histogram
         try RankRunner.run(command: "latency", flags: job, arguments: arguments,
             makeSink: { document in

@@ -4,7 +4,8 @@ import FabricMeasure
 import FabricReport
 import FabricResults
 
-struct MatrixCommand: ParsableCommand {
+struct MatrixCommand: MeasuringCommand {
+    static let resultShape = AnyRunDocument.Shape.matrix
     static let configuration = CommandConfiguration(
         commandName: "matrix",
         abstract: "Latency and bandwidth of every pair of ranks, as N×N matrices, naming the outlier links.",
@@ -84,18 +85,7 @@ struct MatrixCommand: ParsableCommand {
         options.serial = serial
         options.retest = retest
         options.rule = OutlierRule(k: outlierK, minimumRatio: outlierRatio)
-        var arguments = job.recorded
-        arguments["lat_size"] = "\(latencySize.bytes)"
-        arguments["n"] = "\(iterations)"
-        arguments["bw_size"] = "\(bandwidthSize.bytes)"
-        arguments["bw_messages"] = "\(bandwidthMessages)"
-        arguments["window"] = "\(window)"
-        arguments["w"] = "\(warmup)"
-        arguments["serial"] = "\(serial)"
-        arguments["retest"] = "\(retest)"
-        arguments["outlier_k"] = "\(outlierK)"
-        arguments["outlier_ratio"] = "\(outlierRatio)"
-        arguments["fail_on_outlier"] = "\(failOnOutlier)"
+        let arguments = RecordedArguments.of(self)
         try RankRunner.run(command: "matrix", flags: job, arguments: arguments,
             makeSink: { document in
                 try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv, header: MatrixTable.header(document, notes: [

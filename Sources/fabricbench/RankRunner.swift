@@ -31,20 +31,20 @@ enum RankRunner {
             if flags.localRanks == nil {
                 FileHandle.standardError.write(Data("# fabricbench: no launcher detected: running 2 local ranks over loopback (--np N to change)\n".utf8))
             }
-            try launchLocally(ranks: n, timeout: flags.timeout)
+            try launchLocally(ranks: n, timeout: flags.timeout, jobToken: flags.jobToken)
             return
         }
         try runRank(spec: detected!, command: command, flags: flags, arguments: arguments, makeSink: makeSink, body: body)
     }
 
     /// Re-runs this command line in N child processes, without --np.
-    private static func launchLocally(ranks: Int, timeout: Double) throws {
+    private static func launchLocally(ranks: Int, timeout: Double, jobToken: String?) throws {
         var argv = Array(CommandLine.arguments.dropFirst())
         if let i = argv.firstIndex(of: "--np") {
             argv.removeSubrange(i...min(i + 1, argv.count - 1))
         }
         argv.removeAll { $0.hasPrefix("--np=") }
-        let outcome = try LocalLauncher.run(ranks: ranks, arguments: argv, timeout: timeout)
+        let outcome = try LocalLauncher.run(ranks: ranks, arguments: argv, timeout: timeout, jobToken: jobToken)
         if outcome.exitCode != 0 {
             throw RankFailure(description: outcome.failures.joined(separator: "; "), code: outcome.exitCode)
         }
@@ -56,7 +56,9 @@ enum RankRunner {
         let clock = Clock.make(flags.clock.source)
         let job: Job
         do {
-            job = try Job(spec: spec, options: flags.jobOptions)
+            var options = flags.jobOptions
+            options.measurement = RecordedArguments.measurement(command: command, arguments)
+            job = try Job(spec: spec, options: options)
         } catch {
             throw prefixed(error, rank: spec.rank)
         }
@@ -64,7 +66,7 @@ enum RankRunner {
         do {
             if job.rank == 0 {
                 let environment = try EnvironmentProbe.collect(job: job, clock: clock)
-                let document = RunDocument<R>(command: command, arguments: arguments, argv: CommandLine.arguments, environment: environment)
+                let document = RunDocument<R>(command: command, arguments: arguments, argv: RecordedArguments.redacted(CommandLine.arguments), environment: environment)
                 sink = try makeSink(document)
             }
             try body(job, clock, sink)

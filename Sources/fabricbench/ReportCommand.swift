@@ -37,7 +37,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         let runs: [(path: String, document: AnyRunDocument)]
         do {
-            runs = try files.map { (path: $0, document: try AnyRunDocument.read($0)) }
+            runs = try files.map { (path: $0, document: try AnyRunDocument.read($0, shapes: FabricBench.resultShapes)) }
         } catch let error as ReportError {
             throw RankFailure(description: error.description, code: 2)
         }
