@@ -2,7 +2,9 @@
 # The test command (README line 2, and .ci/run): installs what the build needs, runs every
 # XCTest test (well under a minute of tests on 2 cores), then the real-RDMA checks in the
 # Soft-RoCE VM (scripts/test-softroce.sh, three VM boots, about 10 minutes). Nothing is
-# skipped: a VM that cannot start is a failure. FABRICBENCH_SKIP_SOFTROCE=1 leaves the VM
+# skipped: FABRICBENCH_REQUIRE_ALL=1 makes a test whose requirement is missing (root, mpirun,
+# chromium) fail instead of skip, a skipped test counts as failed, and a VM that cannot
+# start is a failure. FABRICBENCH_SKIP_SOFTROCE=1 leaves the VM
 # part out for a quick local run, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,17 +14,25 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # The suites are XCTest; Swift Testing would only add a "0 tests" banner at the end.
 status=0
+export FABRICBENCH_REQUIRE_ALL=1
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
-summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" "$log" | tail -1 || true)
 if [ -z "$summary" ]; then
     echo "tests: no XCTest summary found (the test binary crashed or ran nothing)" >&2
     exit 1
 fi
 total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
 # XCTest's "failures" counts failed assertions; the tally counts failed tests.
-failures=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+failures=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$summary")
 failed=$(grep -cE "^Test Case '.*' failed \(" "$log" || true)
 if [ "$failures" -gt 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+# A skip hides a check CI must run: it counts as a failure here.
+skipped=$(grep -cE "^Test Case '.*' skipped \(" "$log" || true)
+if [ "$skipped" -gt 0 ]; then
+    echo "tests: $skipped test(s) skipped; under scripts/test.sh nothing may be skipped:" >&2
+    grep -E "^Test Case '.*' skipped \(|: Test skipped" "$log" >&2 || true
+    failed=$((failed + skipped))
+fi
 passed=$((total - failed))
 if [ "${FABRICBENCH_SKIP_SOFTROCE:-0}" = 1 ]; then
     echo "# Soft-RoCE checks NOT run (FABRICBENCH_SKIP_SOFTROCE=1)"

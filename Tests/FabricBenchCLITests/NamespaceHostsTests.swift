@@ -9,10 +9,7 @@ final class NamespaceHostsTests: XCTestCase {
 
     /// Runs `arguments` (after the script's own options) through the script.
     func hosts(_ options: [String], _ arguments: [String], limit: Double = 120) throws -> CLIRun {
-        guard getuid() == 0 else {
-            XCTFail("the namespace tests need root (ip netns, tc); CI runs as root")
-            return CLIRun(status: -1, stdout: "", stderr: "", seconds: 0)
-        }
+        try Requirement.check(getuid() == 0, "root (ip netns, tc; CI runs as root)")
         return try CLI.run(options + ["--"] + arguments, limit: limit, executable: Self.script)
     }
 
