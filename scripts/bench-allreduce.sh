@@ -18,11 +18,12 @@ if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null; then
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
 fi
 scripts/install-deps.sh >/dev/null
-swift build -c release --product fabricbench >&2
+# FABRICBENCH_BINARY: measure that build instead (scripts/bench-ab.sh compares two commits).
+[ -n "${FABRICBENCH_BINARY:-}" ] || swift build -c release --product fabricbench >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mpicc -O2 -o "$work/timer" scripts/mpi_allreduce_timer.c
-fb=.build/release/fabricbench
+fb=${FABRICBENCH_BINARY:-.build/release/fabricbench}
 mpi=(mpirun --oversubscribe -np 2 --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include lo)
 [ "$(id -u)" = 0 ] && mpi=(mpirun --allow-run-as-root "${mpi[@]:1}")
 

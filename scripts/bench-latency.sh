@@ -22,8 +22,9 @@ if ! command -v sockperf >/dev/null; then
     else sudo apt-get update -qq && sudo apt-get install -y -qq sockperf >/dev/null; fi
 fi
 scripts/install-deps.sh >/dev/null
-swift build -c release --product fabricbench >&2
-fb=.build/release/fabricbench
+# FABRICBENCH_BINARY: measure that build instead (scripts/bench-ab.sh compares two commits).
+fb=${FABRICBENCH_BINARY:-.build/release/fabricbench}
+[ -n "${FABRICBENCH_BINARY:-}" ] || swift build -c release --product fabricbench >&2
 work=$(mktemp -d)
 server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
