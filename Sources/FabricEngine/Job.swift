@@ -15,6 +15,8 @@ public struct JobOptions: Sendable {
     /// by flag; compared across ranks before anything else, as a mismatch would desynchronise
     /// the ranks' messages.
     public var measurement: [String: String] = [:]
+    /// Where rank 0's rendezvous store listens (--bind, or --iface's address); nil: the master address.
+    public var storeAddress: String?
     public init() {}
 }
 
@@ -36,11 +38,16 @@ public final class Job {
         self.spec = spec
         let token = WireFormat.token(for: spec.jobToken)
         if spec.rank == 0 && !spec.storeIsExternal {
-            // Loopback masters stay on loopback; otherwise listen on every address.
-            let local = spec.masterHost.hasPrefix("127.") || spec.masterHost == "localhost" || spec.masterHost == "::1"
+            // Listen only where the ranks come from: --bind/--iface, else the master address
+            // (loopback stays loopback); the wildcard only when the master's name maps to a
+            // loopback alias here, and then say so.
+            let host = options.storeAddress ?? Socket.bindableAddress(for: spec.masterHost) ?? ""
+            if host.isEmpty {
+                FileHandle.standardError.write(Data("# fabricbench: rank 0: the master \(spec.masterHost) is not an address of this host's interfaces; the rendezvous listens on every address (pass --bind ADDR or --iface NAME to narrow it)\n".utf8))
+            }
             let s: RendezvousServer
             do {
-                s = try RendezvousServer(host: local ? spec.masterHost : "", port: spec.masterPort, worldSize: spec.worldSize, token: token)
+                s = try RendezvousServer(host: host, port: spec.masterPort, worldSize: spec.worldSize, token: token)
             } catch let e as SystemCallError where e.errno == EADDRINUSE {
                 guard let jobIdVariable = spec.derivedPortSource else { throw e }
                 throw FabricError.configuration("rank 0: the rendezvous port \(spec.masterPort), derived from the job id in \(jobIdVariable), is in use on this host: pass --master HOST:PORT (or set FABRICBENCH_MASTER) with a free port")

@@ -31,9 +31,17 @@ public final class RendezvousServer: @unchecked Sendable {
     /// Why the job was aborted (a rank vanished), if it was.
     public var abortReason: String? { lock.withLock { _abortReason } }
 
-    public init(host: String, port: Int, worldSize: Int, token: UInt64) throws {
+    public let limits: Limits
+
+    public init(host: String, port: Int, worldSize: Int, token: UInt64, limits: Limits? = nil) throws {
         self.worldSize = worldSize
         self.token = token
+        self.limits = limits ?? Limits(worldSize: worldSize)
+        // Every rank holds a connection; a job of thousands needs the hard limit, not 1,024.
+        let needed = worldSize + 64
+        if Socket.raiseDescriptorLimit() < needed {
+            throw FabricError.configuration("the rendezvous store for \(worldSize) ranks needs about \(needed) file descriptors, but this process may open \(Socket.descriptorLimit) (hard limit): raise it with 'ulimit -n' or in limits.conf")
+        }
         listener = try Socket.listen(host: host, port: port, localRank: 0)
         try listener.setNonBlocking()
         self.port = listener.localPort
@@ -79,11 +87,26 @@ public final class RendezvousServer: @unchecked Sendable {
 
     // MARK: event loop
 
+    /// Limits that keep a stray or hostile client from stalling the store: a connection must
+    /// say hello within `helloSeconds`; at most `maxUnjoined` connections may be waiting to
+    /// (the oldest goes first); a client whose unread replies pass `maxOutbox` is dropped.
+    public struct Limits: Sendable {
+        public var helloSeconds: Double = 10
+        public var maxUnjoined: Int
+        public var maxOutbox = WireFormat.maxPayload + 4 * WireFormat.headerSize
+        public init(worldSize: Int) { maxUnjoined = 64 + worldSize }
+    }
+
     private final class Connection {
         let socket: Socket
         var buffer: [UInt8] = []
+        var outbox: [UInt8] = []
         var rank: Int?
-        init(_ socket: Socket) { self.socket = socket }
+        let helloDeadline: Deadline
+        init(_ socket: Socket, helloSeconds: Double) {
+            self.socket = socket
+            helloDeadline = Deadline(seconds: helloSeconds)
+        }
     }
 
     private struct Waiter {
@@ -96,26 +119,44 @@ public final class RendezvousServer: @unchecked Sendable {
     private var store: [String: [UInt8]] = [:]
     private var waiters: [Waiter] = []
     private var joined: [Int: Connection] = [:]
+    /// Out of descriptors: the listener rests until then instead of waking poll at once.
+    private var listenerRestsUntil: Deadline?
+    private var lastWarning: Deadline?
 
     private func run() {
         while true {
             var fds = [pollfd(fd: wakePipe[0], events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)]
-            fds += connections.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
-            let timeout: Int32 = waiters.isEmpty ? 1000 : min(50, waiters.map(\.deadline.remainingMilliseconds).min() ?? 50)
-            let ready = poll(&fds, nfds_t(fds.count), timeout)
-            if ready < 0 && errno != EINTR { return }
+                       pollfd(fd: listener.fd, events: listenerRestsUntil.map { $0.expired } ?? true ? Int16(POLLIN) : 0, revents: 0)]
+            let polled = connections
+            fds += polled.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN) | ($0.outbox.isEmpty ? 0 : Int16(POLLOUT)), revents: 0) }
+            let next = waiters.map(\.deadline.remainingMilliseconds).min() ?? 1000
+            let ready = poll(&fds, nfds_t(fds.count), min(next, listenerRestsUntil == nil ? 1000 : 100, hasUnjoined ? 250 : 1000))
+            if ready < 0 && errno != EINTR {
+                let reason = "the rendezvous store stopped: poll failed: \(String(cString: strerror(errno)))"
+                warn(reason, always: true)
+                lock.withLock { if _abortReason == nil { _abortReason = reason } }
+                return
+            }
             if fds[0].revents != 0 { return }
             if fds[1].revents != 0 { acceptAll() }
             var dropped: [Connection] = []
             for (i, pfd) in fds.enumerated().dropFirst(2) where pfd.revents != 0 {
-                let c = connections[i - 2]
-                if !readAndServe(c) { dropped.append(c) }
+                // acceptAll may have closed a stranger: serve only connections still open.
+                let c = polled[i - 2]
+                guard connections.contains(where: { $0 === c }) else { continue }
+                if pfd.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0, !readAndServe(c) { dropped.append(c); continue }
+                if !flush(c) { dropped.append(c) }
+            }
+            for c in connections where c.rank == nil && c.helloDeadline.expired && !dropped.contains(where: { $0 === c }) {
+                warn("closed \(c.socket.peerName): no hello within \(formatSeconds(limits.helloSeconds))")
+                dropped.append(c)
             }
             for c in dropped { drop(c) }
             expireWaiters()
         }
     }
+
+    private var hasUnjoined: Bool { connections.contains { $0.rank == nil } }
 
     private func acceptAll() {
         while true {
@@ -126,12 +167,38 @@ public final class RendezvousServer: @unchecked Sendable {
                     fab_accept(listener.fd, $0, &length, 1)
                 }
             }
-            guard fd >= 0 else { return }
+            guard fd >= 0 else {
+                if errno == EMFILE || errno == ENFILE {
+                    // Out of descriptors: make room by closing the oldest stranger, else rest
+                    // the listener a moment (poll would report it ready again at once).
+                    if let stranger = connections.first(where: { $0.rank == nil }) {
+                        warn("out of file descriptors: closed \(stranger.socket.peerName), which had not said hello")
+                        drop(stranger)
+                        continue
+                    }
+                    warn("out of file descriptors (\(Socket.descriptorLimit) allowed): raise 'ulimit -n'")
+                    listenerRestsUntil = Deadline(seconds: 0.1)
+                }
+                return
+            }
+            listenerRestsUntil = nil
             let name = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.format($0) } }
             let s = Socket(fd: fd, peerName: name, localRank: 0)
             s.setNoDelay()
-            connections.append(Connection(s))
+            connections.append(Connection(s, helloSeconds: limits.helloSeconds))
+            let unjoined = connections.filter { $0.rank == nil }
+            if unjoined.count > limits.maxUnjoined, let oldest = unjoined.first {
+                warn("more than \(limits.maxUnjoined) connections without a hello: closed the oldest, \(oldest.socket.peerName)")
+                drop(oldest)
+            }
         }
+    }
+
+    /// One line on stderr, at most every 10 s unless `always`: a port scan must not flood it.
+    private func warn(_ text: String, always: Bool = false) {
+        if !always, let last = lastWarning, !last.expired { return }
+        lastWarning = Deadline(seconds: 10)
+        FileHandle.standardError.write(Data("fabricbench: rendezvous: \(text)\n".utf8))
     }
 
     /// Reads what is available and serves every complete request. False: drop the connection.
@@ -150,17 +217,19 @@ public final class RendezvousServer: @unchecked Sendable {
                 header = try WireFormat.parseHeader(Array(c.buffer[0..<WireFormat.headerSize]), token: token, peer: c.socket.peerName)
             } catch {
                 reply(c, .failure, failure(.rejected, "\(error)"))
-                FileHandle.standardError.write(Data("fabricbench: rendezvous: rejected a connection: \(error)\n".utf8))
+                _ = flush(c)
+                warn("rejected a connection: \(error)")
                 return false
             }
             guard c.buffer.count >= WireFormat.headerSize + header.payloadLength else { break }
             let payload = Array(c.buffer[WireFormat.headerSize..<WireFormat.headerSize + header.payloadLength])
             c.buffer.removeFirst(WireFormat.headerSize + header.payloadLength)
             do {
-                if try !serve(c, header.type, payload) { return false }
+                if try !serve(c, header.type, payload) { _ = flush(c); return false }
             } catch {
                 reply(c, .failure, failure(.rejected, "\(error)"))
-                FileHandle.standardError.write(Data("fabricbench: rendezvous: \(error)\n".utf8))
+                _ = flush(c)
+                warn("\(error)")
                 return false
             }
         }
@@ -226,8 +295,13 @@ public final class RendezvousServer: @unchecked Sendable {
                 var rr = ByteReader(value, peer: "store", what: "counter")
                 return Int64(bitPattern: (try? rr.u64()) ?? 0)
             } ?? 0
+            let (sum, overflow) = old.addingReportingOverflow(delta)
+            guard !overflow else {
+                reply(c, .failure, failure(.rejected, "adding \(delta) to counter '\(key)' (\(old)) overflows"))
+                return true
+            }
             var w = ByteWriter()
-            w.u64(UInt64(bitPattern: old + delta))
+            w.u64(UInt64(bitPattern: sum))
             store[key] = w.bytes
             reply(c, .reply, w.bytes)
             wake(key)
@@ -272,8 +346,27 @@ public final class RendezvousServer: @unchecked Sendable {
         c.socket.close()
     }
 
+    /// Queues a reply; the event loop sends it as the client reads. Never blocks the store.
     private func reply(_ c: Connection, _ type: WireFormat.MessageType, _ payload: [UInt8]) {
-        // A client that stops reading for 5 s is treated as gone.
-        try? c.socket.sendAll(WireFormat.frame(type, token: token, payload: payload), deadline: Deadline(seconds: 5), what: "a rendezvous reply")
+        c.outbox += WireFormat.frame(type, token: token, payload: payload)
+        _ = flush(c)
+    }
+
+    /// Sends what the socket takes now. False: the client is gone, or does not read its replies.
+    private func flush(_ c: Connection) -> Bool {
+        var sent = 0
+        while sent < c.outbox.count {
+            let n = c.outbox.withUnsafeBytes { Glibc.send(c.socket.fd, $0.baseAddress! + sent, $0.count - sent, fab_send_flags(1)) }
+            if n > 0 { sent += n; continue }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+            c.outbox.removeAll()
+            return false
+        }
+        c.outbox.removeFirst(sent)
+        if c.outbox.count > limits.maxOutbox {
+            warn("dropped \(c.socket.peerName): \(c.outbox.count) bytes of replies it does not read")
+            return false
+        }
+        return true
     }
 }

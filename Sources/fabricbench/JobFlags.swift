@@ -170,6 +170,7 @@ struct JobFlags: ParsableArguments {
         o.transport = transport
         o.timeout = timeout
         o.cpus = (try? cpuList()) ?? []
+        o.storeAddress = bind ?? iface.flatMap { try? Socket.address(ofInterface: $0) }
         var tcp = TCPOptions()
         tcp.bindAddress = bind
         tcp.interface = iface

@@ -248,3 +248,47 @@ extension Socket {
         return (host, port)
     }
 }
+
+extension Socket {
+    /// Raises this process's open-file limit to its hard limit (a large job needs a socket
+    /// per peer) and returns the limit now in force.
+    @discardableResult
+    public static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur > rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
+    /// The open-file limit in force.
+    public static var descriptorLimit: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return limit.rlim_cur > rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+}
+
+extension Socket {
+    /// Where a store or listener for `host` should bind: `host` itself when it is an address
+    /// of this machine other than loopback, or loopback itself; nil when `host` names this
+    /// machine only through a loopback alias (Debian maps its hostname to 127.0.1.1) or is
+    /// not local: then only the wildcard reaches remote peers.
+    public static func bindableAddress(for host: String) -> String? {
+        guard let (address, length) = try? resolve(host: host, port: 0) else { return nil }
+        var a = address
+        let isLoopback: Bool = withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.format($0) }
+        }.hasPrefix("127.") || host == "::1" || host == "localhost"
+        let literal = host.hasPrefix("127.") || host == "::1" || host == "localhost"
+        if isLoopback && !literal { return nil }
+        let fd = Glibc.socket(Int32(a.ss_family), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        let bound = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) } }
+        return bound == 0 ? host : nil
+    }
+}
