@@ -53,13 +53,21 @@ public enum HistogramEncoding {
                 i += 1
             }
         }
+        return wrap(payload: payload, digits: UInt32(h.numberOfSignificantValueDigits.rawValue),
+                    lowest: h.lowestDiscernibleValue, highest: h.highestTrackableValue)
+    }
+
+    /// The V2 framing around a zig-zag counts payload: header, zlib, cookie, base64.
+    /// (The tests craft hostile payloads through it.)
+    static func wrap(payload: [UInt8], digits: UInt32 = 3, lowest: UInt64 = 1,
+                     highest: UInt64 = LatencyHistogram.highestTrackableNanoseconds) -> String {
         var plain: [UInt8] = []
         appendBE(cookie, to: &plain)
         appendBE(UInt32(payload.count), to: &plain)
         appendBE(UInt32(0), to: &plain)  // normalizing index offset
-        appendBE(UInt32(h.numberOfSignificantValueDigits.rawValue), to: &plain)
-        appendBE(h.lowestDiscernibleValue, to: &plain)
-        appendBE(h.highestTrackableValue, to: &plain)
+        appendBE(digits, to: &plain)
+        appendBE(lowest, to: &plain)
+        appendBE(highest, to: &plain)
         appendBE(Double(1).bitPattern, to: &plain)
         plain += payload
 
@@ -74,7 +82,18 @@ public enum HistogramEncoding {
         return Data(out).base64EncodedString()
     }
 
+    /// Buckets of FabricBench's histogram shape (3 digits, 1 ns to highestTrackableNanoseconds).
+    /// A value inside each bucket, by index: an empty histogram of the same shape, walked once.
+    static let bucketValues: [UInt64] = LatencyHistogram().storage.allValues().map(\.value)
+    static var bucketCount: Int { bucketValues.count }
+    /// Samples one decoded histogram may hold: far above any run (2^40, 10^12), low enough that
+    /// merging a million of them, and every sum the statistics take, stays exact and in range.
+    public static let maximumTotalCount: UInt64 = 1 << 40
+    /// Encoded text longer than this is refused before decoding (a histogram's is a few KiB).
+    public static let maximumEncodedLength = 4 << 20
+
     public static func decode(_ text: String) throws -> LatencyHistogram {
+        guard text.utf8.count <= maximumEncodedLength else { throw DecodeError.incompatible("\(text.utf8.count) bytes of text, above \(maximumEncodedLength)") }
         guard let data = Data(base64Encoded: text) else { throw DecodeError.notBase64 }
         let bytes = [UInt8](data)
         var r = Reader(bytes: bytes)
@@ -82,8 +101,10 @@ public enum HistogramEncoding {
         guard c & ~0xf0 == 0x1c84_9304 else { throw DecodeError.badCookie(c) }
         let length = Int(try r.u32("compressed length"))
         guard length <= bytes.count - 8 else { throw DecodeError.truncated("compressed body") }
-        // The inflated size is unknown; grow until zlib stops asking for room.
-        var capacity = max(length * 8, 4096)
+        // The inflated size is unknown; grow until zlib stops asking for room, up to what a
+        // histogram of this shape can need (a header and at most 9 bytes a bucket).
+        let largestPlain = 40 + 9 * bucketCount
+        var capacity = min(max(length * 8, 4096), largestPlain)
         var plain: [UInt8]
         while true {
             var size = uLong(capacity)
@@ -91,7 +112,8 @@ public enum HistogramEncoding {
             let rc = bytes.withUnsafeBufferPointer { src in
                 uncompress(&plain, &size, src.baseAddress! + 8, uLong(length))
             }
-            if rc == Z_BUF_ERROR && capacity < 64 << 20 { capacity *= 4; continue }
+            if rc == Z_BUF_ERROR && capacity < largestPlain { capacity = min(capacity * 4, largestPlain); continue }
+            if rc == Z_BUF_ERROR { throw DecodeError.incompatible("it inflates beyond the \(largestPlain) bytes a histogram can need") }
             guard rc == Z_OK else { throw DecodeError.inflateFailed(rc) }
             plain.removeSubrange(Int(size)...)
             break
@@ -114,24 +136,32 @@ public enum HistogramEncoding {
         }
         guard payloadLength <= plain.count - p.position else { throw DecodeError.truncated("counts") }
         var counts: [UInt64] = []
+        var total: UInt64 = 0
         let end = p.position + payloadLength
         while p.position < end {
             let v = try p.zigZag()
-            if v < 0 { counts += repeatElement(0, count: Int(-v)) } else { counts.append(UInt64(v)) }
+            if v < 0 {
+                // A run of empty buckets: checked against the buckets left before it is made.
+                let run = v == .min ? UInt64(Int64.max) : UInt64(-v)
+                guard run <= UInt64(bucketCount - counts.count) else { throw DecodeError.incompatible("more counts than buckets") }
+                counts += repeatElement(0, count: Int(run))
+            } else {
+                guard counts.count < bucketCount else { throw DecodeError.incompatible("more counts than buckets") }
+                total += UInt64(v)
+                guard total <= maximumTotalCount else {
+                    throw DecodeError.incompatible("more than \(maximumTotalCount) samples (sums over such counts would overflow)")
+                }
+                counts.append(UInt64(v))
+            }
         }
-        // Map each index to a value in its bucket by walking an empty histogram of the same shape.
         var result = LatencyHistogram()
-        var index = 0
-        for step in LatencyHistogram().storage.allValues() {
-            guard index < counts.count else { break }
-            if counts[index] != 0 { result.storage.record(step.value, count: counts[index]) }
-            index += 1
+        for (index, count) in counts.enumerated() where count != 0 {
+            result.storage.record(bucketValues[index], count: count)
         }
-        guard index >= counts.count else { throw DecodeError.incompatible("more counts than buckets") }
         return result
     }
 
-    private static func appendZigZag(_ value: Int64, to out: inout [UInt8]) {
+    static func appendZigZag(_ value: Int64, to out: inout [UInt8]) {
         var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
         // LEB128-64b9B: at most 9 bytes, the ninth carries 8 full bits.
         for _ in 0..<8 {
