@@ -96,25 +96,58 @@ public final class TCPTransport: Transport {
         for p in wanted.filter({ $0 < rank }).sorted() { try connectOut(to: p) }
         var awaited = Set(wanted.filter { $0 > rank })
         let deadline = Deadline(seconds: timeout)
-        while !awaited.isEmpty {
-            let expected = awaited.sorted().map { "rank \($0)" }.joined(separator: ", ")
-            let s = try listener.accept(deadline: deadline, what: "a data connection", expected: expected)
-            do {
-                let from = try acceptHandshake(s, deadline: deadline)
-                guard awaited.remove(from) != nil else {
-                    throw FabricError.protocolViolation(peer: s.peerName, detail: "rank \(from) connected but rank \(rank) expected only \(expected)")
-                }
-                try adopt(s, peer: from)
-            } catch let error as FabricError {
-                // A stray or foreign connection must not break this job: report and go on.
-                if case .protocolViolation = error {
-                    FileHandle.standardError.write(Data("fabricbench: rank \(rank): ignored a connection: \(error)\n".utf8))
-                    continue
-                }
-                throw error
+        // Accepted sockets that have not yet said who they are, served side by side: a
+        // stranger that connects and sends nothing (a port scan, a stopped process) holds
+        // nothing up, and is closed after `handshakeSeconds`.
+        var pending: [PendingHandshake] = []
+        var ignored = 0
+        func ignore(_ p: PendingHandshake, _ why: String) {
+            ignored += 1
+            if ignored <= 3 || ignored.nonzeroBitCount == 1 {
+                FileHandle.standardError.write(Data("fabricbench: rank \(rank): ignored a connection from \(p.socket.peerName) (\(ignored) so far): \(why)\n".utf8))
             }
+            p.socket.close()
+        }
+        while !awaited.isEmpty {
+            if deadline.expired {
+                let expected = awaited.sorted().map { "rank \($0)" }.joined(separator: ", ")
+                throw FabricError.timeout(rank: rank, waitingFor: "a data connection", peer: expected, seconds: timeout)
+            }
+            var fds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)]
+            fds += pending.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
+            let wait = min(deadline.remainingMilliseconds, pending.map(\.deadline.remainingMilliseconds).min() ?? 250, 250)
+            if Glibc.poll(&fds, nfds_t(fds.count), wait) < 0 && errno != EINTR {
+                throw SystemCallError("poll", "rank \(rank): waiting for data connections")
+            }
+            if fds[0].revents != 0 {
+                while let s = try listener.acceptNow() {
+                    pending.append(PendingHandshake(socket: s, deadline: Deadline(seconds: min(Self.handshakeSeconds, deadline.remainingSeconds))))
+                }
+            }
+            var still: [PendingHandshake] = []
+            for p in pending {
+                do {
+                    guard let from = try p.advance(token: store.token, rank: rank, worldSize: worldSize) else {
+                        if p.deadline.expired { ignore(p, "it sent no valid handshake within \(formatSeconds(Self.handshakeSeconds))") } else { still.append(p) }
+                        continue
+                    }
+                    guard awaited.remove(from) != nil else {
+                        ignore(p, "it says it is rank \(from), but rank \(rank) expects only \(awaited.sorted().map { "rank \($0)" }.joined(separator: ", "))")
+                        continue
+                    }
+                    p.socket.peerName = "rank \(from) (\(p.socket.peerName))"
+                    try p.socket.sendAll(WireFormat.frame(.channelAccept, token: store.token, payload: []), deadline: p.deadline, what: "the handshake reply")
+                    try adopt(p.socket, peer: from)
+                } catch {
+                    ignore(p, "\(error)")
+                }
+            }
+            pending = still
         }
     }
+
+    /// Seconds an accepted connection has to identify itself.
+    static let handshakeSeconds = 5.0
 
     private func connectOut(to peer: Int) throws {
         let raw = try store.get("tcp/address/\(peer)", description: "the data address of rank \(peer)")
@@ -138,22 +171,6 @@ public final class TCPTransport: Transport {
             throw FabricError.protocolViolation(peer: name, detail: "answered the handshake with \(header.type)")
         }
         try adopt(s, peer: peer)
-    }
-
-    private func acceptHandshake(_ s: Socket, deadline: Deadline) throws -> Int {
-        let header = try WireFormat.parseHeader(try s.receiveAll(count: WireFormat.headerSize, deadline: deadline, what: "a connection handshake"),
-                                                token: store.token, peer: s.peerName)
-        guard header.type == .channelHello, header.payloadLength == 8 else {
-            throw FabricError.protocolViolation(peer: s.peerName, detail: "expected a channel hello, got \(header.type) of \(header.payloadLength) bytes")
-        }
-        var r = ByteReader(try s.receiveAll(count: 8, deadline: deadline, what: "a connection handshake"), peer: s.peerName, what: "channel hello")
-        let from = Int(try r.u32()), to = Int(try r.u32())
-        guard to == rank, from >= 0, from < worldSize, from != rank else {
-            throw FabricError.protocolViolation(peer: s.peerName, detail: "handshake from rank \(from) to rank \(to) reached rank \(rank) of \(worldSize)")
-        }
-        s.peerName = "rank \(from) (\(s.peerName))"
-        try s.sendAll(WireFormat.frame(.channelAccept, token: store.token, payload: []), deadline: deadline, what: "the handshake reply")
-        return from
     }
 
     private func adopt(_ s: Socket, peer: Int) throws {
@@ -232,5 +249,44 @@ public final class TCPTransport: Transport {
         connected.removeAll()
         pollSet.removeAll()
         listener.close()
+    }
+}
+
+/// An accepted connection reading its channel hello without blocking.
+private final class PendingHandshake {
+    let socket: Socket
+    let deadline: Deadline
+    private var received: [UInt8] = []
+
+    init(socket: Socket, deadline: Deadline) {
+        self.socket = socket
+        self.deadline = deadline
+    }
+
+    /// The peer's rank once its whole, valid hello is in; nil while it is still arriving.
+    /// Throws on anything but a channel hello of this job addressed to this rank.
+    func advance(token: UInt64, rank: Int, worldSize: Int) throws -> Int? {
+        let size = WireFormat.headerSize + 8
+        var chunk = [UInt8](repeating: 0, count: size - received.count)
+        let n = Glibc.recv(socket.fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+        if n == 0 { throw FabricError.peerGone(rank: rank, peer: socket.peerName, during: "a connection handshake") }
+        if n < 0 {
+            if errno == EAGAIN || errno == EINTR { return nil }
+            throw SystemCallError("recv", errno: errno, "rank \(rank): a connection handshake with \(socket.peerName)")
+        }
+        received += chunk[0..<n]
+        if received.count >= WireFormat.headerSize {
+            let header = try WireFormat.parseHeader(Array(received[0..<WireFormat.headerSize]), token: token, peer: socket.peerName)
+            guard header.type == .channelHello, header.payloadLength == 8 else {
+                throw FabricError.protocolViolation(peer: socket.peerName, detail: "expected a channel hello, got \(header.type) of \(header.payloadLength) bytes")
+            }
+        }
+        guard received.count == size else { return nil }
+        var r = ByteReader(Array(received[WireFormat.headerSize...]), peer: socket.peerName, what: "channel hello")
+        let from = Int(try r.u32()), to = Int(try r.u32())
+        guard to == rank, from >= 0, from < worldSize, from != rank else {
+            throw FabricError.protocolViolation(peer: socket.peerName, detail: "handshake from rank \(from) to rank \(to) reached rank \(rank) of \(worldSize)")
+        }
+        return from
     }
 }

@@ -119,7 +119,9 @@ public final class Socket {
                 var address = sockaddr_storage()
                 var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 let client = withUnsafeMutablePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { fab_accept(fd, $0, &length, 0) }
+                    // Non-blocking from the start: every later wait on it polls with a deadline,
+                    // so a client that connects and sends nothing cannot hold a recv forever.
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { fab_accept(fd, $0, &length, 1) }
                 }
                 if client >= 0 {
                     let name = withUnsafePointer(to: &address) {
@@ -135,6 +137,22 @@ public final class Socket {
                 throw FabricError.timeout(rank: localRank, waitingFor: what, peer: expected, seconds: deadline.seconds)
             }
         }
+    }
+
+    /// One connection waiting on this listener, if any, without blocking (non-blocking itself).
+    public func acceptNow() throws -> Socket? {
+        _ = fab_set_nonblocking(fd)
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let client = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { fab_accept(fd, $0, &length, 1) }
+        }
+        guard client >= 0 else {
+            if errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE { return nil }
+            throw SystemCallError("accept", "rank \(localRank): accepting a connection")
+        }
+        let name = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.format($0) } }
+        return Socket(fd: client, peerName: name, localRank: localRank)
     }
 
     // MARK: options
