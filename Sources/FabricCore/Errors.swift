@@ -57,7 +57,9 @@ public struct Deadline: Sendable {
 
     public init(seconds: Double) {
         self.seconds = seconds
-        nanoseconds = monotonicNow() &+ UInt64(max(seconds, 0) * 1e9)
+        // Clamped (a century; NaN counts as 0): no input can trap the conversion.
+        let bounded = seconds.isNaN ? 0 : min(max(seconds, 0), 3.2e9)
+        nanoseconds = monotonicNow() &+ UInt64(bounded * 1e9)
     }
 
     public var expired: Bool { monotonicNow() >= nanoseconds }

@@ -54,6 +54,10 @@ public enum LaunchEnvironment {
         public static let externalStore = "FABRICBENCH_EXTERNAL_STORE"
     }
 
+    /// The most ranks one job may have: far beyond any cluster, low enough that every
+    /// count and size derived from it stays in range.
+    public static let maximumWorldSize = 1 << 20
+
     /// Port used when only a launcher's job id is known: derived from it, so ranks of one
     /// job agree and two jobs rarely collide. 12000-31999 stays below Linux's ephemeral range
     /// (32768-60999 by default), where any outgoing connection on the host may hold the port.
@@ -64,8 +68,8 @@ public enum LaunchEnvironment {
     public static func detect(_ manual: ManualLaunch, environment env: [String: String]) throws -> LaunchSpec? {
         func int(_ name: String) throws -> Int? {
             guard let text = env[name] else { return nil }
-            guard let v = Int(text), v >= 0 else {
-                throw FabricError.configuration("environment variable \(name)='\(text)' is not a non-negative integer")
+            guard let v = Int(text), v >= 0, v <= maximumWorldSize else {
+                throw FabricError.configuration("environment variable \(name)='\(text)' is not an integer from 0 to \(maximumWorldSize)")
             }
             return v
         }
@@ -111,7 +115,9 @@ public enum LaunchEnvironment {
         }
         var jobId = jobIdVariable.flatMap { env[$0] }
         if launcher == .slurm { jobId = jobId.map { "\($0).\(env["SLURM_STEP_ID"] ?? "0")" } }  // one rendezvous per step
-        guard world >= 1 else { throw FabricError.configuration("world size must be at least 1 (from \(launcher.rawValue))") }
+        guard world >= 1, world <= maximumWorldSize else {
+            throw FabricError.configuration("world size \(world) is outside 1...\(maximumWorldSize) (from \(launcher.rawValue))")
+        }
         guard rank < world else { throw FabricError.configuration("rank \(rank) is out of range for world size \(world) (from \(launcher.rawValue))") }
 
         // The rendezvous address, most explicit first.

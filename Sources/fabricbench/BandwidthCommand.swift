@@ -32,8 +32,8 @@ struct BandwidthCommand: MeasuringCommand {
     var bidir = false
 
     func validate() throws {
-        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
-        guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }
+        try FlagBounds.check(iterations, "-n", FlagBounds.iterations)
+        try FlagBounds.check(window, "--window", 1...65536)
         if sweep.duration != nil { throw ValidationError("-D is for latency; bandwidth runs -n messages per size") }
     }
 

@@ -5,6 +5,7 @@ import FabricMeasure
 import FabricReport
 import FabricResults
 import FabricCore
+import FabricRendezvous
 
 extension DataType: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
@@ -54,10 +55,14 @@ struct CollectiveFlags: ParsableArguments {
     var injectDelay: String?
 
     func validate() throws {
-        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        // Every iteration's time reaches rank 0, so the count stays within what it gathers.
+        try FlagBounds.check(iterations, "-n", 1...1_000_000)
+        try FlagBounds.check(chunk.bytes, "--chunk", 64...(1 << 30), unit: " bytes")
+        try FlagBounds.check(stragglerK, "--straggler-k", FlagBounds.factor)
+        try FlagBounds.check(minBusbw, "--min-busbw", 0...1_000_000, unit: " GB/s")
+        try FlagBounds.check(maxTimeUs, "--max-time-us", 0.001...1e12, unit: " us")
         guard check == 0 || check == 1 else { throw ValidationError("-c takes 0 or 1 (got \(check))") }
         guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
-        guard chunk.bytes >= 64 else { throw ValidationError("--chunk must be at least 64 bytes") }
         if inplace && outofplace { throw ValidationError("--inplace and --outofplace exclude each other (give neither for both)") }
         if let d = injectDelay { _ = try parseDelay(d) }
     }
@@ -67,6 +72,8 @@ struct CollectiveFlags: ParsableArguments {
         guard parts.count == 2, let r = parts[0], let us = parts[1], r >= 0, us >= 0 else {
             throw ValidationError("--inject-delay '\(text)' is not RANK:MICROSECONDS (e.g. 3:500)")
         }
+        try FlagBounds.check(r, "--inject-delay's rank", 0...LaunchEnvironment.maximumWorldSize)
+        try FlagBounds.check(us, "--inject-delay's microseconds", 0...60_000_000)
         return (r, us)
     }
 }
@@ -87,7 +94,7 @@ enum CollectiveRun {
         guard collective.algo == "auto" || names.contains(collective.algo) else {
             throw ValidationError("--algo \(collective.algo) is not an algorithm for \(kind.rawValue) (choose from: \((names + ["auto"]).joined(separator: ", ")))")
         }
-        guard root >= 0 else { throw ValidationError("--root must be >= 0") }
+        try FlagBounds.check(root, "--root", 0...LaunchEnvironment.maximumWorldSize)
         if let n = flags.localRanks, root >= n { throw ValidationError("--root \(root) is not a rank of --np \(n) (ranks 0...\(n - 1))") }
         var options = CollectiveOptions()
         options.kind = kind
@@ -189,7 +196,7 @@ struct BarrierCommand: MeasuringCommand {
     var warmup: Int = 5
 
     func run() throws {
-        guard warmup >= 0 else { throw ValidationError("-w must be >= 0 (got \(warmup))") }
+        try FlagBounds.check(warmup, "-w", 0...FlagBounds.iterations.upperBound)
         try CollectiveRun.run(.barrier, job: job, sizes: [0], warmup: warmup, sweepDescription: "size 0 (barrier)",
                               collective: collective, root: 0, recorded: RecordedArguments.of(self))
     }

@@ -128,7 +128,13 @@ struct JobFlags: ParsableArguments {
     func validate() throws {
         if let n = localRanks, n < 1 { throw ValidationError("--np must be at least 1 (got \(n))") }
         if let n = localRanks, n > 1024 { throw ValidationError("--np \(n) is more local ranks than fabricbench will spawn (at most 1024)") }
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive (got \(timeout))") }
+        try FlagBounds.check(timeout, "--timeout", FlagBounds.seconds, unit: " seconds")
+        try FlagBounds.check(worldSize, "--world-size", 1...LaunchEnvironment.maximumWorldSize)
+        try FlagBounds.check(port, "--port", 1...255)
+        try FlagBounds.check(gidIndex, "--gid-index", 0...65535)
+        try FlagBounds.check(numa, "--numa", 0...1023)
+        try FlagBounds.check(inlineBytes, "--inline", 0...65536, unit: " bytes")
+        try FlagBounds.check(sockBuf.bytes, "--sock-buf", 0...(1 << 30), unit: " bytes")
         if localRanks != nil && (rank != nil || worldSize != nil) {
             throw ValidationError("--np spawns its own ranks: drop --rank/--world-size, or drop --np")
         }
@@ -159,8 +165,8 @@ struct JobFlags: ParsableArguments {
     func cpuList() throws -> [Int] {
         guard let cpus else { return [] }
         let list = cpus.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !list.isEmpty, list.allSatisfy({ $0 != nil && $0! >= 0 }) else {
-            throw ValidationError("--cpus '\(cpus)' is not a comma-separated list of CPU numbers (e.g. 0,1)")
+        guard !list.isEmpty, list.allSatisfy({ $0 != nil && (0...65535).contains($0!) }) else {
+            throw ValidationError("--cpus '\(cpus)' is not a comma-separated list of CPU numbers 0...65535 (e.g. 0,1)")
         }
         return list.map { $0! }
     }
@@ -221,8 +227,11 @@ struct SweepFlags: ParsableArguments {
             throw ValidationError("-b must be at least 1 byte: a 0-byte message carries nothing to time over TCP")
         }
         do { _ = try sweep() } catch { throw ValidationError("\(error)") }
-        if let w = warmup, w < 0 { throw ValidationError("-w must be >= 0 (got \(w))") }
-        if let d = duration, !(d > 0) { throw ValidationError("-D must be a positive number of seconds (got \(d))") }
+        try FlagBounds.check(warmup, "-w", 0...FlagBounds.iterations.upperBound)
+        try FlagBounds.check(duration, "-D", FlagBounds.seconds, unit: " seconds")
+        try FlagBounds.check(factor, "-f", 2...1024)
+        try FlagBounds.check(minBytes.bytes, "-b", FlagBounds.bytes, unit: " bytes")
+        try FlagBounds.check(maxBytes?.bytes, "-e", FlagBounds.bytes, unit: " bytes")
     }
 
     func sweep() throws -> SizeSweep { try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor) }

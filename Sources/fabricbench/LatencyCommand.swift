@@ -41,7 +41,7 @@ struct LatencyCommand: MeasuringCommand {
     var lastByte = false
 
     func validate() throws {
-        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        try FlagBounds.check(iterations, "-n", FlagBounds.iterations)
         guard check == 0 || check == 1 else { throw ValidationError("-c takes 0 or 1 (got \(check))") }
         if lastByte && check == 1 { throw ValidationError("-c 1 checks whole messages; --last-byte polls only the last byte: use one or the other") }
         if lastByte && job.transport != .named(.verbs) { throw ValidationError("--last-byte writes into the peer's memory over RDMA: pass --transport verbs") }

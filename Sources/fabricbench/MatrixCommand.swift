@@ -64,14 +64,15 @@ struct MatrixCommand: MeasuringCommand {
     var retest = true
 
     func validate() throws {
-        guard iterations >= 1 else { throw ValidationError("-n must be at least 1 (got \(iterations))") }
+        try FlagBounds.check(iterations, "-n", FlagBounds.iterations)
+        try FlagBounds.check(latencySize.bytes, "--lat-size", FlagBounds.bytes, unit: " bytes")
+        try FlagBounds.check(bandwidthSize.bytes, "--bw-size", FlagBounds.bytes, unit: " bytes")
+        try FlagBounds.check(bandwidthMessages, "--bw-messages", FlagBounds.iterations)
+        try FlagBounds.check(window, "--window", 1...65536)
+        try FlagBounds.check(warmup, "-w", 0...FlagBounds.iterations.upperBound)
+        try FlagBounds.check(outlierK, "--outlier-k", FlagBounds.factor)
+        try FlagBounds.check(outlierRatio, "--outlier-ratio", 1...1_000_000)
         if let n = job.localRanks, n < 2 { throw ValidationError("matrix measures pairs of ranks: --np must be at least 2 (got \(n))") }
-        guard latencySize.bytes >= 1, bandwidthSize.bytes >= 1 else { throw ValidationError("--lat-size and --bw-size must be at least 1 byte") }
-        guard bandwidthMessages >= 1 else { throw ValidationError("--bw-messages must be at least 1 (got \(bandwidthMessages))") }
-        guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }
-        guard warmup >= 0 else { throw ValidationError("-w must be >= 0 (got \(warmup))") }
-        guard outlierK > 0 else { throw ValidationError("--outlier-k must be positive (got \(outlierK))") }
-        guard outlierRatio >= 1 else { throw ValidationError("--outlier-ratio must be at least 1 (got \(outlierRatio))") }
     }
 
     func run() throws {

@@ -38,8 +38,9 @@ public enum HTMLReport {
     static func filesTable(_ runs: [(path: String, document: AnyRunDocument)]) -> String {
         let rows = runs.enumerated().map { i, r -> [String] in
             let e = r.document.environment
-            return ["<a href=\"#run-\(i)\">\(SVG.escape(name(r.path)))</a>", r.document.command, r.document.status, "\(e.worldSize)",
-                    e.transport.kind, SVG.escape(Array(Set(e.rankHosts)).sorted().joined(separator: ", "))]
+            // Every string from a result file is escaped: a file is input, not markup.
+            return ["<a href=\"#run-\(i)\">\(SVG.escape(name(r.path)))</a>", SVG.escape(r.document.command), SVG.escape(r.document.status),
+                    "\(e.worldSize)", SVG.escape(e.transport.kind), SVG.escape(Array(Set(e.rankHosts)).sorted().joined(separator: ", "))]
         }
         return table(["file", "command", "status", "ranks", "transport", "hosts"], rows, escaped: true)
     }

@@ -159,7 +159,7 @@ struct Heatmap {
         let cell = n <= 8 ? 56.0 : max(14, 480 / Double(n))
         let left = 46.0, top = 46.0
         let width = left + cell * Double(n) + 20, height = top + cell * Double(n) + 30
-        let present = values.flatMap { $0.compactMap { $0 } }.filter { $0 > 0 }
+        let present = values.flatMap { $0.compactMap { $0 } }.filter { $0 > 0 && $0.isFinite }
         let median = present.isEmpty ? 1 : present.sorted()[present.count / 2]
         var out = "<svg class=\"chart\" data-chart=\"\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
         out += "<text x=\"\(f(left))\" y=\"18\" class=\"title\">\(SVG.escape(title))</text>"
@@ -168,7 +168,8 @@ struct Heatmap {
             out += "<text x=\"\(f(left - 6))\" y=\"\(f(top + cell * (Double(i) + 0.5) + 4))\" class=\"tick\" text-anchor=\"end\">\(i)</text>"
             for j in 0..<n {
                 let x = left + cell * Double(j), y = top + cell * Double(i)
-                guard let v = values[i][j] else {
+                // A row shorter than the matrix (a hand-edited or damaged file) shows as empty cells.
+                guard j < values[i].count, let v = values[i][j], v.isFinite else {
                     out += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(cell))\" height=\"\(f(cell))\" fill=\"#eee\"/>"
                     continue
                 }

@@ -1,0 +1,22 @@
+import ArgumentParser
+
+/// The one rule for numeric flags: finite and inside a stated range, else exit 2 with the
+/// flag, the value and the range. Values outside these ranges would trap in a conversion
+/// (seconds to nanoseconds, a CPU number to Int32) or exhaust memory long before they
+/// measured anything useful.
+enum FlagBounds {
+    static func check<T: Comparable>(_ value: T?, _ flag: String, _ range: ClosedRange<T>, unit: String = "") throws {
+        guard let value else { return }
+        if let d = value as? Double, !d.isFinite {
+            throw ValidationError("\(flag) must be a finite number (got \(d))")
+        }
+        guard range.contains(value) else {
+            throw ValidationError("\(flag) \(value) is out of range: give \(range.lowerBound)...\(range.upperBound)\(unit)")
+        }
+    }
+
+    static let seconds: ClosedRange<Double> = 0.001...1_000_000  // 11.5 days
+    static let iterations: ClosedRange<Int> = 1...1_000_000_000
+    static let bytes: ClosedRange<Int> = 1...(1 << 40)
+    static let factor: ClosedRange<Double> = 0.000_001...1_000_000
+}
