@@ -25,6 +25,9 @@ public enum LocalLauncher {
         defer { server.stop() }
 
         let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
+        // Woken by each child's exit, so the launcher sleeps while ranks measure: a polling
+        // launcher would preempt a spinning rank on a small host and show up in the tail.
+        let exited = DispatchSemaphore(value: 0)
         var children: [Process] = []
         // The signal handler runs on another thread while the spawn loop may still add
         // children: it sees the running children's pids through this lock, never the array.
@@ -32,18 +35,22 @@ public enum LocalLauncher {
         @Sendable func terminateAll(_ signal: Int32) {
             for pid in pids.withLock({ $0.running }) { kill(pid, signal) }
         }
+        // SIGINT/SIGTERM: passed on to the ranks (rank 0 saves what it measured), and the
+        // ranks still running after a grace period are killed.
+        let interrupted = Atomic<Int32>(0)
         let forward = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler { terminateAll(SIGTERM) }
+            source.setEventHandler {
+                interrupted.store(sig, ordering: .relaxed)
+                terminateAll(sig)
+                exited.signal()
+            }
             source.resume()
             return source
         }
         defer { forward.forEach { $0.cancel() } }
 
-        // Woken by each child's exit, so the launcher sleeps while ranks measure: a polling
-        // launcher would preempt a spinning rank on a small host and show up in the tail.
-        let exited = DispatchSemaphore(value: 0)
         for rank in 0..<ranks {
             let p = Process()
             p.terminationHandler = { child in
@@ -89,6 +96,9 @@ public enum LocalLauncher {
         while children.contains(where: \.isRunning) {
             _ = exited.wait(timeout: killAt == nil ? .now() + 1 : .now() + 0.05)
             collectExits()
+            if killAt == nil && interrupted.load(ordering: .relaxed) != 0 {
+                killAt = Deadline(seconds: 2)
+            }
             if killAt == nil && (firstCode != 0 || server.abortReason != nil) {
                 killAt = Deadline(seconds: grace)
             }
@@ -99,6 +109,8 @@ public enum LocalLauncher {
             }
         }
         collectExits()
-        return Outcome(exitCode: firstCode, failures: failures)
+        let signalled = interrupted.load(ordering: .relaxed)
+        if signalled != 0 && firstCode == 0 { firstCode = 128 + signalled }
+        return Outcome(exitCode: firstCode, failures: signalled != 0 ? ["interrupted"] + failures : failures)
     }
 }

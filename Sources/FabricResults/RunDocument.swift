@@ -4,7 +4,8 @@ import Foundation
 /// The one result model. Every renderer (terminal tables, JSON, later CSV/HTML) reads it;
 /// nothing renders from engine state directly. JSON keys are snake_case.
 /// Bumped on any incompatible change of a result document's shape.
-public let currentSchemaVersion = 1
+/// 2: `status` may be "interrupted". Files of version 1 read unchanged.
+public let currentSchemaVersion = 2
 
 /// A run's document; `Result` is the per-size entry of the command (point-to-point or
 /// collective), everything else is shared.
@@ -35,7 +36,8 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
     }
 }
 
-public enum RunDocumentStatus: String, Codable, Sendable { case running, complete, failed }
+/// `interrupted`: SIGINT or SIGTERM ended the run; the results measured before it are kept.
+public enum RunDocumentStatus: String, Codable, Sendable { case running, complete, failed, interrupted }
 
 public struct RunEnvironment: Codable, Sendable {
     public var hostname: String
@@ -175,16 +177,36 @@ public enum JSONReport {
         try writeAtomically(try encoder().encode(value), to: path, flag: flag)
     }
 
+    /// Writes `data` to `path` so that `path` always holds either the old file or the whole
+    /// new one: a temporary file, fsynced, renamed over, and the directory fsynced. On any
+    /// failure (a full disk, above all) the temporary file goes and the old file stays.
     public static func writeAtomically(_ data: Data, to path: String, flag: String) throws {
         let temporary = "\(path).\(getpid()).tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw ReportError("cannot write \(flag) \(path): \(String(cString: strerror(errno))) (does its directory exist and is it writable?)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+        func failure(_ what: String) -> ReportError {
+            let code = errno
             unlink(temporary)
-            throw ReportError("cannot write \(flag) \(path): \(reason)")
+            return ReportError("cannot write \(flag) \(path): \(what): \(String(cString: strerror(code)))\(code == ENOSPC ? " (the disk is full)" : " (does its directory exist and is it writable?)")",
+                               errno: code)
         }
+        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("open") }
+        var written = 0
+        let ok: Bool = data.withUnsafeBytes { bytes in
+            while written < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
+                if n > 0 { written += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                return false
+            }
+            return fsync(fd) == 0
+        }
+        guard ok else { let e = failure("write"); Glibc.close(fd); throw e }
+        guard Glibc.close(fd) == 0 else { throw failure("close") }
+        guard rename(temporary, path) == 0 else { throw failure("rename") }
+        // The rename itself is durable only once the directory is.
+        let directory = (path as NSString).deletingLastPathComponent
+        let dfd = Glibc.open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { _ = fsync(dfd); Glibc.close(dfd) }
     }
 
     public static func read<R>(_ path: String, as: R.Type = R.self) throws -> RunDocument<R> {
@@ -199,5 +221,10 @@ public enum JSONReport {
 
 public struct ReportError: Error, CustomStringConvertible {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The failed call's errno, when a system call failed.
+    public let errno: Int32?
+    public init(_ description: String, errno: Int32? = nil) {
+        self.description = description
+        self.errno = errno
+    }
 }

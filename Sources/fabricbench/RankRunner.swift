@@ -1,6 +1,7 @@
 import FabricEngine
 import FabricMeasure
 import FabricReport
+import CFabricSystem
 import FabricCore
 import FabricRendezvous
 import FabricResults
@@ -54,6 +55,11 @@ enum RankRunner {
                                    makeSink: (RunDocument<R>) throws -> ReportSink<R>,
                                    body: (Job, Clock, ReportSink<R>?) throws -> Void) throws {
         let clock = Clock.make(flags.clock.source)
+        if spec.launcher == .fabricbench {
+            // A rank of `--np` dies with its launcher, whatever killed the launcher.
+            _ = fab_set_parent_death_signal(SIGTERM)
+            if getppid() == 1 { throw FabricError.aborted("rank \(spec.rank): the --np launcher is gone") }
+        }
         let job: Job
         do {
             var options = flags.jobOptions
@@ -69,6 +75,8 @@ enum RankRunner {
                 let document = RunDocument<R>(command: command, arguments: arguments, argv: RecordedArguments.redacted(CommandLine.arguments), environment: environment)
                 sink = try makeSink(document)
             }
+            let interrupts = Interrupts(sink: sink)
+            defer { interrupts.cancel() }
             try body(job, clock, sink)
             sink?.updateTransportSettings(job.transport.settings)
             try sink?.complete()
@@ -89,3 +97,36 @@ enum RankRunner {
         return FabricError.aborted("rank \(rank): \(text)")
     }
 }
+
+/// SIGINT and SIGTERM on a rank: rank 0's file says "interrupted" with every result measured
+/// so far, and the rank exits 130 or 143 (128 + the signal), as a shell expects.
+private final class Interrupts {
+    private let sources: [DispatchSourceSignal]
+
+    init(sink: (any InterruptibleSink)?) {
+        sources = [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                sink?.interrupt(signal: signalNumber)
+                FileHandle.standardError.write(Data("fabricbench: interrupted by \(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")\n".utf8))
+                Glibc.exit(128 + signalNumber)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    /// Back to the default action, once the results are saved.
+    func cancel() {
+        for source in sources { source.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}
+
+protocol InterruptibleSink: Sendable {
+    func interrupt(signal: Int32)
+}
+
+extension ReportSink: InterruptibleSink {}

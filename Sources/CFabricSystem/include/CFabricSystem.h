@@ -43,6 +43,10 @@ int fab_interface_address(const char *ifname, int family, char *buf, size_t len)
 /// Volatile byte read, for polling memory a peer writes by RDMA.
 uint8_t fab_load_volatile_u8(const volatile uint8_t *p);
 
+// ---- processes ----
+/// The calling process gets `signal` when its parent dies (PR_SET_PDEATHSIG). 0 or -1.
+int fab_set_parent_death_signal(int signal);
+
 // ---- libraries ----
 /// glibc's version string.
 const char *fab_libc_version(void);
