@@ -74,6 +74,7 @@ let package = Package(
         .testTarget(name: "FabricCoreTests", dependencies: ["FabricCore"]),
         .testTarget(name: "FabricRendezvousTests", dependencies: ["FabricRendezvous", "FabricCore"]),
         .testTarget(name: "FabricTCPTests", dependencies: ["FabricTCP", "FabricRendezvous", "FabricCore"]),
+        .testTarget(name: "FabricSHMTests", dependencies: ["FabricSHM", "FabricCore", "FabricRendezvous"]),
         .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "CFabricRDMA"]),
         // Every transport passes the same suite (one line per transport instantiates it).
         .testTarget(
