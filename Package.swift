@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "FabricVerbs", dependencies: ["FabricCore", "CFabricSystem", "CFabricRDMA"]),
         .target(name: "FabricSHM", dependencies: ["FabricCore", "CFabricSystem"]),
         // The registry: one line per transport.
-        .target(name: "FabricTransports", dependencies: ["FabricCore", "FabricTCP", "FabricVerbs"]),
+        .target(name: "FabricTransports", dependencies: ["FabricCore", "FabricTCP", "FabricVerbs", "FabricSHM"]),
 
         // Collective algorithms, written only against the core's Transport.
         .target(name: "FabricCollectives", dependencies: ["FabricCore"]),
