@@ -110,13 +110,12 @@ public final class SharedMemoryTransport: Transport {
     // MARK: connection setup
 
     public func connect(to peers: [Int]) throws {
-        guard !isClosed else { throw closedError() }
+        guard !isClosed, let doorbells else { throw closedError() }
         for p in peers where p < 0 || p >= worldSize {
             throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range 0..<\(worldSize)")
         }
         let wanted = Set(peers).subtracting([rank]).filter { channels[$0] == nil }.sorted()
         for p in wanted { try Self.checkSameHost(p, store: store, host: host) }
-        let doorbells = doorbells!
 
         // The lower rank of a pair creates its segment. Creating never waits, so every rank
         // has published its segments before any rank waits to open one: no cycle.
