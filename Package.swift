@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "FabricVerbs", dependencies: ["FabricCore", "CFabricSystem", "CFabricRDMA"]),
         .target(name: "FabricSHM", dependencies: ["FabricCore", "CFabricSystem"]),
         // The registry: one line per transport.
-        .target(name: "FabricTransports", dependencies: ["FabricCore", "FabricTCP", "FabricVerbs"]),
+        .target(name: "FabricTransports", dependencies: ["FabricCore", "FabricTCP", "FabricVerbs", "FabricSHM"]),
 
         // Collective algorithms, written only against the core's Transport.
         .target(name: "FabricCollectives", dependencies: ["FabricCore"]),
@@ -74,6 +74,7 @@ let package = Package(
         .testTarget(name: "FabricCoreTests", dependencies: ["FabricCore"]),
         .testTarget(name: "FabricRendezvousTests", dependencies: ["FabricRendezvous", "FabricCore"]),
         .testTarget(name: "FabricTCPTests", dependencies: ["FabricTCP", "FabricRendezvous", "FabricCore"]),
+        .testTarget(name: "FabricSHMTests", dependencies: ["FabricSHM", "FabricCore", "FabricRendezvous"]),
         .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "CFabricRDMA"]),
         // Every transport passes the same suite (one line per transport instantiates it).
         .testTarget(

@@ -1,4 +1,5 @@
 import FabricCore
+import FabricSHM
 import FabricTCP
 import FabricVerbs
 
@@ -8,6 +9,7 @@ public enum TransportRegistry {
     public static let all: [TransportPlugin] = [
         TCPTransport.plugin,
         VerbsTransport.plugin,
+        SharedMemoryTransport.plugin,
     ]
 
     public static func plugin(named name: String) -> TransportPlugin? {

@@ -1,5 +1,6 @@
 // CFabricSystem: the thin C layer every module may use. Only what Swift cannot express well
-// lives here: vDSO/TSC clock reads, CPU affinity, sockaddr plumbing and a volatile load.
+// lives here: vDSO/TSC clock reads, CPU affinity, sockaddr plumbing, a volatile load and the
+// futex system call.
 #ifndef CFABRIC_SYSTEM_H
 #define CFABRIC_SYSTEM_H
 
@@ -46,6 +47,13 @@ uint8_t fab_load_volatile_u8(const volatile uint8_t *p);
 // ---- processes ----
 /// The calling process gets `signal` when its parent dies (PR_SET_PDEATHSIG). 0 or -1.
 int fab_set_parent_death_signal(int signal);
+
+// ---- futex (shared between processes, not FUTEX_PRIVATE) ----
+/// Sleeps while *word == expected, for at most timeout_ms (negative: no limit). Returns 0
+/// when woken, else errno (EAGAIN: the word had changed; ETIMEDOUT; EINTR).
+int fab_futex_wait(uint32_t *word, uint32_t expected, int32_t timeout_ms);
+/// Wakes up to count sleepers on word. Returns how many woke, or -errno.
+int fab_futex_wake(uint32_t *word, int32_t count);
 
 // ---- libraries ----
 /// glibc's version string.
