@@ -1,4 +1,5 @@
 import FabricCore
+import Foundation
 /// Where a rank's identity and the rendezvous address come from.
 public enum Launcher: String, Codable, Sendable {
     case flags          // --rank/--world-size/--master
@@ -51,6 +52,7 @@ public enum LaunchEnvironment {
         public static let worldSize = "FABRICBENCH_WORLD_SIZE"
         public static let master = "FABRICBENCH_MASTER"
         public static let jobToken = "FABRICBENCH_JOB_TOKEN"
+        public static let jobTokenFile = "FABRICBENCH_JOB_TOKEN_FILE"
         public static let externalStore = "FABRICBENCH_EXTERNAL_STORE"
     }
 
@@ -145,6 +147,26 @@ public enum LaunchEnvironment {
         let token = manual.jobToken ?? env[Variable.jobToken] ?? jobId.map { "\(launcher.rawValue)/\($0)" } ?? "\(masterText)/\(world)"
         return LaunchSpec(launcher: launcher, rank: rank, worldSize: world, localRank: localRank, localSize: localSize, masterHost: host, masterPort: port,
                           jobToken: token, storeIsExternal: env[Variable.externalStore] == "1", derivedPortSource: derivedPortSource)
+    }
+
+    /// The secret in a token file (--job-token-file): the file must be readable by its owner
+    /// alone, as ssh demands of a key, or anyone on the node could join the job.
+    public static func token(fromFile path: String) throws -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw FabricError.configuration("--job-token-file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw FabricError.configuration("--job-token-file \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): run 'chmod 600 \(path)'")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw FabricError.configuration("--job-token-file \(path) cannot be read as text")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.utf8.count >= 8 else {
+            throw FabricError.configuration("--job-token-file \(path) holds \(token.utf8.count) characters: a secret needs at least 8 (e.g. 'head -c 32 /dev/urandom | base64 > \(path)')")
+        }
+        return token
     }
 
     /// "host:port", "[v6]:port". Throws a message naming the flag.

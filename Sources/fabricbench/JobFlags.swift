@@ -59,6 +59,16 @@ struct JobFlags: ParsableArguments {
     @Option(help: "Job name shared by all ranks; jobs with different tokens never connect to each other.")
     var jobToken: String?
 
+    @Option(help: ArgumentHelp("Read the job token from this file (mode 600; or FABRICBENCH_JOB_TOKEN_FILE): a secret that never shows in ps or the JSON. Use it on shared nodes.", valueName: "path"))
+    var jobTokenFile: String?
+
+    /// The job token: --job-token, else the token file's secret (flag, then environment).
+    func resolvedJobToken(environment: [String: String]) throws -> String? {
+        if let jobToken { return jobToken }
+        guard let path = jobTokenFile ?? environment[LaunchEnvironment.Variable.jobTokenFile] else { return nil }
+        return try LaunchEnvironment.token(fromFile: path)
+    }
+
     @Option(help: ArgumentHelp(TransportChoice.help))
     var transport: TransportChoice = .auto
 

@@ -15,8 +15,9 @@ enum RankRunner {
     static func run<R>(command: String, flags: JobFlags, arguments: [String: String],
                        makeSink: (RunDocument<R>) throws -> ReportSink<R>,
                        body: (_ job: Job, _ clock: Clock, _ sink: ReportSink<R>?) throws -> Void) throws {
-        let manual = ManualLaunch(rank: flags.rank, worldSize: flags.worldSize, master: flags.master, jobToken: flags.jobToken)
         let environment = ProcessInfo.processInfo.environment
+        let jobToken = try flags.resolvedJobToken(environment: environment)
+        let manual = ManualLaunch(rank: flags.rank, worldSize: flags.worldSize, master: flags.master, jobToken: jobToken)
         let detected = try LaunchEnvironment.detect(manual, environment: environment)
 
         if detected == nil || flags.localRanks != nil {
@@ -32,7 +33,7 @@ enum RankRunner {
             if flags.localRanks == nil {
                 FileHandle.standardError.write(Data("# fabricbench: no launcher detected: running 2 local ranks over loopback (--np N to change)\n".utf8))
             }
-            try launchLocally(ranks: n, timeout: flags.timeout, jobToken: flags.jobToken)
+            try launchLocally(ranks: n, timeout: flags.timeout, jobToken: jobToken)
             return
         }
         try runRank(spec: detected!, command: command, flags: flags, arguments: arguments, makeSink: makeSink, body: body)
