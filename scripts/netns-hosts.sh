@@ -3,7 +3,7 @@
 # and veth link into one bridge, and one fabricbench rank per namespace. Everything is torn
 # down on exit, whatever happens (error, timeout, Ctrl-C). Needs root (ip netns, tc).
 #
-#   scripts/netns-hosts.sh [-n HOSTS] [--shape I-J:RATE]... [--timeout SECONDS] -- COMMAND [ARGS...]
+#   scripts/netns-hosts.sh [-n HOSTS] [--shape I-J:RATE]... [--cut S:I]... [--timeout SECONDS] -- COMMAND [ARGS...]
 #
 # COMMAND runs once per namespace with FABRICBENCH_RANK, FABRICBENCH_WORLD_SIZE and
 # FABRICBENCH_MASTER set (rank 0's address), so `fabricbench latency ...` needs no launch
@@ -14,6 +14,9 @@
 # 2gbit) in both directions, with an htb class that matches only the peer's address, so no
 # other pair of hosts is affected. netem is not needed (and not in every kernel).
 #
+# --cut S:I takes host I's link down S seconds after the ranks start: a network partition
+# (no reset, no FIN: the host just goes silent), for testing that every rank still ends.
+#
 # Addresses are 10.201.X.(i+1)/24, X derived from this script's PID; no other traffic leaves
 # these namespaces. The exit status is 0 only when every rank exits 0; a rank still running
 # after --timeout seconds is killed and the script exits 124.
@@ -22,11 +25,13 @@ set -euo pipefail
 hosts=4
 timeout=120
 shapes=()
+cuts=()
 usage() { sed -n '6,7p' "$0" | sed 's/^# *//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) [ $# -ge 2 ] || usage; hosts=$2; shift 2 ;;
         --shape) [ $# -ge 2 ] || usage; shapes+=("$2"); shift 2 ;;
+        --cut) [ $# -ge 2 ] || usage; cuts+=("$2"); shift 2 ;;
         --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
         --) shift; break ;;
         *) echo "netns-hosts: unknown option '$1' (options go before --, the command after it)" >&2; usage ;;
@@ -92,6 +97,11 @@ for spec in "${shapes[@]}"; do
     echo "# netns-hosts: link host $a <-> host $b shaped to $rate" >&2
 done
 
+for spec in "${cuts[@]}"; do
+    [[ "$spec" =~ ^([0-9]+(\.[0-9]+)?):([0-9]+)$ ]] && [ "${BASH_REMATCH[3]}" -lt "$hosts" ] \
+        || { echo "netns-hosts: --cut '$spec' is not SECONDS:HOST with a host below $hosts (e.g. 2:1)" >&2; exit 2; }
+done
+
 port=$(( 29000 + id ))
 pids=()
 for ((i = 0; i < hosts; i++)); do
@@ -106,6 +116,10 @@ for ((i = 0; i < hosts; i++)); do
         "${run[@]}" > >(sed -u "s/^/[host $i] /" >&2) 2>&1 &
     fi
     pids+=($!)
+done
+for spec in "${cuts[@]}"; do
+    after=${spec%%:*} host=${spec##*:}
+    ( sleep "$after"; ip link set "${prefix}v$host" down 2>/dev/null && echo "# netns-hosts: host $host cut off after ${after}s" >&2 ) &
 done
 status=0
 for ((i = 0; i < hosts; i++)); do

@@ -50,6 +50,25 @@ final class NamespaceHostsTests: XCTestCase {
         XCTAssertEqual(try leftovers(), [])
     }
 
+    /// A host that goes silent mid-run (link down: no reset, no FIN), the way a failed switch
+    /// port looks: every rank ends within --timeout + 5 s of the cut, the peer named; never a
+    /// hang. FABRICBENCH_PARTITION_RUNS repeats it (the reliability figures use 50).
+    func testAPartitionedHostEndsEveryRankNamingThePeer() throws {
+        let runs = Int(ProcessInfo.processInfo.environment["FABRICBENCH_PARTITION_RUNS"] ?? "") ?? 2
+        let timeout = 3.0, cutAfter = 2.0
+        for run in 0..<runs {
+            let command = run % 2 == 0
+                ? [CLI.binary, "latency", "-b", "8", "-e", "64K", "-f", "2", "-D", "2", "--timeout", "\(Int(timeout))"]
+                : [CLI.binary, "allreduce", "-b", "8", "-e", "1M", "-f", "2", "-n", "2000", "--algo", "ring", "--timeout", "\(Int(timeout))"]
+            let r = try hosts(["-n", "3", "--cut", "\(cutAfter):1", "--timeout", "60"], command)
+            XCTAssertNotEqual(r.status, 0, "run \(run): a run that lost a host cannot succeed")
+            XCTAssertNotEqual(r.status, 124, "run \(run): a rank hung until the script's own timeout: \(r.stderr)")
+            XCTAssertLessThan(r.seconds, cutAfter + timeout + 5 + 3, "run \(run): ranks took \(r.seconds) s to end")
+            XCTAssertTrue(r.stderr.contains("rank 1"), "run \(run): the lost rank is named: \(r.stderr)")
+        }
+        XCTAssertEqual(try leftovers(), [])
+    }
+
     func testMatrixNamesExactlyTheShapedLink() throws {
         let json = CLI.temporaryDirectory().appendingPathComponent("matrix.json")
         // Hosts 2 and 3 talk through a 50 Mbit/s htb class; every other pair is unshaped.
