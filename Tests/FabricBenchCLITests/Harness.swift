@@ -61,7 +61,7 @@ enum CLI {
             p.waitUntilExit()
             XCTFail("fabricbench did not finish within \(limit) s")
         }
-        let text = { (u: URL) in (try? String(contentsOf: u, encoding: .utf8)) ?? "" }
+        let text = { (u: URL) in String(decoding: FileManager.default.contents(atPath: u.path) ?? Data(), as: UTF8.self) }
         return CLIRun(status: p.terminationStatus, stdout: text(out), stderr: text(err), seconds: Date().timeIntervalSince(start))
     }
 
