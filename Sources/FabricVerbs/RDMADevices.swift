@@ -31,25 +31,6 @@ enum RDMALibrary {
     }
 }
 
-/// NUMA placement through libnuma (opened at run time like the verbs libraries).
-public enum NUMAPlacement {
-    /// Runs the calling thread on `node`'s CPUs and prefers `node` for its new memory, so
-    /// the buffers registered afterwards and the polling loop sit next to the NIC.
-    public static func bind(toNode node: Int) throws {
-        let lib = RDMALibrary.loaded
-        guard lib.mask & Int32(FAB_RDMA_HAVE_NUMA) != 0, lib.api.numa_available() >= 0 else {
-            throw FabricError.configuration("cannot bind to NUMA node \(node): libnuma is unavailable or the kernel has no NUMA support (install libnuma1)")
-        }
-        guard node >= 0, node <= Int(lib.api.numa_max_node()) else {
-            throw FabricError.configuration("NUMA node \(node) does not exist (nodes 0...\(lib.api.numa_max_node()))")
-        }
-        guard lib.api.numa_run_on_node(Int32(node)) == 0 else {
-            throw SystemCallError("numa_run_on_node", "binding to NUMA node \(node)")
-        }
-        lib.api.numa_set_preferred(Int32(node))
-    }
-}
-
 /// One GID table entry.
 public struct GIDEntry: Codable, Sendable, Equatable {
     public var index: Int

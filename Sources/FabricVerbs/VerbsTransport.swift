@@ -1,6 +1,7 @@
 import FabricCore
 import CFabricRDMA
 import CFabricSystem
+import FabricPlacement
 import Foundation
 
 /// How data moves over a queue pair.
@@ -125,14 +126,9 @@ public final class VerbsTransport: OneSidedTransport {
         }
         gid = g
         // Place the polling thread and the buffers it registers next to the NIC.
-        if options.pinned {
-            placement = "CPUs pinned with --cpus (NIC on NUMA node \(chosen.numaNode.map(String.init) ?? "unknown"))"
-        } else if let node = options.numaNode ?? chosen.numaNode {
-            try NUMAPlacement.bind(toNode: node)
-            placement = "bound to NUMA node \(node)" + (options.numaNode != nil ? " (--numa)" : " (the NIC's)")
-        } else {
-            placement = "not bound: \(chosen.device)'s NUMA node is unknown (pass --numa N)"
-        }
+        let numa = NUMAPlacement(device: chosen.device, deviceNode: chosen.numaNode, requestedNode: options.numaNode, cpusPinned: options.pinned)
+        try numa.apply()
+        placement = numa.description
         if options.connectionManager {
             cmHost = try Self.connectionManagerHost(options: options, gid: g, device: chosen.device, rank: rank)
             let (devices, context) = try Self.openThroughConnectionManager(chosen.device, rank: rank)
