@@ -4,51 +4,6 @@ import CFabricSystem
 import FabricPlacement
 import Foundation
 
-/// How data moves over a queue pair.
-public enum VerbsDataPath: String, Sendable, CaseIterable {
-    /// RDMA write with immediate, NCCL style: the receiver advertises where to write (a small
-    /// "clear to send" message), the sender writes there, and the immediate raises the
-    /// receiver's completion. No receive buffer is matched by the NIC, so any size lands in place.
-    case write
-    /// Two-sided send/receive: the NIC matches each message to the next posted receive.
-    case send
-}
-
-public struct VerbsOptions: TransportOptions {
-    public var dataPath = VerbsDataPath.write
-    /// Sleep on a completion channel when nothing is ready, instead of polling the CQ.
-    public var events = false
-    /// Connect queue pairs through librdmacm (--cm) instead of the rendezvous exchange.
-    public var connectionManager = false
-    /// --cm: the address to listen and connect from (--bind), else this interface's (--iface),
-    /// else the IP address inside the chosen RoCE GID.
-    public var cmBindAddress: String?
-    public var cmInterface: String?
-    /// Queue pairs per peer (--qps); large messages are striped over all of them.
-    public var queuePairs = 1
-    /// Device name (e.g. mlx5_0, rxe0); nil: the first device with an active port.
-    public var device: String?
-    public var port: Int = 1
-    /// GID table index; nil: the scored choice (see `GIDEntry.score`).
-    public var gidIndex: Int?
-    /// Path MTU in bytes (256...4096); nil: the smaller of both ports' active MTU.
-    public var mtu: Int?
-    public var trafficClass: Int = 0
-    public var serviceLevel: Int = 0
-    /// Sends up to this many bytes go inline (copied into the work request).
-    public var inlineBytes: Int = 64
-    /// NUMA node to run and allocate on; nil: the NIC's node when known. Ignored with `pinned`.
-    public var numaNode: Int?
-    /// The caller pinned this rank to CPUs itself (--cpus): leave placement alone.
-    public var pinned = false
-    public var timeout: Double = 30
-    public init() {}
-
-    /// The work request id has 8 bits for the queue pair, and StripePlan's 64-byte aligned
-    /// stripes stay non-empty up to 64 queue pairs; 16 stays well under both.
-    public static let queuePairLimit = 16
-}
-
 /// RDMA verbs implementation of `Transport`: RC queue pairs to each peer (one, or `--qps N`
 /// with large messages striped over them), all completions on one CQ, polled. The queue
 /// pairs are connected either through the rendezvous store (QP numbers, PSNs, LIDs and GIDs
@@ -89,6 +44,8 @@ public final class VerbsTransport: OneSidedTransport {
     @exclusivity(unchecked) private var stashed: Int32 = 0
     public let port: RDMAPort
     public let gid: GIDEntry
+    /// Why this GID (the scored choice, or --gid-index), for the report.
+    private let gidChoice: String
     /// Where this rank runs and allocates, for the report.
     public let placement: String
     @exclusivity(unchecked) var links: [PeerLink?]
@@ -110,27 +67,17 @@ public final class VerbsTransport: OneSidedTransport {
         guard worldSize <= WorkRequestID.maximumPeers else {
             throw FabricError.configuration("the verbs transport supports up to \(WorkRequestID.maximumPeers) ranks (world size \(worldSize))")
         }
-        let ports = try RDMADevices.list()
-        let candidates = ports.filter { ($0.device == options.device || options.device == nil) && $0.port == options.port }
-        guard let chosen = candidates.first(where: { $0.state == "ACTIVE" }) ?? candidates.first else {
-            let have = ports.map { "\($0.device) port \($0.port) (\($0.state))" }.joined(separator: ", ")
-            throw FabricError.configuration("rank \(rank): no RDMA device \(options.device ?? "with an active port") port \(options.port) (devices: \(have.isEmpty ? "none" : have)); see 'fabricbench devices'")
-        }
-        guard chosen.state == "ACTIVE" else {
-            throw FabricError.configuration("rank \(rank): \(chosen.device) port \(chosen.port) is \(chosen.state), not ACTIVE: check the cable/link (ibv_devinfo)")
-        }
+        let selection = try DeviceSelection(options: options, rank: rank)
+        let chosen = selection.port
         port = chosen
-        let wantedGID = options.gidIndex ?? chosen.chosenGID
-        guard let g = chosen.gids.first(where: { $0.index == wantedGID }) else {
-            throw FabricError.configuration("rank \(rank): \(chosen.device) port \(chosen.port) has no GID \(wantedGID.map(String.init) ?? "") (table: \(chosen.gids.map { "\($0.index) \($0.type) \($0.gid)" }.joined(separator: "; "))); pass --gid-index")
-        }
-        gid = g
+        gid = selection.gid
+        gidChoice = selection.gidChoice
         // Place the polling thread and the buffers it registers next to the NIC.
-        let numa = NUMAPlacement(device: chosen.device, deviceNode: chosen.numaNode, requestedNode: options.numaNode, cpusPinned: options.pinned)
+        let numa = NUMAPlacement(device: chosen.device, deviceNode: selection.numaNode, requestedNode: options.numaNode, cpusPinned: options.pinned)
         try numa.apply()
         placement = numa.description
         if options.connectionManager {
-            cmHost = try Self.connectionManagerHost(options: options, gid: g, device: chosen.device, rank: rank)
+            cmHost = try Self.connectionManagerHost(options: options, gid: selection.gid, device: chosen.device, rank: rank)
             let (devices, context) = try Self.openThroughConnectionManager(chosen.device, rank: rank)
             cmDevices = devices
             self.context = context
@@ -193,7 +140,7 @@ public final class VerbsTransport: OneSidedTransport {
             "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
             "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type,
             "gid_choice": cmHost.map { "rdma_cm picks the GID for \($0) (\(options.cmBindAddress != nil ? "--bind" : options.cmInterface != nil ? "--iface" : "the IP in GID \(gid.index)"))" }
-                ?? (options.gidIndex == nil ? port.choice : "--gid-index"),
+                ?? gidChoice,
             "connection_setup": options.connectionManager ? "rdma_cm (--cm)" : "rendezvous exchange of QP numbers, PSNs, LIDs and GIDs",
             "queue_pairs_per_peer": "\(options.queuePairs)",
             "stripe_minimum_bytes": options.queuePairs > 1 ? "\(StripePlan.minimumStripe)" : "not striped",
