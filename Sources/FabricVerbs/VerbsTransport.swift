@@ -17,7 +17,7 @@ import Foundation
 /// one message may arrive on any queue pair. The receive queues then hold only uniform
 /// control slots: a slot completes either with a clear-to-send in it or with the immediate
 /// of a write, and is re-posted at once.
-public final class VerbsTransport: OneSidedTransport {
+public final class VerbsTransport: OneSidedTransport, QueuePairSink {
     public let kind = TransportKind.verbs
     public let rank: Int
     public let worldSize: Int
@@ -28,13 +28,8 @@ public final class VerbsTransport: OneSidedTransport {
 
     let api: fab_rdma_api
     let store: any Store
-    let context: UnsafeMutablePointer<ibv_context>
-    /// --cm: librdmacm's own device list, which owns `context` (its ids take only a PD of
-    /// one of these); freed at close instead of closing the context.
-    private let cmDevices: UnsafeMutablePointer<UnsafeMutablePointer<ibv_context>?>?
-    var connectionManager: ConnectionManager?
-    /// --cm: the address to listen and connect from.
-    let cmHost: String?
+    let device: VerbsDevice
+    private let setup: any ConnectionSetup
     let pd: UnsafeMutablePointer<ibv_pd>
     let cq: UnsafeMutablePointer<ibv_cq>
     /// --events: the completion channel the CQ reports to.
@@ -44,14 +39,12 @@ public final class VerbsTransport: OneSidedTransport {
     @exclusivity(unchecked) private var stashed: Int32 = 0
     public let port: RDMAPort
     public let gid: GIDEntry
-    /// Why this GID (the scored choice, or --gid-index), for the report.
-    private let gidChoice: String
     /// Where this rank runs and allocates, for the report.
     public let placement: String
     @exclusivity(unchecked) var links: [PeerLink?]
     @exclusivity(unchecked) private var regions: [UnsafeMutablePointer<ibv_mr>] = []
     @exclusivity(unchecked) var maxInline = 0
-    let depth = 512
+    let depth = VerbsDevice.queueDepth
     private let completionsBuffer: UnsafeMutablePointer<ibv_wc>
 
     public init(store: any Store, options: VerbsOptions) throws {
@@ -68,69 +61,26 @@ public final class VerbsTransport: OneSidedTransport {
             throw FabricError.configuration("the verbs transport supports up to \(WorkRequestID.maximumPeers) ranks (world size \(worldSize))")
         }
         let selection = try DeviceSelection(options: options, rank: rank)
-        let chosen = selection.port
-        port = chosen
+        port = selection.port
         gid = selection.gid
-        gidChoice = selection.gidChoice
         // Place the polling thread and the buffers it registers next to the NIC.
-        let numa = NUMAPlacement(device: chosen.device, deviceNode: selection.numaNode, requestedNode: options.numaNode, cpusPinned: options.pinned)
+        let numa = NUMAPlacement(device: selection.port.device, deviceNode: selection.numaNode, requestedNode: options.numaNode, cpusPinned: options.pinned)
         try numa.apply()
         placement = numa.description
-        if options.connectionManager {
-            cmHost = try Self.connectionManagerHost(options: options, gid: selection.gid, device: chosen.device, rank: rank)
-            let (devices, context) = try Self.openThroughConnectionManager(chosen.device, rank: rank)
-            cmDevices = devices
-            self.context = context
+        let cmHost = try options.connectionManager ? ConnectionManagerSetup.host(options: options, gid: selection.gid, device: selection.port.device, rank: rank) : nil
+        let device = try VerbsDevice(selection.port.device, api: api, rank: rank, throughConnectionManager: cmHost != nil, events: options.events,
+                                     queuePairs: options.queuePairs, peers: worldSize - 1)
+        self.device = device
+        if let cmHost {
+            setup = ConnectionManagerSetup(device: device, selection: selection, host: cmHost, store: store, options: options)
         } else {
-            cmHost = nil
-            cmDevices = nil
-            context = try Self.open(chosen.device, api: api, rank: rank)
+            setup = QueuePairExchange(device: device, selection: selection, store: store, options: options)
         }
-        guard let pd = api.alloc_pd(context) else { throw SystemCallError("ibv_alloc_pd", "rank \(rank): \(chosen.device)") }
-        self.pd = pd
-        if options.events {
-            guard let c = api.create_comp_channel(context) else { throw SystemCallError("ibv_create_comp_channel", "rank \(rank): \(chosen.device)") }
-            channel = c
-        } else {
-            channel = nil
-        }
-        // Room for every completion that can be outstanding: each queue pair's send and
-        // receive queues, to every peer (bounded by what the device allows).
-        var attributes = ibv_device_attr()
-        let deviceLimit = api.query_device(context, &attributes) == 0 && attributes.max_cqe > 0 ? Int(attributes.max_cqe) : 4 * depth
-        let entries = min(deviceLimit, max(4 * depth, 2 * depth * options.queuePairs * max(worldSize - 1, 1) + 64))
-        guard let cq = api.create_cq(context, Int32(entries), nil, channel, 0) else {
-            throw SystemCallError("ibv_create_cq", "rank \(rank): \(chosen.device), \(entries) entries")
-        }
-        self.cq = cq
+        pd = device.pd
+        cq = device.cq
+        channel = device.channel
         links = Array(repeating: nil, count: worldSize)
         completionsBuffer = .allocate(capacity: 32)
-    }
-
-    private static func open(_ device: String, api: fab_rdma_api, rank: Int) throws -> UnsafeMutablePointer<ibv_context> {
-        var count: Int32 = 0
-        guard let list = api.get_device_list(&count) else { throw FabricError.configuration("ibv_get_device_list failed") }
-        defer { api.free_device_list(list) }
-        for i in 0..<Int(count) where api.get_device_name(list[i]).map({ String(cString: $0) }) == device {
-            if let context = api.open_device(list[i]) { return context }
-        }
-        throw SystemCallError("ibv_open_device", "rank \(rank): opening \(device)")
-    }
-
-    private static func openThroughConnectionManager(_ device: String, rank: Int) throws
-        -> (UnsafeMutablePointer<UnsafeMutablePointer<ibv_context>?>, UnsafeMutablePointer<ibv_context>) {
-        let api = try RDMALibrary.connectionManager()
-        var count: Int32 = 0
-        guard let list = api.get_devices(&count) else {
-            throw SystemCallError("rdma_get_devices", "rank \(rank): --cm (is the rdma_ucm module loaded?)")
-        }
-        for i in 0..<Int(count) {
-            if let context = list[i], context.pointee.device.flatMap({ api.get_device_name($0) }).map({ String(cString: $0) }) == device {
-                return (list, context)
-            }
-        }
-        api.free_devices(list)
-        throw FabricError.configuration("rank \(rank): --cm: librdmacm does not list \(device) (is rdma_ucm loaded, and does the device have an IP interface?)")
     }
 
     deinit { close() }
@@ -139,16 +89,12 @@ public final class VerbsTransport: OneSidedTransport {
         [
             "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
             "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type,
-            "gid_choice": cmHost.map { "rdma_cm picks the GID for \($0) (\(options.cmBindAddress != nil ? "--bind" : options.cmInterface != nil ? "--iface" : "the IP in GID \(gid.index)"))" }
-                ?? gidChoice,
-            "connection_setup": options.connectionManager ? "rdma_cm (--cm)" : "rendezvous exchange of QP numbers, PSNs, LIDs and GIDs",
             "queue_pairs_per_peer": "\(options.queuePairs)",
             "stripe_minimum_bytes": options.queuePairs > 1 ? "\(StripePlan.minimumStripe)" : "not striped",
-            "mtu": options.connectionManager ? "from the rdma_cm route (port \(port.activeMTU))" : "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)",
             "verb": options.dataPath.rawValue,
             "inline_bytes": links.contains { $0 != nil } ? "\(maxInline)" : "\(options.inlineBytes) requested", "numa_node": port.numaNode.map(String.init) ?? "unknown", "placement": placement,
             "polling": channel == nil ? "busy (CQ polling)" : "events (completion channel)",
-        ]
+        ].merging(setup.settings) { _, fromSetup in fromSetup }
     }
 
     // MARK: connection setup
@@ -157,7 +103,7 @@ public final class VerbsTransport: OneSidedTransport {
         for p in peers where p < 0 || p >= worldSize { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range") }
         let wanted = Array(Set(peers).subtracting([rank])).filter { links[$0]?.ready != true }.sorted()
         guard !wanted.isEmpty else { return }
-        if options.connectionManager { try connectThroughConnectionManager(wanted) } else { try connectByExchange(wanted) }
+        try setup.connect(wanted, into: self)
         for peer in wanted { links[peer]!.ready = true }
     }
 
@@ -177,20 +123,6 @@ public final class VerbsTransport: OneSidedTransport {
         }
         links[peer] = link
         return link
-    }
-
-    /// What every queue pair is created with.
-    func queuePairAttributes() -> ibv_qp_init_attr {
-        var attr = ibv_qp_init_attr()
-        attr.send_cq = cq
-        attr.recv_cq = cq
-        attr.qp_type = IBV_QPT_RC
-        attr.cap.max_send_wr = UInt32(depth)
-        attr.cap.max_recv_wr = UInt32(depth)
-        attr.cap.max_send_sge = 1
-        attr.cap.max_recv_sge = 1
-        attr.cap.max_inline_data = UInt32(max(options.inlineBytes, 0))
-        return attr
     }
 
     /// Takes a new queue pair (in INIT or later) into the link and, on the write path, posts
@@ -505,21 +437,14 @@ public final class VerbsTransport: OneSidedTransport {
     public func close() {
         guard !closed else { return }
         closed = true
-        if let connectionManager {
-            connectionManager.close()  // destroys the queue pairs it created
-        } else {
-            for link in links.compactMap({ $0 }) { for case let qp? in link.queuePairs { _ = api.destroy_qp(qp) } }
-        }
+        setup.close()  // destroys the queue pairs it created
         for link in links.compactMap({ $0 }) {
             if let control = link.control { _ = api.dereg_mr(control.mr); control.base.deallocate() }
         }
         links = links.map { _ in nil }
         for mr in regions { _ = api.dereg_mr(mr) }
         regions.removeAll()
-        _ = api.destroy_cq(cq)
-        if let channel { _ = api.destroy_comp_channel(channel) }
-        _ = api.dealloc_pd(pd)
-        if let cmDevices { api.free_devices(cmDevices) } else { _ = api.close_device(context) }
+        device.close()
         completionsBuffer.deallocate()
     }
 
