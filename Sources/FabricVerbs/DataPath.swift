@@ -41,8 +41,8 @@ final class WorkQueues {
     @exclusivity(unchecked) private(set) var maxInline = 0
     /// Completions taken from the CQ while arming it (see `waitForActivity`), handed out first.
     @exclusivity(unchecked) private var stashed: Int32 = 0
-    /// Where `takeCompletions` puts them.
-    let completions: UnsafeMutablePointer<ibv_wc>
+    /// The work completions `takeCompletions` took from the CQ.
+    let taken: UnsafeMutablePointer<ibv_wc>
     static let pollBatch: Int32 = 32
 
     init(device: VerbsDevice, rank: Int, worldSize: Int, queuePairsPerPeer: Int, port: Int, gidIndex: Int) {
@@ -57,7 +57,7 @@ final class WorkQueues {
         cq = device.cq
         channel = device.channel
         links = Array(repeating: nil, count: worldSize)
-        completions = .allocate(capacity: Int(Self.pollBatch))
+        taken = .allocate(capacity: Int(Self.pollBatch))
     }
 
     // MARK: links
@@ -166,12 +166,12 @@ final class WorkQueues {
 
     // MARK: completions
 
-    /// Fills `completions` from the stash or the CQ; returns how many there are.
+    /// Fills `taken` from the stash or the CQ; returns how many there are.
     @inline(__always)
     func takeCompletions() throws -> Int {
         var n = stashed
         stashed = 0
-        if n == 0 { n = fab_ibv_poll_cq(cq, Self.pollBatch, completions) }
+        if n == 0 { n = fab_ibv_poll_cq(cq, Self.pollBatch, taken) }
         guard n >= 0 else { throw SystemCallError("ibv_poll_cq", errno: -n, "rank \(rank): \(deviceName)") }
         return Int(n)
     }
@@ -231,7 +231,7 @@ final class WorkQueues {
         guard let channel, stashed == 0 else { return }
         let rc = fab_ibv_req_notify_cq(cq, 0)
         guard rc == 0 else { throw SystemCallError("ibv_req_notify_cq", errno: rc, "rank \(rank): \(deviceName)") }
-        let n = fab_ibv_poll_cq(cq, Self.pollBatch, completions)
+        let n = fab_ibv_poll_cq(cq, Self.pollBatch, taken)
         if n != 0 { stashed = n; return }  // an error too: poll reports it
         var descriptor = pollfd(fd: channel.pointee.fd, events: Int16(POLLIN), revents: 0)
         let ready = Glibc.poll(&descriptor, 1, milliseconds)
@@ -250,6 +250,6 @@ final class WorkQueues {
         links = links.map { _ in nil }
         for mr in regions { _ = api.dereg_mr(mr) }
         regions.removeAll()
-        completions.deallocate()
+        taken.deallocate()
     }
 }

@@ -95,7 +95,7 @@ final class SendReceivePath: DataPath {
     func poll(_ completions: inout [Completion]) throws {
         let n = try queues.takeCompletions()
         for i in 0..<n {
-            let wc = queues.completions[i]
+            let wc = queues.taken[i]
             guard let (request, link) = try queues.owner(of: wc) else { continue }
             switch request.kind {
             case .send:

@@ -116,7 +116,7 @@ final class WriteWithImmediatePath: DataPath {
     func poll(_ completions: inout [Completion]) throws {
         let n = try queues.takeCompletions()
         for i in 0..<n {
-            let wc = queues.completions[i]
+            let wc = queues.taken[i]
             guard let (request, link) = try queues.owner(of: wc) else { continue }
             switch request.kind {
             case .send:
