@@ -35,15 +35,16 @@ let package = Package(
 
         // Transports: one module each, on the core and the shim it needs.
         .target(name: "FabricTCP", dependencies: ["FabricCore", "CFabricSystem"]),
-        .target(name: "FabricVerbs", dependencies: ["FabricCore", "CFabricSystem", "CFabricRDMA"]),
+        .target(name: "FabricVerbs", dependencies: ["FabricCore", "CFabricSystem", "CFabricRDMA", "FabricPlacement"]),
         .target(name: "FabricSHM", dependencies: ["FabricCore", "CFabricSystem"]),
         // The registry: one line per transport.
         .target(name: "FabricTransports", dependencies: ["FabricCore", "FabricTCP", "FabricVerbs", "FabricSHM"]),
 
         // Collective algorithms, written only against the core's Transport.
         .target(name: "FabricCollectives", dependencies: ["FabricCore"]),
-        // Where a rank runs: CPU pinning and NUMA placement.
-        .target(name: "FabricPlacement", dependencies: ["CFabricSystem", "CFabricRDMA"]),
+        // Where a rank runs: CPU pinning and NUMA placement. Verbs places itself next to the NIC
+        // it picked (only it knows the device, and it must bind before allocating its queues).
+        .target(name: "FabricPlacement", dependencies: ["FabricCore", "CFabricSystem", "CFabricRDMA"]),
         // Clocks, HDR histograms, statistics.
         .target(
             name: "FabricMeasure",
@@ -75,7 +76,7 @@ let package = Package(
         .testTarget(name: "FabricRendezvousTests", dependencies: ["FabricRendezvous", "FabricCore"]),
         .testTarget(name: "FabricTCPTests", dependencies: ["FabricTCP", "FabricRendezvous", "FabricCore"]),
         .testTarget(name: "FabricSHMTests", dependencies: ["FabricSHM", "FabricCore", "FabricRendezvous"]),
-        .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "CFabricRDMA"]),
+        .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "FabricPlacement", "CFabricRDMA"]),
         // Every transport passes the same suite (one line per transport instantiates it).
         .testTarget(
             name: "FabricConformanceTests",

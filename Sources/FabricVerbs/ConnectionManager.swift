@@ -294,35 +294,72 @@ struct ConnectionRequest {
     }
 }
 
-extension VerbsTransport {
-    func connectThroughConnectionManager(_ wanted: [Int]) throws {
-        if connectionManager == nil {
-            let manager = try ConnectionManager(api: api, rank: rank, worldSize: worldSize, host: cmHost!, context: context, device: port.device,
-                                                queuePairsPerPeer: options.queuePairs, trafficClass: options.trafficClass)
-            connectionManager = manager
+/// `--cm` as a connection setup: a ConnectionManager listening on this rank's RDMA address
+/// (made at the first connect, its address published in the rendezvous store), queue pairs
+/// created on its ids and handed to the links.
+final class ConnectionManagerSetup: ConnectionSetup {
+    private let device: VerbsDevice
+    private let store: any Store
+    private let port: RDMAPort
+    private let gid: GIDEntry
+    private let options: VerbsOptions
+    /// The address rdma_cm listens and connects from (see `host(options:gid:device:rank:)`).
+    private let host: String
+    private var manager: ConnectionManager?
+
+    init(device: VerbsDevice, selection: DeviceSelection, host: String, store: any Store, options: VerbsOptions) {
+        self.device = device
+        self.store = store
+        port = selection.port
+        gid = selection.gid
+        self.host = host
+        self.options = options
+    }
+
+    var settings: [String: String] {
+        let source = options.cmBindAddress != nil ? "--bind" : options.cmInterface != nil ? "--iface" : "the IP in GID \(gid.index)"
+        return [
+            "connection_setup": "rdma_cm (--cm)",
+            "gid_choice": "rdma_cm picks the GID for \(host) (\(source))",
+            "mtu": "from the rdma_cm route (port \(port.activeMTU))",
+        ]
+    }
+
+    func connect(_ wanted: [Int], into links: any QueuePairSink) throws {
+        let rank = store.rank
+        if manager == nil {
+            let manager = try ConnectionManager(api: device.api, rank: rank, worldSize: store.worldSize, host: host, context: device.context,
+                                                device: port.device, queuePairsPerPeer: options.queuePairs, trafficClass: options.trafficClass)
+            self.manager = manager
             try store.set("verbs/cm/\(rank)", Array(manager.listenAddress.utf8))
         }
-        let store = self.store
-        try connectionManager!.establish(
+        let store = self.store, device = self.device, inlineBytes = options.inlineBytes
+        try manager!.establish(
             peers: wanted,
             addressOf: { peer in
                 String(decoding: try store.get("verbs/cm/\(peer)", description: "rank \(peer)'s rdma_cm address"), as: UTF8.self)
             },
             createQueuePair: { id, key in
-                let link = try self.link(to: key.peer)
-                var attr = self.queuePairAttributes()
-                guard self.api.cm_create_qp(id, self.pd, &attr) == 0, let qp = id.pointee.qp else {
-                    throw SystemCallError("rdma_create_qp", "rank \(self.rank): queue pair \(key.queuePair) to rank \(key.peer) on \(self.port.device) (fewer --qps, or check ulimit -l)")
+                let link = try links.link(to: key.peer)
+                var attr = device.queuePairAttributes(inlineBytes: inlineBytes)
+                guard device.api.cm_create_qp(id, device.pd, &attr) == 0, let qp = id.pointee.qp else {
+                    throw SystemCallError("rdma_create_qp", "rank \(rank): queue pair \(key.queuePair) to rank \(key.peer) on \(device.name) (fewer --qps, or check ulimit -l)")
                 }
-                try self.adopt(qp, granted: attr, link: link, queuePair: key.queuePair)
+                try links.adopt(qp, granted: attr, link: link, queuePair: key.queuePair)
             },
             checkJobIsAlive: { try store.checkJobIsAlive() },
             timeout: options.timeout)
     }
 
+    /// Destroys the queue pairs created on the manager's ids, the ids and its channel.
+    func close() {
+        manager?.close()
+        manager = nil
+    }
+
     /// The address rdma_cm listens and connects from: --bind, else --iface's address, else
     /// the IP address a RoCE GID is made of (IPv4-mapped, or a global IPv6 address).
-    static func connectionManagerHost(options: VerbsOptions, gid: GIDEntry, device: String, rank: Int) throws -> String {
+    static func host(options: VerbsOptions, gid: GIDEntry, device: String, rank: Int) throws -> String {
         if let bind = options.cmBindAddress { return bind }
         if let iface = options.cmInterface { return try Socket.address(ofInterface: iface) }
         if gid.isIPv4Mapped { return gid.raw[12...].map(String.init).joined(separator: ".") }

@@ -6,7 +6,7 @@ import Foundation
 /// The default connection setup: each rank creates its queue pairs, publishes their numbers
 /// and PSNs with its LID, MTU and GID in the rendezvous store, reads the peer's, and moves
 /// the queue pairs to RTR and RTS itself (as perftest and NCCL do over their own sockets).
-extension VerbsTransport {
+final class QueuePairExchange: ConnectionSetup {
     struct Endpoint {
         var queuePairs: [(qpn: UInt32, psn: UInt32)]
         var lid: UInt16
@@ -14,15 +14,50 @@ extension VerbsTransport {
         var gid: [UInt8]
     }
 
-    func connectByExchange(_ wanted: [Int]) throws {
+    private let device: VerbsDevice
+    private let store: any Store
+    private let rank: Int
+    private let port: RDMAPort
+    private let gid: GIDEntry
+    private let gidChoice: String
+    private let options: VerbsOptions
+    /// Every queue pair created here, destroyed at close.
+    private var created: [UnsafeMutablePointer<ibv_qp>] = []
+
+    init(device: VerbsDevice, selection: DeviceSelection, store: any Store, options: VerbsOptions) {
+        self.device = device
+        self.store = store
+        rank = store.rank
+        port = selection.port
+        gid = selection.gid
+        gidChoice = selection.gidChoice
+        self.options = options
+    }
+
+    var settings: [String: String] {
+        [
+            "connection_setup": "rendezvous exchange of QP numbers, PSNs, LIDs and GIDs",
+            "gid_choice": gidChoice,
+            "mtu": "\(options.mtu.map { min($0, port.activeMTU) } ?? port.activeMTU)",
+        ]
+    }
+
+    func close() {
+        for qp in created { _ = device.api.destroy_qp(qp) }
+        created.removeAll()
+    }
+
+    func connect(_ wanted: [Int], into links: any QueuePairSink) throws {
         // Publish every queue pair before reading any peer's, so no rank waits on another.
         var localPSNs: [Int: [UInt32]] = [:]
+        var wantedLinks: [Int: PeerLink] = [:]
         for peer in wanted {
-            let link = try link(to: peer)
+            let link = try links.link(to: peer)
+            wantedLinks[peer] = link
             var w = ByteWriter()
             w.u16(UInt16(options.queuePairs))
             for q in 0..<options.queuePairs {
-                let qp = try createQueuePair(link, queuePair: q)
+                let qp = try createQueuePair(link, queuePair: q, into: links)
                 let psn = UInt32.random(in: 0..<(1 << 24))
                 localPSNs[peer, default: []].append(psn)
                 w.u32(qp.pointee.qp_num)
@@ -45,7 +80,7 @@ extension VerbsTransport {
             let remote = Endpoint(queuePairs: queuePairs, lid: try r.u16(), mtu: Int(try r.u16()), gid: try r.blob(limit: 16))
             try r.expectEnd()
             guard remote.gid.count == 16 else { throw FabricError.protocolViolation(peer: "rank \(peer)", detail: "GID of \(remote.gid.count) bytes") }
-            let link = links[peer]!
+            let link = wantedLinks[peer]!
             for q in 0..<count {
                 try moveToReady(link.queuePairs[q]!, peer: peer, localPSN: localPSNs[peer]![q], remote: remote, queuePair: q)
             }
@@ -56,9 +91,10 @@ extension VerbsTransport {
         }
     }
 
-    private func createQueuePair(_ link: PeerLink, queuePair: Int) throws -> UnsafeMutablePointer<ibv_qp> {
-        var attr = queuePairAttributes()
-        guard let qp = api.create_qp(pd, &attr) else {
+    private func createQueuePair(_ link: PeerLink, queuePair: Int, into links: any QueuePairSink) throws -> UnsafeMutablePointer<ibv_qp> {
+        let api = device.api
+        var attr = device.queuePairAttributes(inlineBytes: options.inlineBytes)
+        guard let qp = api.create_qp(device.pd, &attr) else {
             throw SystemCallError("ibv_create_qp", "rank \(rank): queue pair to rank \(link.peer) on \(port.device) (fewer --qps, or check ulimit -l)")
         }
         var a = ibv_qp_attr()
@@ -72,7 +108,8 @@ extension VerbsTransport {
             _ = api.destroy_qp(qp)
             throw SystemCallError("ibv_modify_qp(INIT)", errno: rc, "rank \(rank): queue pair to rank \(link.peer) on \(port.device) port \(port.port)")
         }
-        try adopt(qp, granted: attr, link: link, queuePair: queuePair)
+        created.append(qp)
+        try links.adopt(qp, granted: attr, link: link, queuePair: queuePair)
         return qp
     }
 
@@ -101,7 +138,7 @@ extension VerbsTransport {
         }
         var mask = IBV_QP_STATE.rawValue | IBV_QP_AV.rawValue | IBV_QP_PATH_MTU.rawValue | IBV_QP_DEST_QPN.rawValue
         mask |= IBV_QP_RQ_PSN.rawValue | IBV_QP_MAX_DEST_RD_ATOMIC.rawValue | IBV_QP_MIN_RNR_TIMER.rawValue
-        var rc = api.modify_qp(qp, &a, Int32(mask))
+        var rc = device.api.modify_qp(qp, &a, Int32(mask))
         guard rc == 0 else {
             throw FabricError.configuration("rank \(rank): failed to move the queue pair to rank \(peer) to RTR on \(port.device) port \(port.port), GID index \(gid.index) (\(String(cString: strerror(rc)))): check MTU (\(mtuBytes)), the GID index and the peer's LID/GID (\(RDMADevices.formatGID(remote.gid)), LID \(remote.lid))")
         }
@@ -113,7 +150,7 @@ extension VerbsTransport {
         a.max_rd_atomic = 1
         let rtsMask = IBV_QP_STATE.rawValue | IBV_QP_TIMEOUT.rawValue | IBV_QP_RETRY_CNT.rawValue | IBV_QP_RNR_RETRY.rawValue
             | IBV_QP_SQ_PSN.rawValue | IBV_QP_MAX_QP_RD_ATOMIC.rawValue
-        rc = api.modify_qp(qp, &a, Int32(rtsMask))
+        rc = device.api.modify_qp(qp, &a, Int32(rtsMask))
         guard rc == 0 else {
             throw FabricError.configuration("rank \(rank): failed to move the queue pair to rank \(peer) to RTS on \(port.device) (\(String(cString: strerror(rc))))")
         }

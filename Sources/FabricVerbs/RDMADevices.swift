@@ -9,7 +9,7 @@ enum RDMALibrary {
         var api = fab_rdma_api()
         var why = [CChar](repeating: 0, count: 1024)
         let mask = fab_rdma_load(&api, &why, why.count)
-        return (api, mask, String(cString: why))
+        return (api, mask, why.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
     }()
 
     static var verbsLoaded: Bool { loaded.mask & Int32(FAB_RDMA_HAVE_VERBS) != 0 }
@@ -31,25 +31,6 @@ enum RDMALibrary {
     }
 }
 
-/// NUMA placement through libnuma (opened at run time like the verbs libraries).
-public enum NUMAPlacement {
-    /// Runs the calling thread on `node`'s CPUs and prefers `node` for its new memory, so
-    /// the buffers registered afterwards and the polling loop sit next to the NIC.
-    public static func bind(toNode node: Int) throws {
-        let lib = RDMALibrary.loaded
-        guard lib.mask & Int32(FAB_RDMA_HAVE_NUMA) != 0, lib.api.numa_available() >= 0 else {
-            throw FabricError.configuration("cannot bind to NUMA node \(node): libnuma is unavailable or the kernel has no NUMA support (install libnuma1)")
-        }
-        guard node >= 0, node <= Int(lib.api.numa_max_node()) else {
-            throw FabricError.configuration("NUMA node \(node) does not exist (nodes 0...\(lib.api.numa_max_node()))")
-        }
-        guard lib.api.numa_run_on_node(Int32(node)) == 0 else {
-            throw SystemCallError("numa_run_on_node", "binding to NUMA node \(node)")
-        }
-        lib.api.numa_set_preferred(Int32(node))
-    }
-}
-
 /// One GID table entry.
 public struct GIDEntry: Codable, Sendable, Equatable {
     public var index: Int
@@ -57,15 +38,6 @@ public struct GIDEntry: Codable, Sendable, Equatable {
     /// "IB", "RoCE v1" or "RoCE v2".
     public var type: String
     public var raw: [UInt8]
-
-    var isIPv4Mapped: Bool { raw.count == 16 && raw[0..<10].allSatisfy { $0 == 0 } && raw[10] == 0xff && raw[11] == 0xff }
-    var isLinkLocal: Bool { raw.count == 16 && raw[0] == 0xfe && raw[1] & 0xc0 == 0x80 }
-
-    /// Higher is better: RoCE v2 (routable) over IB over RoCE v1; IPv4-mapped over other
-    /// addresses; link-local last (its address may still be tentative, and it does not route).
-    var score: Int {
-        (type == "RoCE v2" ? 100 : type == "IB" ? 60 : 20) + (isIPv4Mapped ? 20 : 0) - (isLinkLocal ? 30 : 0)
-    }
 }
 
 /// One port of one RDMA device, as `fabricbench devices` shows it.
@@ -122,22 +94,18 @@ public enum RDMADevices {
                 : entry.gid_type == IBV_GID_TYPE_ROCE_V1.rawValue ? "RoCE v1" : "IB"
             gids.append(GIDEntry(index: index, gid: formatGID(raw), type: type, raw: raw))
         }
-        let best = gids.max { ($0.score, -$0.index) < ($1.score, -$1.index) }
-        let choice = best.map { g in
-            "GID \(g.index) (\(g.type)\(g.isIPv4Mapped ? ", IPv4-mapped" : "")\(g.isLinkLocal ? ", link-local" : "")): "
-                + "highest score; preferred are RoCE v2, then IB, then RoCE v1; IPv4-mapped; not link-local"
-        } ?? "no usable GID"
+        let (best, choice) = DeviceSelection.automaticGID(among: gids)
         let numa = (try? String(contentsOfFile: "/sys/class/infiniband/\(device)/device/numa_node", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         return RDMAPort(device: device, port: p, state: portState(pa.state), linkLayer: pa.link_layer == UInt8(IBV_LINK_LAYER_ETHERNET) ? "Ethernet" : "InfiniBand",
                         activeMTU: mtuBytes(pa.active_mtu), lid: Int(pa.lid), speed: speed(pa), numaNode: numa.flatMap { $0 >= 0 ? $0 : nil },
-                        gids: gids, chosenGID: best?.index, choice: choice)
+                        gids: gids, chosenGID: best, choice: choice)
     }
 
     static func formatGID(_ raw: [UInt8]) -> String {
         var text = [CChar](repeating: 0, count: 64)
         raw.withUnsafeBytes { _ = inet_ntop(AF_INET6, $0.baseAddress, &text, socklen_t(text.count)) }
-        return String(cString: text)
+        return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     static func portState(_ s: ibv_port_state) -> String {
