@@ -5,14 +5,25 @@ import Foundation
 /// One TCP connection to a peer rank with its queues of posted sends and receives.
 /// Both directions advance in every `progress` call, so two ranks streaming large
 /// messages at each other never deadlock on full socket buffers.
+///
+/// Each message travels as an 8-byte header (its length, little-endian) and its bytes, as
+/// one `sendmsg`/`recvmsg` while the header is not through yet, so a message costs the same
+/// system calls as an unframed one. The header gives TCP the verbs contract: a receive whose
+/// posted length differs from the message is a protocol violation naming the peer, not a
+/// stream silently cut at the wrong place; and a zero-byte message is a header alone, so it
+/// completes on both sides in order with the messages around it, through the same code.
 final class TCPChannel {
     struct Operation {
         var base: UnsafeMutableRawPointer
         var length: Int
+        /// Bytes moved so far, header included.
         var done: Int
         var id: UInt64
+        /// Send: the length as the header carries it; receive: the header as it arrives.
+        var header: UInt64
     }
 
+    static let headerBytes = 8
     static let sendFlags = fab_send_flags(1)
     let peer: Int
     let socket: Socket
@@ -25,17 +36,25 @@ final class TCPChannel {
         self.socket = socket
     }
 
-    func postSend(_ op: Operation) { sends.append(op) }
+    func postSend(_ op: Operation) {
+        var op = op
+        op.header = UInt64(op.length).littleEndian
+        sends.append(op)
+    }
+
     func postReceive(_ op: Operation) { receives.append(op) }
 
     /// Moves bytes in both directions until the socket would block.
     @inline(__always)
     func progress(_ completions: inout [Completion]) throws {
         while var op = sends.first {
-            let n = Glibc.send(socket.fd, op.base + op.done, op.length - op.done, TCPChannel.sendFlags)
+            let total = Self.headerBytes + op.length
+            let n = op.done < Self.headerBytes
+                ? Self.transfer(&op, socket.fd, send: true)
+                : Glibc.send(socket.fd, op.base + (op.done - Self.headerBytes), total - op.done, TCPChannel.sendFlags)
             if n > 0 {
                 op.done += n
-                if op.done == op.length {
+                if op.done == total {
                     sends.removeFirst()
                     completions.append(Completion(peer: peer, operation: .send, id: op.id, bytes: op.length))
                 } else {
@@ -47,10 +66,20 @@ final class TCPChannel {
             throw failure("send", errno)
         }
         while var op = receives.first {
-            let n = Glibc.recv(socket.fd, op.base + op.done, op.length - op.done, Int32(MSG_DONTWAIT))
+            let total = Self.headerBytes + op.length
+            let headerDone = op.done >= Self.headerBytes
+            let n = headerDone
+                ? Glibc.recv(socket.fd, op.base + (op.done - Self.headerBytes), total - op.done, Int32(MSG_DONTWAIT))
+                : Self.transfer(&op, socket.fd, send: false)
             if n > 0 {
                 op.done += n
-                if op.done == op.length {
+                if !headerDone && op.done >= Self.headerBytes {
+                    let announced = Int(UInt64(littleEndian: op.header))
+                    guard announced == op.length else {
+                        throw FabricError.protocolViolation(peer: socket.peerName, detail: "sent a \(announced)-byte message where a \(op.length)-byte receive was posted")
+                    }
+                }
+                if op.done == total {
                     receives.removeFirst()
                     completions.append(Completion(peer: peer, operation: .receive, id: op.id, bytes: op.length))
                 } else {
@@ -64,6 +93,22 @@ final class TCPChannel {
         }
     }
 
+    /// One `sendmsg` or `recvmsg` of the rest of the header and the whole message behind it.
+    @inline(__always)
+    private static func transfer(_ op: inout Operation, _ fd: Int32, send: Bool) -> Int {
+        let base = op.base, length = op.length, done = op.done
+        return withUnsafeMutableBytes(of: &op.header) { header in
+            var parts = (iovec(iov_base: header.baseAddress! + done, iov_len: headerBytes - done),
+                         iovec(iov_base: base, iov_len: length))
+            return withUnsafeMutablePointer(to: &parts) { pointer in
+                var message = msghdr()
+                message.msg_iov = UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: iovec.self)
+                message.msg_iovlen = length > 0 ? 2 : 1
+                return send ? Glibc.sendmsg(fd, &message, TCPChannel.sendFlags) : Glibc.recvmsg(fd, &message, Int32(MSG_DONTWAIT))
+            }
+        }
+    }
+
     private func failure(_ call: String, _ code: Int32) -> Error {
         if code == EPIPE || code == ECONNRESET {
             return FabricError.peerGone(rank: socket.localRank, peer: socket.peerName, during: call == "send" ? "a send" : "a receive")
@@ -71,4 +116,3 @@ final class TCPChannel {
         return SystemCallError(call, errno: code, "rank \(socket.localRank): data exchange with \(socket.peerName)")
     }
 }
-
