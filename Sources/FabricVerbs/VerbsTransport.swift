@@ -211,6 +211,7 @@ public final class VerbsTransport: OneSidedTransport {
     // MARK: connection setup
 
     public func connect(to peers: [Int]) throws {
+        if closed { throw closedError() }
         for p in peers where p < 0 || p >= worldSize { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range") }
         let wanted = Array(Set(peers).subtracting([rank])).filter { links[$0]?.ready != true }.sorted()
         guard !wanted.isEmpty else { return }
@@ -262,6 +263,7 @@ public final class VerbsTransport: OneSidedTransport {
     // MARK: data path
 
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
+        if closed { throw closedError() }
         let access = IBV_ACCESS_LOCAL_WRITE.rawValue | IBV_ACCESS_REMOTE_WRITE.rawValue | IBV_ACCESS_REMOTE_READ.rawValue
         guard let mr = api.reg_mr(pd, buffer.baseAddress, max(buffer.count, 1), Int32(access)) else {
             throw SystemCallError("ibv_reg_mr", "rank \(rank): registering \(buffer.count) bytes on \(port.device) (raise 'ulimit -l' for locked memory)")
@@ -273,6 +275,7 @@ public final class VerbsTransport: OneSidedTransport {
     @inline(__always)
     private func check(_ peer: Int, _ region: MemoryRegion, _ offset: Int, _ length: Int) throws -> (PeerLink, UInt64, UnsafeMutablePointer<ibv_mr>) {
         guard peer >= 0 && peer < worldSize, let link = links[peer], link.ready else {
+            if closed { throw closedError() }
             throw FabricError.configuration("rank \(rank): no queue pair to rank \(peer) (connect(to:) was not called for it)")
         }
         guard offset >= 0, length >= 0, offset + length <= region.length, Int(region.key) < regions.count, length <= Int(UInt32.max) else {
@@ -464,6 +467,7 @@ public final class VerbsTransport: OneSidedTransport {
     // MARK: completions
 
     public func poll(_ completions: inout [Completion]) throws {
+        if closed { throw closedError() }
         var n = stashed
         stashed = 0
         if n == 0 { n = fab_ibv_poll_cq(cq, 32, completionsBuffer) }
@@ -521,6 +525,11 @@ public final class VerbsTransport: OneSidedTransport {
     /// A failed work completion, with what it usually means.
     private func failure(_ wc: ibv_wc, peer: Int, send: Bool) -> Error {
         let name = api.wc_status_str(wc.status).map { String(cString: $0) } ?? "status \(wc.status.rawValue)"
+        // Send path: a message longer than the posted receive. The contract calls it what it
+        // is on every transport (and every other data path): the peer sent the wrong length.
+        if wc.status == IBV_WC_LOC_LEN_ERR && !send {
+            return FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent a message longer than the posted receive (IBV_WC_LOC_LEN_ERR on \(port.device)): the ranks disagree on sizes")
+        }
         let advice: String
         switch wc.status {
         case IBV_WC_RETRY_EXC_ERR: advice = "retry exceeded (IBV_WC_RETRY_EXC_ERR): the peer is gone or the path is down"
@@ -536,7 +545,7 @@ public final class VerbsTransport: OneSidedTransport {
     /// --events: arm the CQ, look once more (a completion that came before arming raises no
     /// event), then sleep on the channel's fd until an event or the time is up.
     public func waitForActivity(milliseconds: Int32) throws {
-        guard let channel, stashed == 0 else { return }
+        guard let channel, stashed == 0, !closed else { return }
         let rc = fab_ibv_req_notify_cq(cq, 0)
         guard rc == 0 else { throw SystemCallError("ibv_req_notify_cq", errno: rc, "rank \(rank): \(port.device)") }
         let n = fab_ibv_poll_cq(cq, 32, completionsBuffer)
@@ -559,6 +568,8 @@ public final class VerbsTransport: OneSidedTransport {
 
     public func describe(peer: Int) -> String { "rank \(peer) (verbs, \(port.device))" }
 
+    /// Destroys the queue pairs with whatever is posted on them (the peer's operations with
+    /// this rank fail or never complete), then the memory registrations. Every later call throws.
     public func close() {
         guard !closed else { return }
         closed = true
@@ -580,5 +591,10 @@ public final class VerbsTransport: OneSidedTransport {
         completionsBuffer.deallocate()
     }
 
-    private var closed = false
+    // Read by every poll: no dynamic exclusivity check (see PeerLink).
+    @exclusivity(unchecked) private var closed = false
+
+    private func closedError() -> FabricError {
+        FabricError.configuration("rank \(rank): the verbs transport was closed; its operations were dropped")
+    }
 }
