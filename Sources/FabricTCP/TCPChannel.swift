@@ -6,9 +6,12 @@ import Foundation
 /// Both directions advance in every `progress` call, so two ranks streaming large
 /// messages at each other never deadlock on full socket buffers.
 ///
-/// Each message travels as an 8-byte header (its length, little-endian) and its bytes, as
-/// one `sendmsg`/`recvmsg` while the header is not through yet, so a message costs the same
-/// system calls as an unframed one. The header gives TCP the verbs contract: a receive whose
+/// Each message travels as an 8-byte header (its length, little-endian) and its bytes, so a
+/// message costs the same system calls as an unframed one: up to `stagedBytes`, header and
+/// bytes are copied together and move with one plain `send`/`recv` (the cheapest calls: a
+/// `sendmsg`/`recvmsg` of two pieces cost 0.25 us more per message on loopback); larger
+/// ones move in place, header and bytes by one `sendmsg`/`recvmsg` while the header is not
+/// through, then by `send`/`recv`. The header gives TCP the verbs contract: a receive whose
 /// posted length differs from the message is a protocol violation naming the peer, not a
 /// stream silently cut at the wrong place; and a zero-byte message is a header alone, so it
 /// completes on both sides in order with the messages around it, through the same code.
@@ -24,16 +27,28 @@ final class TCPChannel {
     }
 
     static let headerBytes = 8
+    /// Messages up to this size move through a staging buffer, header and bytes at once.
+    static let stagedBytes = 1024
     static let sendFlags = fab_send_flags(1)
     let peer: Int
     let socket: Socket
     private(set) var sends = FIFO<Operation>()
     private(set) var receives = FIFO<Operation>()
     var isIdle: Bool { sends.isEmpty && receives.isEmpty }
+    /// The oldest small message each way, as a frame (only the oldest moves).
+    private let sendStage: UnsafeMutableRawPointer
+    private let receiveStage: UnsafeMutableRawPointer
 
     init(peer: Int, socket: Socket) {
         self.peer = peer
         self.socket = socket
+        sendStage = .allocate(byteCount: Self.headerBytes + Self.stagedBytes, alignment: 64)
+        receiveStage = .allocate(byteCount: Self.headerBytes + Self.stagedBytes, alignment: 64)
+    }
+
+    deinit {
+        sendStage.deallocate()
+        receiveStage.deallocate()
     }
 
     func postSend(_ op: Operation) {
@@ -49,9 +64,18 @@ final class TCPChannel {
     func progress(_ completions: inout [Completion]) throws {
         while var op = sends.first {
             let total = Self.headerBytes + op.length
-            let n = op.done < Self.headerBytes
-                ? Self.transfer(&op, socket.fd, send: true)
-                : Glibc.send(socket.fd, op.base + (op.done - Self.headerBytes), total - op.done, TCPChannel.sendFlags)
+            let n: Int
+            if op.length <= Self.stagedBytes {
+                if op.done == 0 {
+                    sendStage.storeBytes(of: op.header, as: UInt64.self)
+                    (sendStage + Self.headerBytes).copyMemory(from: op.base, byteCount: op.length)
+                }
+                n = Glibc.send(socket.fd, sendStage + op.done, total - op.done, TCPChannel.sendFlags)
+            } else if op.done < Self.headerBytes {
+                n = Self.transfer(&op, socket.fd, send: true)
+            } else {
+                n = Glibc.send(socket.fd, op.base + (op.done - Self.headerBytes), total - op.done, TCPChannel.sendFlags)
+            }
             if n > 0 {
                 op.done += n
                 if op.done == total {
@@ -67,19 +91,26 @@ final class TCPChannel {
         }
         while var op = receives.first {
             let total = Self.headerBytes + op.length
+            let staged = op.length <= Self.stagedBytes
             let headerDone = op.done >= Self.headerBytes
-            let n = headerDone
-                ? Glibc.recv(socket.fd, op.base + (op.done - Self.headerBytes), total - op.done, Int32(MSG_DONTWAIT))
-                : Self.transfer(&op, socket.fd, send: false)
+            let n: Int
+            if staged {
+                n = Glibc.recv(socket.fd, receiveStage + op.done, total - op.done, Int32(MSG_DONTWAIT))
+            } else if headerDone {
+                n = Glibc.recv(socket.fd, op.base + (op.done - Self.headerBytes), total - op.done, Int32(MSG_DONTWAIT))
+            } else {
+                n = Self.transfer(&op, socket.fd, send: false)
+            }
             if n > 0 {
                 op.done += n
                 if !headerDone && op.done >= Self.headerBytes {
-                    let announced = Int(UInt64(littleEndian: op.header))
+                    let announced = Int(UInt64(littleEndian: staged ? receiveStage.load(as: UInt64.self) : op.header))
                     guard announced == op.length else {
                         throw FabricError.protocolViolation(peer: socket.peerName, detail: "sent a \(announced)-byte message where a \(op.length)-byte receive was posted")
                     }
                 }
                 if op.done == total {
+                    if staged { op.base.copyMemory(from: receiveStage + Self.headerBytes, byteCount: op.length) }
                     receives.removeFirst()
                     completions.append(Completion(peer: peer, operation: .receive, id: op.id, bytes: op.length))
                 } else {
