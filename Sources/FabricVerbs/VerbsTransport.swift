@@ -475,7 +475,7 @@ public final class VerbsTransport: OneSidedTransport {
         for i in 0..<Int(n) {
             let wc = completionsBuffer[i]
             guard let request = WorkRequestID(wc.wr_id), request.peer < worldSize, let link = links[request.peer] else { continue }
-            guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: request.peer, send: request.kind == .send || request.kind == .controlSend) }
+            guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, request) }
             switch request.kind {
             case .send:
                 link.sendQueueUsed[request.queuePair] -= 1
@@ -523,12 +523,22 @@ public final class VerbsTransport: OneSidedTransport {
     }
 
     /// A failed work completion, with what it usually means.
-    private func failure(_ wc: ibv_wc, peer: Int, send: Bool) -> Error {
+    private func failure(_ wc: ibv_wc, _ request: WorkRequestID) -> Error {
+        let peer = request.peer, send = request.kind == .send || request.kind == .controlSend
         let name = api.wc_status_str(wc.status).map { String(cString: $0) } ?? "status \(wc.status.rawValue)"
-        // Send path: a message longer than the posted receive. The contract calls it what it
-        // is on every transport (and every other data path): the peer sent the wrong length.
-        if wc.status == IBV_WC_LOC_LEN_ERR && !send {
-            return FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent a message longer than the posted receive (IBV_WC_LOC_LEN_ERR on \(port.device)): the ranks disagree on sizes")
+        // Send path: a message longer than the peer's posted receive, which the NIC refuses.
+        // The contract calls it what it is on every transport: a protocol violation. This
+        // transport's own work requests are well formed, so these statuses mean just that:
+        // the spec's (the receive: IBV_WC_LOC_LEN_ERR; the send: IBV_WC_REM_INV_REQ_ERR) and
+        // Soft-RoCE's (the receive: IBV_WC_LOC_QP_OP_ERR or IBV_WC_REM_INV_REQ_ERR; the send:
+        // IBV_WC_REM_OP_ERR). (The write path finds a mismatch before it writes.)
+        if options.dataPath == .send {
+            if request.kind == .receive && [IBV_WC_LOC_LEN_ERR, IBV_WC_LOC_QP_OP_ERR, IBV_WC_REM_INV_REQ_ERR].contains(wc.status) {
+                return FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent a message longer than the posted receive (\(name) on \(port.device)): the ranks disagree on sizes")
+            }
+            if request.kind == .send && [IBV_WC_REM_INV_REQ_ERR, IBV_WC_REM_OP_ERR].contains(wc.status) {
+                return FabricError.protocolViolation(peer: describe(peer: peer), detail: "refused a message (\(name) on \(port.device)): its posted receive is shorter; the ranks disagree on sizes")
+            }
         }
         let advice: String
         switch wc.status {
