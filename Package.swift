@@ -77,16 +77,23 @@ let package = Package(
         .testTarget(name: "FabricTCPTests", dependencies: ["FabricTCP", "FabricRendezvous", "FabricCore"]),
         .testTarget(name: "FabricSHMTests", dependencies: ["FabricSHM", "FabricCore", "FabricRendezvous"]),
         .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "FabricPlacement", "CFabricRDMA"]),
+        // What several test targets share: ranks as threads of one test process over any
+        // transport plugin, and the collectives' exact-result check. No XCTest in it.
+        .target(
+            name: "FabricTestSupport",
+            dependencies: ["FabricCore", "FabricRendezvous", "FabricCollectives"],
+            path: "Tests/FabricTestSupport"
+        ),
         // Every transport passes the same suite (one line per transport instantiates it).
         .testTarget(
             name: "FabricConformanceTests",
             dependencies: ["FabricCore", "FabricRendezvous", "FabricTransports", "FabricTCP", "FabricVerbs", "FabricSHM",
-                           "FabricCollectives"]
+                           "FabricCollectives", "FabricTestSupport"]
         ),
         .testTarget(name: "FabricMeasureTests", dependencies: ["FabricMeasure"]),
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricCore", "FabricVerbs", "FabricTransports", "FabricResults", "FabricMeasure"]),
-        .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP"]),
+        .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP", "FabricTestSupport"]),
         .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricCore", "FabricRendezvous"]),
         .target(name: "CReference", path: "Benchmarks/CReference"),
         .executableTarget(

@@ -9,6 +9,8 @@
 # the finished checks if the VM's watchdog ends the boot early.
 set -u
 mode=$1 fb=$2 out=$3
+# The host-built XCTest bundle (debug), for the conformance suite.
+xctest=${FABRICBENCH_XCTEST:-$(cd "$(dirname "$0")/.." && pwd)/.build/debug/FabricBenchPackageTests.xctest}
 passed=0 failed=0
 results=$out/$mode.results
 : > "$results"
@@ -97,6 +99,17 @@ if [ "$mode" = single ]; then
     }
     check killed-peer-gives-an-error-not-a-hang kill_test
     check killed-peer-cm-gives-an-error-not-a-hang kill_test --cm
+    # The suite every transport passes (Tests/FabricConformanceTests), over verbs, both data
+    # paths, from the test bundle built on the host (whose own test run skips these classes).
+    # A skip fails here: each class must report that it passed.
+    conformance() {  # class
+        local rc=0
+        timeout 600 "$xctest" "FabricConformanceTests.$1" > "$out/$1.log" 2>&1 || rc=$?
+        grep -E "^conformance |error: |Test Case '$1|Executed " "$out/$1.log"
+        [ $rc -eq 0 ] && grep -q "Test Case '$1.testConformance' passed" "$out/$1.log"
+    }
+    check verbs-conformance-suite conformance VerbsConformance
+    check verbs-send-path-conformance-suite conformance VerbsSendPathConformance
 elif [ "$mode" = perftest ]; then
     # Same boot, same device: perftest's ib_write_lat beside fabricbench's verbs latency.
     # One perftest run: its server in the background, then the client once the server listens

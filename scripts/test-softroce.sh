@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real RDMA checks in a Soft-RoCE VM (../shared/softroce, or $SOFTROCE_DIR): builds fabricbench
 # (release: what users run, and 3-5x faster than debug under the VM's emulation), then boots the
-# VM three times and runs scripts/softroce-checks.sh there: every check on one rxe device; the
-# perftest comparison, timed in a boot of its own; two NICs (rxe0 <-> rxe1).
+# VM three times and runs scripts/softroce-checks.sh there: every check on one rxe device (the
+# verbs conformance suites among them, from the debug test bundle); the perftest comparison,
+# timed in a boot of its own; two NICs (rxe0 <-> rxe1).
 # Fails loudly if the VM cannot start: there is no skip. A boot that ends early (the VM's
 # watchdog, a crash) still counts the checks it finished, and counts as one failure.
 set -euo pipefail
@@ -10,6 +11,8 @@ cd "$(dirname "$0")/.."
 vm=${SOFTROCE_DIR:-../shared/softroce}/run-in-softroce-vm.sh
 [ -x "$vm" ] || { echo "test-softroce: $vm not found: the Soft-RoCE VM is required for the verbs tests" >&2; exit 1; }
 swift build -c release --product fabricbench >&2
+# The test bundle (debug, as scripts/test.sh builds it): the verbs conformance suite runs from it.
+swift build --build-tests >&2
 fb=$PWD/.build/release/fabricbench
 out=$(mktemp -d /tmp/fabricbench-softroce.XXXXXX)
 "$vm" --prepare >&2

@@ -4,9 +4,12 @@
 ///
 /// Model (the verbs model, which TCP emulates): register buffers once, post sends and
 /// receives against registered memory, then poll for completions. Operations to one
-/// peer complete in the order they were posted, per direction; a send of N bytes is
-/// matched by the peer's receive of N bytes (N may be 0: a zero-byte message completes
-/// on both sides like any other).
+/// peer complete in the order they were posted, per direction, however many are posted
+/// (beyond any queue depth); a send of N bytes is matched by the peer's receive of N bytes
+/// (N may be 0: a zero-byte message completes on both sides like any other, in order),
+/// and a receive of another length fails with `FabricError.protocolViolation` naming the
+/// peer. A wait fails naming the peer: after `timeout`, or as soon as the peer is known
+/// gone. `close()` drops what is posted; every later call throws.
 public protocol Transport: AnyObject {
     var kind: TransportKind { get }
     var rank: Int { get }

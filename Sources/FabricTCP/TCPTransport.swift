@@ -42,6 +42,7 @@ public final class TCPTransport: Transport {
     private var connected: [Int] = []
     private var pollSet: [pollfd] = []
     private var grantedBuffers: (send: Int, receive: Int) = (0, 0)
+    private var closed = false
 
     public init(store: any Store, options: TCPOptions, masterHost: String) throws {
         rank = store.rank
@@ -89,6 +90,7 @@ public final class TCPTransport: Transport {
     // MARK: connection setup
 
     public func connect(to peers: [Int]) throws {
+        if closed { throw closedError() }
         let wanted = Set(peers).subtracting([rank]).filter { channels[$0] == nil }
         for p in wanted { guard p >= 0 && p < worldSize else { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range 0..<\(worldSize)") } }
         // Connect down, accept up: rank r's connect to l < r is answered once l has finished
@@ -186,12 +188,14 @@ public final class TCPTransport: Transport {
     // MARK: data path
 
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
-        MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
+        if closed { throw closedError() }
+        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
     }
 
     @inline(__always)
     private func channel(_ peer: Int) throws -> TCPChannel {
         guard peer >= 0 && peer < worldSize, let c = channels[peer] else {
+            if closed { throw closedError() }
             throw FabricError.configuration("rank \(rank): no connection to rank \(peer) (connect(to:) was not called for it)")
         }
         return c
@@ -202,7 +206,7 @@ public final class TCPTransport: Transport {
         guard offset >= 0, length >= 0, offset + length <= region.length else {
             throw FabricError.configuration("rank \(rank): \(length) bytes at offset \(offset) overrun a \(region.length)-byte region")
         }
-        return TCPChannel.Operation(base: region.base + offset, length: length, done: 0, id: id)
+        return TCPChannel.Operation(base: region.base + offset, length: length, done: 0, id: id, header: 0)
     }
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
@@ -215,6 +219,7 @@ public final class TCPTransport: Transport {
 
     @inline(__always)
     public func poll(_ completions: inout [Completion]) throws {
+        if closed { throw closedError() }
         for peer in connected {
             let c = channels[peer].unsafelyUnwrapped
             if !c.isIdle { try c.progress(&completions) }
@@ -244,11 +249,18 @@ public final class TCPTransport: Transport {
 
     public func describe(peer: Int) -> String { channels[peer]?.socket.peerName ?? "rank \(peer)" }
 
+    /// Drops every posted operation: a peer still exchanging with this rank sees the
+    /// connection close. Every later call throws.
     public func close() {
+        closed = true
         for peer in connected { channels[peer]?.socket.close(); channels[peer] = nil }
         connected.removeAll()
         pollSet.removeAll()
         listener.close()
+    }
+
+    private func closedError() -> FabricError {
+        FabricError.configuration("rank \(rank): the TCP transport was closed; its operations were dropped")
     }
 }
 

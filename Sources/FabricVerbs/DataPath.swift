@@ -44,6 +44,9 @@ final class WorkQueues {
     /// The work completions `takeCompletions` took from the CQ.
     let taken: UnsafeMutablePointer<ibv_wc>
     static let pollBatch: Int32 = 32
+    /// Send/receive: a failed length check at the NIC is the peer sending more than was
+    /// posted (see `failure`). The write path checks lengths before it writes.
+    var nicChecksLengths = false
 
     init(device: VerbsDevice, rank: Int, worldSize: Int, queuePairsPerPeer: Int, port: Int, gidIndex: Int) {
         api = device.api
@@ -181,7 +184,7 @@ final class WorkQueues {
     @inline(__always)
     func owner(of wc: ibv_wc) throws -> (WorkRequestID, PeerLink)? {
         guard let request = WorkRequestID(wc.wr_id), request.peer < worldSize, let link = links[request.peer] else { return nil }
-        guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, peer: request.peer, send: request.kind == .send || request.kind == .controlSend) }
+        guard wc.status == IBV_WC_SUCCESS else { throw failure(wc, request) }
         return (request, link)
     }
 
@@ -211,8 +214,22 @@ final class WorkQueues {
     }
 
     /// A failed work completion, with what it usually means.
-    private func failure(_ wc: ibv_wc, peer: Int, send: Bool) -> Error {
+    private func failure(_ wc: ibv_wc, _ request: WorkRequestID) -> Error {
+        let peer = request.peer, send = request.kind == .send || request.kind == .controlSend
         let name = api.wc_status_str(wc.status).map { String(cString: $0) } ?? "status \(wc.status.rawValue)"
+        // A message longer than the peer's posted receive, refused by the NIC: a protocol
+        // violation on every transport. This transport's own requests are well formed, so on
+        // the send path these statuses mean just that: the spec's (receive: LOC_LEN_ERR; send:
+        // REM_INV_REQ_ERR) and Soft-RoCE's (receive: LOC_QP_OP_ERR or REM_INV_REQ_ERR; send:
+        // REM_OP_ERR, seen in the VM).
+        if nicChecksLengths {
+            if request.kind == .receive && [IBV_WC_LOC_LEN_ERR, IBV_WC_LOC_QP_OP_ERR, IBV_WC_REM_INV_REQ_ERR].contains(wc.status) {
+                return FabricError.protocolViolation(peer: describe(peer: peer), detail: "sent a message longer than the posted receive (\(name) on \(deviceName)): the ranks disagree on sizes")
+            }
+            if request.kind == .send && [IBV_WC_REM_INV_REQ_ERR, IBV_WC_REM_OP_ERR].contains(wc.status) {
+                return FabricError.protocolViolation(peer: describe(peer: peer), detail: "refused a message (\(name) on \(deviceName)): its posted receive is shorter; the ranks disagree on sizes")
+            }
+        }
         let advice: String
         switch wc.status {
         case IBV_WC_RETRY_EXC_ERR: advice = "retry exceeded (IBV_WC_RETRY_EXC_ERR): the peer is gone or the path is down"

@@ -10,6 +10,7 @@ final class SendReceivePath: DataPath {
 
     init(queues: WorkQueues) {
         self.queues = queues
+        queues.nicChecksLengths = true
     }
 
     // MARK: queue pairs

@@ -32,7 +32,13 @@ public final class VerbsTransport: OneSidedTransport {
     private let setup: any ConnectionSetup
     private let queues: WorkQueues
     private let path: any DataPath
-    private var closed = false
+    // Read by every post and poll: no dynamic exclusivity check (see PeerLink).
+    @exclusivity(unchecked) private var closed = false
+
+    /// After close() every call throws at once, instead of touching destroyed queues.
+    private func closedError() -> FabricError {
+        FabricError.configuration("rank \(rank): the verbs transport was closed; its operations were dropped")
+    }
 
     public init(store: any Store, options: VerbsOptions) throws {
         let api = try RDMALibrary.verbs()
@@ -87,34 +93,47 @@ public final class VerbsTransport: OneSidedTransport {
 
     public func connect(to peers: [Int]) throws {
         for p in peers where p < 0 || p >= worldSize { throw FabricError.configuration("rank \(rank): peer rank \(p) is out of range") }
+        if closed { throw closedError() }
         let wanted = Array(Set(peers).subtracting([rank])).filter { queues.links[$0]?.ready != true }.sorted()
         guard !wanted.isEmpty else { return }
         try setup.connect(wanted, into: path)
         for peer in wanted { queues.links[peer]!.ready = true }
     }
 
-    public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion { try queues.register(buffer) }
+    public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
+        if closed { throw closedError() }
+        return try queues.register(buffer)
+    }
 
     // The data path: one call into the path chosen at init, which does the rest.
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
+        if closed { throw closedError() }
         try path.postSend(to: peer, from: region, offset: offset, length: length, id: id)
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
+        if closed { throw closedError() }
         try path.postReceive(from: peer, into: region, offset: offset, length: length, id: id)
     }
 
-    public func poll(_ completions: inout [Completion]) throws { try path.poll(&completions) }
+    public func poll(_ completions: inout [Completion]) throws {
+        if closed { throw closedError() }
+        try path.poll(&completions)
+    }
 
     public func remoteHandle(for region: MemoryRegion) -> RemoteRegion { queues.remoteHandle(for: region) }
 
     public func postWrite(to peer: Int, from region: MemoryRegion, offset: Int, length: Int,
                           remote: RemoteRegion, remoteOffset: Int, id: UInt64) throws {
+        if closed { throw closedError() }
         try queues.postWrite(to: peer, from: region, offset: offset, length: length, remote: remote, remoteOffset: remoteOffset, id: id)
     }
 
-    public func waitForActivity(milliseconds: Int32) throws { try queues.waitForActivity(milliseconds: milliseconds) }
+    public func waitForActivity(milliseconds: Int32) throws {
+        if closed { return }
+        try queues.waitForActivity(milliseconds: milliseconds)
+    }
 
     public func checkJobIsAlive() throws { try store.checkJobIsAlive() }
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import FabricCore
+import FabricTestSupport
 @testable import FabricCollectives
 
 /// Exact results for every algorithm, type and op, on 2 to 5 ranks (odd and non-power-of-two
@@ -10,30 +11,12 @@ final class CollectiveCorrectnessTests: XCTestCase {
     let tiny = PipelineTuning(chunkBytes: 96, slots: 3)
 
     func check(ranks n: Int, algorithms: [CollectiveAlgorithm], counts: [Int], types: [DataType] = DataType.allCases,
-               ops: [ReduceOp] = ReduceOp.allCases, tuning: PipelineTuning? = nil) {
-        let lock = NSLock()
-        var failures: [String] = []
-        var calls = 0
-        withRanks(n) { comm in
-            for algorithm in algorithms {
-                for type in types {
-                    for op in (algorithm.collective.reduces ? ops : [.sum]) {
-                        for count in counts {
-                            for inPlace in [false, true] {
-                                let wrong = try runAndCheck(comm, algorithm, count: count, type: type, op: op, inPlace: inPlace,
-                                                            root: algorithm.collective == .broadcast ? n - 1 : 0, tuning: tuning ?? self.tiny)
-                                lock.withLock {
-                                    calls += 1
-                                    failures += wrong.prefix(3).map(\.description)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        XCTAssertEqual(failures, [])
-        XCTAssertGreaterThan(calls, 0)
+               ops: [ReduceOp] = ReduceOp.allCases, tuning: PipelineTuning? = nil, file: StaticString = #filePath, line: UInt = #line) {
+        let sweep = CollectiveSweep(algorithms: algorithms, counts: { _ in counts }, types: types, ops: ops, tuning: tuning ?? tiny)
+        let result = sweep.run(ranks: n, over: testTransport, context: testContext)
+        assertFinished(result.job, file: file, line: line)
+        XCTAssertEqual(result.mismatches, [], file: file, line: line)
+        XCTAssertGreaterThan(result.calls, 0, file: file, line: line)
     }
 
     func testAllReduceRingTreeAndRecursiveDoublingOnTwoToFiveRanks() {
@@ -65,19 +48,8 @@ final class CollectiveCorrectnessTests: XCTestCase {
     }
 
     func testBarrierHoldsEveryoneUntilTheLastArrives() {
-        let n = 5
-        let arrivals = NSLock()
-        var arrived = 0
-        var early = 0
-        withRanks(n) { comm in
-            let token = try RegisteredMemory(count: 16, transport: comm.transport)
-            let barrier = DisseminationBarrier()
-            try comm.connect(barrier.peers(rank: comm.rank, size: n))
-            if comm.rank == n - 1 { Thread.sleep(forTimeInterval: 0.3) }
-            arrivals.withLock { arrived += 1 }
-            try barrier.run(comm, token: token.region)
-            arrivals.withLock { if arrived < n { early += 1 } }
-        }
+        let (early, job) = barrierEarlyLeavers(ranks: 5, over: testTransport, context: testContext)
+        assertFinished(job)
         XCTAssertEqual(early, 0)
     }
 }

@@ -9,7 +9,8 @@
 /// than `maxPayload`.
 public enum WireFormat {
     public static let magic: UInt32 = 0x4642_4E43  // "FBNC"
-    public static let version: UInt16 = 1
+    // 2: TCP data messages carry a length header (TCPChannel), so a v1 peer would misread them.
+    public static let version: UInt16 = 2
     public static let headerSize = 20
     public static let maxPayload = 64 << 20
 
