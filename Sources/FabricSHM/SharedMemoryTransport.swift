@@ -170,7 +170,8 @@ public final class SharedMemoryTransport: Transport {
     // MARK: data path
 
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
-        MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
+        if isClosed { throw closedError() }
+        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
     }
 
     @inline(__always)
