@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a transport says about itself, once, for the registry (FabricTransports): its name,
 /// whether it can run here and why not, and how to build it. `--transport` values, `auto`'s
 /// choice, the ranks' agreement and the JSON all derive from these descriptions.
@@ -57,6 +59,10 @@ public struct TransportContext: Sendable {
     private var options: [ObjectIdentifier: any Sendable] = [:]
 
     public init() {}
+
+    /// More ranks on this host than cores: a transport's waits should sleep at once, since
+    /// spinning would only steal a peer's CPU.
+    public var ranksOutnumberCores: Bool { (localSize ?? 0) > ProcessInfo.processInfo.activeProcessorCount }
 
     /// A transport's own options (its defaults when none were set).
     public subscript<Options: TransportOptions>(_ type: Options.Type) -> Options {

@@ -15,8 +15,7 @@ extension SharedMemoryTransport {
         make: { store, context in
             var options = context[SharedMemoryOptions.self]
             options.timeout = context.timeout
-            // With more local ranks than cores, spinning only steals a peer's CPU.
-            if let local = context.localSize, local > ProcessInfo.processInfo.activeProcessorCount { options.spinsBeforeSleep = 0 }
+            if context.ranksOutnumberCores { options.spinsBeforeSleep = 0 }
             return try SharedMemoryTransport(store: store, options: options)
         })
 

@@ -14,8 +14,7 @@ extension TCPTransport {
         make: { store, context in
             var options = context[TCPOptions.self]
             options.timeout = context.timeout
-            // With more local ranks than cores, spinning only steals a peer's CPU.
-            if let local = context.localSize, local > ProcessInfo.processInfo.activeProcessorCount { options.spinsBeforeSleep = 0 }
+            if context.ranksOutnumberCores { options.spinsBeforeSleep = 0 }
             return try TCPTransport(store: store, options: options, masterHost: context.masterHost)
         })
 }
