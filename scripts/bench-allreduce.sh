@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null; then
+if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null || ! dpkg-query -W -f='${Status}' libopenmpi-dev 2>/dev/null | grep -q "ok installed"; then
     echo "# installing Open MPI (Debian packages)" >&2
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
 fi
