@@ -136,7 +136,7 @@ public enum HistogramEncoding {
         }
         guard payloadLength <= plain.count - p.position else { throw DecodeError.truncated("counts") }
         var counts: [UInt64] = []
-        var total: UInt64 = 0
+        var total: UInt64 = 0, totalValue: UInt64 = 0
         let end = p.position + payloadLength
         while p.position < end {
             let v = try p.zigZag()
@@ -150,6 +150,13 @@ public enum HistogramEncoding {
                 total += UInt64(v)
                 guard total <= maximumTotalCount else {
                     throw DecodeError.incompatible("more than \(maximumTotalCount) samples (sums over such counts would overflow)")
+                }
+                // HdrHistogram's iterators sum count × value in 64 bits: the samples' total
+                // (in ns, 584 years at most) must fit, with room for a bucket's width.
+                let (weighted, overflow) = UInt64(v).multipliedReportingOverflow(by: 2 * bucketValues[counts.count])
+                totalValue = overflow ? .max : totalValue.addingReportingOverflow(weighted).partialValue
+                guard !overflow, totalValue <= UInt64.max / 2 else {
+                    throw DecodeError.incompatible("its samples add up to more than 2^63 ns")
                 }
                 counts.append(UInt64(v))
             }

@@ -21,6 +21,8 @@ final class HistogramDecodingFuzzTests: XCTestCase {
             ("counts that sum past the cap", HistogramEncoding.wrap(payload: Self.zigZag([1 << 39, 1 << 39, 1 << 39]))),
             ("a payload longer than declared", HistogramEncoding.wrap(payload: [0xff, 0xff, 0xff])),
             ("another shape", HistogramEncoding.wrap(payload: Self.zigZag([1]), digits: 5)),
+            ("samples that add up past 2^64 ns (HdrHistogram's iterators would trap)",
+             HistogramEncoding.wrap(payload: Self.zigZag([-Int64(HistogramEncoding.bucketCount - 2), 1 << 39]))),
             ("not base64", "HISTF@@@"),
             ("empty", ""),
         ]
