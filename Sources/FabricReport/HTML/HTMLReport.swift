@@ -193,7 +193,7 @@ public enum HTMLReport {
     static let sizeAxis = Axis(label: "message size [bytes]", log: true,
                                ticks: (0...10).map { (pow(8, Double($0)), sizeText(pow(8, Double($0)))) })
 
-    static func sizeText(_ v: Double) -> String { ByteCount.format(Int(v.rounded())) }
+    static func sizeText(_ v: Double) -> String { v.isFinite && abs(v) < 9e18 ? ByteCount.format(Int(v.rounded())) : SVG.number(v) }
 
     static func table(_ header: [String], _ rows: [[String]], escaped: Bool = false, caption: String? = nil) -> String {
         let cell = { (s: String) in escaped ? s : SVG.escape(s) }
