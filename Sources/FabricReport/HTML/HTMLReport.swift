@@ -171,7 +171,7 @@ public enum HTMLReport {
         let rows = c.metrics.map { m -> [String] in
             let interval = m.ratioLow.flatMap { lo in m.ratioHigh.map { "\(RunComparison.ratio(lo))–\(RunComparison.ratio($0))" } } ?? (m.note ?? "-")
             let verdict = m.significant ? "<span class=\"\(m.better == "b" ? "good" : "bad")\">\(m.better) better</span>" : "no"
-            return [SVG.escape(name(m.bFile)), "\(m.bytes)\(m.inplace == true ? " (in)" : "")", m.name, SVG.number(m.a), SVG.number(m.b),
+            return [SVG.escape(name(m.bFile)), "\(m.bytes)\(m.inplace == true ? " (in)" : "")", SVG.escape(m.name), SVG.number(m.a), SVG.number(m.b),
                     RunComparison.ratio(m.ratio), SVG.escape(interval), verdict]
         }
         out += table(["b", "bytes", "metric", "a", "b", "b/a", "\(Int(c.confidence * 100))% CI", "significant"], rows, escaped: true,

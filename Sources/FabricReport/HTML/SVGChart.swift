@@ -103,7 +103,7 @@ struct LineChart {
         let series = self.series.map { s in Series(name: s.name, points: s.points.filter { $0.x.isFinite && $0.y.isFinite }, dashed: s.dashed) }
         let xr = x.range(series.flatMap { $0.points.map(\.x) }), yr = y.range(series.flatMap { $0.points.map(\.y) })
         let px = { (v: Double) in left + pw * x.position(v, xr) }, py = { (v: Double) in top + ph * (1 - y.position(v, yr)) }
-        var out = "<svg class=\"chart\" data-chart=\"\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
+        var out = "<svg class=\"chart\" data-chart=\"\(SVG.escape(id))\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
         out += "<text x=\"\(left)\" y=\"20\" class=\"title\">\(SVG.escape(title))</text>"
         for (v, text) in x.tickMarks(xr, format: xFormat) {
             let p = px(v)
@@ -149,7 +149,7 @@ struct BarChart {
         let pw = width - left - right, ph = height - top - bottom
         let peak = max(bins.map(\.count).max() ?? 1, 1)
         let barWidth = pw / Double(max(bins.count, 1))
-        var out = "<svg class=\"chart\" data-chart=\"\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
+        var out = "<svg class=\"chart\" data-chart=\"\(SVG.escape(id))\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
         out += "<text x=\"\(f(left))\" y=\"18\" class=\"title\">\(SVG.escape(title))</text>"
         for (i, b) in bins.enumerated() {
             let h = b.count == 0 ? 0 : max(1, ph * b.count / peak)
@@ -184,7 +184,7 @@ struct Heatmap {
         let width = left + cell * Double(n) + 20, height = top + cell * Double(n) + 30
         let present = values.flatMap { $0.compactMap { $0 } }.filter { $0 > 0 && $0.isFinite }
         let median = present.isEmpty ? 1 : present.sorted()[present.count / 2]
-        var out = "<svg class=\"chart\" data-chart=\"\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
+        var out = "<svg class=\"chart\" data-chart=\"\(SVG.escape(id))\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
         out += "<text x=\"\(f(left))\" y=\"18\" class=\"title\">\(SVG.escape(title))</text>"
         for i in 0..<n {
             out += "<text x=\"\(f(left + cell * (Double(i) + 0.5)))\" y=\"\(f(top - 6))\" class=\"tick\" text-anchor=\"middle\">\(i)</text>"
