@@ -193,7 +193,7 @@ final class ResultFilesFuzzTests: XCTestCase {
                 guard Date().timeIntervalSince(began) < seconds else { break }
                 guard let (a, b) = try? Self.pair(&mutator, texts, in: dir, tag: "f") else { continue }
                 for arguments in [["compare", a, b], ["report", a, b, "-o", dir.appendingPathComponent("f.html").path]] {
-                    guard let r = try? CLI.run(arguments, limit: 120, in: dir) else { continue }
+                    let r = Spawn.run(CLI.binary, arguments, stderr: dir.appendingPathComponent("stderr").path, limit: 120)
                     let key = "\(arguments[0]) \(r.signaled ? "signal" : "exit") \(r.status)"
                     var problem: String?
                     if r.signaled || (r.status != 0 && r.status != 2) {
@@ -220,5 +220,36 @@ final class ResultFilesFuzzTests: XCTestCase {
         print("result fuzz: \(done) of \(files) mutated files (seed \(seed)) in \(String(format: "%.1f", elapsed)) s; \(counts); problems: \(problems.count)")
         for p in problems.prefix(20) { print("result fuzz problem: \(p)") }
         XCTAssertEqual(problems, [])
+    }
+}
+
+/// posix_spawn and waitpid, for running the binary from two threads at once (Foundation's
+/// Process crashes when two threads start processes together), with its exit status or the
+/// signal that ended it; stdout goes to /dev/null, stderr to a file that is read back.
+enum Spawn {
+    static func run(_ executable: String, _ arguments: [String], stderr path: String, limit: Double) -> CLIRun {
+        let began = Date()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = argv.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, nil, $0.baseAddress!, environ) }
+        guard rc == 0 else { return CLIRun(status: -1, stdout: "", stderr: "posix_spawn: \(String(cString: strerror(rc)))", seconds: 0) }
+        var status: Int32 = 0
+        let deadline = began.addingTimeInterval(limit)
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date() > deadline { kill(pid, SIGKILL); _ = waitpid(pid, &status, 0); break }
+            usleep(1_000)
+        }
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        // WIFSIGNALED / WTERMSIG / WEXITSTATUS, which Swift does not import.
+        let signal = status & 0x7f
+        return CLIRun(status: signal != 0 ? signal : (status >> 8) & 0xff, stdout: "", stderr: text,
+                      seconds: Date().timeIntervalSince(began), signaled: signal != 0)
     }
 }
