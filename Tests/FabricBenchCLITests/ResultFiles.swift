@@ -182,6 +182,34 @@ indirect enum JSONValue: Equatable {
         }
     }
 
+    /// The member name nearest above `path` (a matrix cell's is its matrix's).
+    func key(at path: [Step]) -> String? {
+        var node = self, key: String?
+        for step in path {
+            switch (node, step) {
+            case (.object(let m), .member(let i)): key = m[i].key; node = m[i].value
+            case (.array(let e), .element(let i)): node = e[i]
+            default: return key
+            }
+        }
+        return key
+    }
+
+    /// Every number under a member named `key`, anywhere (every size's `gbps`, every cell of a
+    /// matrix), replaced by `value`.
+    func replacingNumbers(under key: String, with value: JSONValue, inside: Bool = false) -> JSONValue {
+        switch self {
+        case .object(let members):
+            return .object(members.map { Member(key: $0.key, value: $0.value.replacingNumbers(under: key, with: value, inside: inside || $0.key == key)) })
+        case .array(let elements):
+            return .array(elements.map { $0.replacingNumbers(under: key, with: value, inside: inside) })
+        case .number:
+            return inside ? value : self
+        default:
+            return self
+        }
+    }
+
     /// Every string value replaced by `change(field, string)` (nil: kept), `field` being the
     /// key it is under; in the objects `keysUnder` names (e.g. "settings") the keys too, as
     /// field "settings.key", and the values as field "settings".
