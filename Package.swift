@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricCore", "FabricVerbs", "FabricTransports", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP", "FabricTestSupport"]),
-        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricCore", "FabricRendezvous"]),
+        .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricCore", "FabricRendezvous", "FabricResults", "FabricReport"]),
         .target(name: "CReference", path: "Benchmarks/CReference"),
         .executableTarget(
             name: "FabricBenchmarks",

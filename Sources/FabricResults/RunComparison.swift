@@ -41,6 +41,30 @@ public struct ComparedMetric: Codable, Sendable {
     public var bFile: String
 }
 
+extension ComparedMetric {
+    /// As synthesized, except that a figure JSON cannot hold (the ratio against a baseline of 0
+    /// is infinite) is written as null, "n/a", instead of failing the whole file.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        func number(_ v: Double?, _ key: CodingKeys) throws {
+            if let v, v.isFinite { try c.encode(v, forKey: key) } else if v != nil { try c.encodeNil(forKey: key) }
+        }
+        try c.encode(name, forKey: .name)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encodeIfPresent(inplace, forKey: .inplace)
+        try number(a, .a)
+        try number(b, .b)
+        try number(ratio, .ratio)
+        try number(ratioLow, .ratioLow)
+        try number(ratioHigh, .ratioHigh)
+        try c.encode(significant, forKey: .significant)
+        try c.encodeIfPresent(note, forKey: .note)
+        try c.encode(better, forKey: .better)
+        try c.encode(aFile, forKey: .aFile)
+        try c.encode(bFile, forKey: .bFile)
+    }
+}
+
 public enum RunComparison {
     public struct Settings: Sendable {
         /// The smallest relative difference that counts (0.05: 5%), whatever the interval:

@@ -227,4 +227,18 @@ public struct ReportError: Error, CustomStringConvertible {
         self.description = description
         self.errno = errno
     }
+
+    /// The description on one line with no control characters (a path or a string from a
+    /// file may hold newlines or terminal escapes): each shown as \u{…}.
+    public var singleLine: String {
+        var out = ""
+        for scalar in description.unicodeScalars {
+            if scalar.properties.generalCategory == .control {
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 }

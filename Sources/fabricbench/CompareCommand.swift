@@ -49,7 +49,7 @@ struct CompareCommand: ParsableCommand {
         do {
             comparison = try compare()
         } catch let error as ReportError {
-            throw RankFailure(description: error.description, code: 2)  // unusable input files
+            throw RankFailure(description: error.singleLine, code: 2)  // unusable input files
         }
         print(CompareTable.render(comparison))
         for warning in comparison.warnings { FileHandle.standardError.write(Data("fabricbench compare: warning: \(warning)\n".utf8)) }

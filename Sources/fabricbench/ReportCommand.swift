@@ -39,7 +39,7 @@ struct ReportCommand: ParsableCommand {
         do {
             runs = try files.map { (path: $0, document: try AnyRunDocument.read($0, shapes: FabricBench.resultShapes)) }
         } catch let error as ReportError {
-            throw RankFailure(description: error.description, code: 2)
+            throw RankFailure(description: error.singleLine, code: 2)
         }
         let html = HTMLReport.render(runs, title: title)
         try JSONReport.writeAtomically(Data(html.utf8), to: output, flag: "-o")

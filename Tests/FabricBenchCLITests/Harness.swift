@@ -7,6 +7,8 @@ struct CLIRun {
     var stdout: String
     var stderr: String
     var seconds: Double
+    /// Ended by a signal (a trap, or the time limit's SIGKILL): `status` is the signal number.
+    var signaled = false
 }
 
 enum CLI {
@@ -62,7 +64,8 @@ enum CLI {
             XCTFail("fabricbench did not finish within \(limit) s")
         }
         let text = { (u: URL) in String(decoding: FileManager.default.contents(atPath: u.path) ?? Data(), as: UTF8.self) }
-        return CLIRun(status: p.terminationStatus, stdout: text(out), stderr: text(err), seconds: Date().timeIntervalSince(start))
+        return CLIRun(status: p.terminationStatus, stdout: text(out), stderr: text(err), seconds: Date().timeIntervalSince(start),
+                      signaled: p.terminationReason == .uncaughtSignal)
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:], limit: Double = 120, in dir: URL? = nil,

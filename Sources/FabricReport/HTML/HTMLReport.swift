@@ -171,7 +171,7 @@ public enum HTMLReport {
         let rows = c.metrics.map { m -> [String] in
             let interval = m.ratioLow.flatMap { lo in m.ratioHigh.map { "\(RunComparison.ratio(lo))–\(RunComparison.ratio($0))" } } ?? (m.note ?? "-")
             let verdict = m.significant ? "<span class=\"\(m.better == "b" ? "good" : "bad")\">\(m.better) better</span>" : "no"
-            return [SVG.escape(name(m.bFile)), "\(m.bytes)\(m.inplace == true ? " (in)" : "")", m.name, SVG.number(m.a), SVG.number(m.b),
+            return [SVG.escape(name(m.bFile)), "\(m.bytes)\(m.inplace == true ? " (in)" : "")", SVG.escape(m.name), SVG.number(m.a), SVG.number(m.b),
                     RunComparison.ratio(m.ratio), SVG.escape(interval), verdict]
         }
         out += table(["b", "bytes", "metric", "a", "b", "b/a", "\(Int(c.confidence * 100))% CI", "significant"], rows, escaped: true,
@@ -193,7 +193,7 @@ public enum HTMLReport {
     static let sizeAxis = Axis(label: "message size [bytes]", log: true,
                                ticks: (0...10).map { (pow(8, Double($0)), sizeText(pow(8, Double($0)))) })
 
-    static func sizeText(_ v: Double) -> String { ByteCount.format(Int(v.rounded())) }
+    static func sizeText(_ v: Double) -> String { v.isFinite && abs(v) < 9e18 ? ByteCount.format(Int(v.rounded())) : SVG.number(v) }
 
     static func table(_ header: [String], _ rows: [[String]], escaped: Bool = false, caption: String? = nil) -> String {
         let cell = { (s: String) in escaped ? s : SVG.escape(s) }
