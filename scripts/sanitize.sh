@@ -22,7 +22,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export TSAN_OPTIONS="suppressions=$PWD/scripts/sanitizers/tsan.supp:halt_on_error=0:report_signal_unsafe=0"
 # The Soft-RoCE checks and the timing-sensitive namespace comparisons stay with scripts/test.sh:
 # under a sanitizer's slowdown they measure the sanitizer.
-skip=(--skip VerbsConformance --skip testCompareTellsDifferentlyShapedLinksApart --skip testMatrixNamesExactlyTheShapedLink)
+skip=(--skip VerbsConformance --skip testLongRunThroughTheCLI --skip testCompareTellsDifferentlyShapedLinksApart --skip testMatrixNamesExactlyTheShapedLink)
 status=0
 swift test --skip-build --disable-swift-testing --sanitize="$kind" --scratch-path "$scratch" "${skip[@]}" \
     ${filter:+--filter "$filter"} > "$log" 2>&1 || status=$?
