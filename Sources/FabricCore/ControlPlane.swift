@@ -38,15 +38,6 @@ public struct ControlPlane {
         return try Self.decode(Value.self, raw, from: "rank 0", what: what)
     }
 
-    /// Every rank learns every rank's value (all-gather through the store).
-    public func exchange<Value: Codable>(_ key: String, _ value: Value, what: String) throws -> [Value] {
-        try store.set("\(key)/\(rank)", try Self.encode(value))
-        return try (0..<worldSize).map { r in
-            let raw = try store.get("\(key)/\(r)", description: "rank \(r)'s \(what)")
-            return try Self.decode(Value.self, raw, from: "rank \(r)", what: what)
-        }
-    }
-
     /// Point to point: this rank publishes a value under `key`...
     public func publish<Value: Codable>(_ key: String, _ value: Value) throws {
         try store.set(key, try Self.encode(value))

@@ -109,36 +109,6 @@ public final class Socket {
     }
 
     /// Accepts one connection before the deadline.
-    public func accept(deadline: Deadline, what: String, expected: String) throws -> Socket {
-        _ = fab_set_nonblocking(fd)
-        while true {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = Glibc.poll(&pfd, 1, deadline.remainingMilliseconds)
-            if ready < 0 && errno != EINTR { throw SystemCallError("poll", "rank \(localRank): accepting \(what)") }
-            if ready > 0 {
-                var address = sockaddr_storage()
-                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-                let client = withUnsafeMutablePointer(to: &address) {
-                    // Non-blocking from the start: every later wait on it polls with a deadline,
-                    // so a client that connects and sends nothing cannot hold a recv forever.
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { fab_accept(fd, $0, &length, 1) }
-                }
-                if client >= 0 {
-                    let name = withUnsafePointer(to: &address) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.format($0) }
-                    }
-                    return Socket(fd: client, peerName: name, localRank: localRank)
-                }
-                if errno != EAGAIN && errno != EINTR && errno != ECONNABORTED {
-                    throw SystemCallError("accept", "rank \(localRank): accepting \(what)")
-                }
-            }
-            if deadline.expired {
-                throw FabricError.timeout(rank: localRank, waitingFor: what, peer: expected, seconds: deadline.seconds)
-            }
-        }
-    }
-
     /// One connection waiting on this listener, if any, without blocking (non-blocking itself).
     public func acceptNow() throws -> Socket? {
         _ = fab_set_nonblocking(fd)
