@@ -206,7 +206,7 @@ public final class TCPTransport: Transport {
         guard offset >= 0, length >= 0, offset + length <= region.length else {
             throw FabricError.configuration("rank \(rank): \(length) bytes at offset \(offset) overrun a \(region.length)-byte region")
         }
-        return TCPChannel.Operation(base: region.base + offset, length: length, done: 0, id: id, header: 0)
+        return TCPChannel.Operation(base: region.base + offset, length: length, done: 0, id: id)
     }
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
