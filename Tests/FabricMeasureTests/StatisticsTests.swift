@@ -118,3 +118,19 @@ final class StatisticsTests: XCTestCase {
         XCTAssertEqual(RobustStatistics.mad([1, 2, 3, 4, 100]), 1)
     }
 }
+
+/// The median is found by selection; it must equal the sorted definition on any input.
+final class MedianSelectionTests: XCTestCase {
+    func testSelectionMedianEqualsSortedMedian() {
+        var rng = SplitMix64(seed: 42)
+        for trial in 0..<2000 {
+            let count = 1 + trial % 37
+            // Few distinct values in half the trials: ties are where partitions go wrong.
+            let values = (0..<count).map { _ in trial % 2 == 0 ? Double(Int.random(in: 0..<4, using: &rng)) : Double.random(in: -1e6..<1e6, using: &rng) }
+            let s = values.sorted()
+            let expected = s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+            XCTAssertEqual(RobustStatistics.median(values), expected, "\(values)")
+        }
+        XCTAssertEqual(RobustStatistics.median([]), 0)
+    }
+}
