@@ -3,16 +3,21 @@
 # and veth link into one bridge, and one fabricbench rank per namespace. Everything is torn
 # down on exit, whatever happens (error, timeout, Ctrl-C). Needs root (ip netns, tc).
 #
-#   scripts/netns-hosts.sh [-n HOSTS] [--shape I-J:RATE]... [--cut S:I]... [--timeout SECONDS] -- COMMAND [ARGS...]
+#   scripts/netns-hosts.sh [-n HOSTS] [--ranks-per-host K] [--shape I-J:RATE]... [--shape-host I:RATE[:out]]...
+#                          [--cut S:I]... [--timeout SECONDS] -- COMMAND [ARGS...]
 #
-# COMMAND runs once per namespace with FABRICBENCH_RANK, FABRICBENCH_WORLD_SIZE and
-# FABRICBENCH_MASTER set (rank 0's address), so `fabricbench latency ...` needs no launch
-# flags. Rank 0's standard output is this script's standard output; the other ranks' output
-# goes to standard error with a "[host i]" prefix.
+# COMMAND runs K times per namespace (default once) with FABRICBENCH_RANK, FABRICBENCH_WORLD_SIZE
+# and FABRICBENCH_MASTER set (rank 0's address), so `fabricbench latency ...` needs no launch
+# flags; host i runs ranks i*K to i*K+K-1. Rank 0's standard output is this script's standard
+# output; the other ranks' output goes to standard error with a "[host i]" prefix.
 #
 # --shape I-J:RATE limits the link between hosts I and J to RATE (tc's units: 100mbit,
 # 2gbit) in both directions, with an htb class that matches only the peer's address, so no
 # other pair of hosts is affected. netem is not needed (and not in every kernel).
+#
+# --shape-host I:RATE limits everything host I sends and receives to RATE (a token bucket on
+# its veth, each end); with :out, only what it sends (a bad transmit lane). Traffic between
+# ranks of one host does not cross the veth and is never shaped.
 #
 # --cut S:I takes host I's link down S seconds after the ranks start: a network partition
 # (no reset, no FIN: the host just goes silent), for testing that every rank still ends.
@@ -23,14 +28,18 @@
 set -euo pipefail
 
 hosts=4
+per_host=1
 timeout=120
 shapes=()
+host_shapes=()
 cuts=()
-usage() { sed -n '6,7p' "$0" | sed 's/^# *//' >&2; exit 2; }
+usage() { sed -n '6,8p' "$0" | sed 's/^# *//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) [ $# -ge 2 ] || usage; hosts=$2; shift 2 ;;
         --shape) [ $# -ge 2 ] || usage; shapes+=("$2"); shift 2 ;;
+        --shape-host) [ $# -ge 2 ] || usage; host_shapes+=("$2"); shift 2 ;;
+        --ranks-per-host) [ $# -ge 2 ] || usage; per_host=$2; shift 2 ;;
         --cut) [ $# -ge 2 ] || usage; cuts+=("$2"); shift 2 ;;
         --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
         --) shift; break ;;
@@ -40,6 +49,8 @@ done
 [ $# -gt 0 ] || { echo "netns-hosts: no command given after --" >&2; usage; }
 [[ "$hosts" =~ ^[0-9]+$ ]] && [ "$hosts" -ge 2 ] && [ "$hosts" -le 32 ] \
     || { echo "netns-hosts: -n takes 2 to 32 hosts (got '$hosts')" >&2; exit 2; }
+[[ "$per_host" =~ ^[0-9]+$ ]] && [ "$per_host" -ge 1 ] && [ "$per_host" -le 8 ] \
+    || { echo "netns-hosts: --ranks-per-host takes 1 to 8 (got '$per_host')" >&2; exit 2; }
 [[ "$timeout" =~ ^[0-9]+$ ]] && [ "$timeout" -ge 1 ] || { echo "netns-hosts: --timeout takes whole seconds (got '$timeout')" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "netns-hosts: needs root for ip netns and tc (run with sudo)" >&2; exit 2; }
 for tool in ip tc unshare timeout; do
@@ -97,6 +108,20 @@ for spec in "${shapes[@]}"; do
     echo "# netns-hosts: link host $a <-> host $b shaped to $rate" >&2
 done
 
+# A token bucket on the namespace's end (what host I sends) and, unless :out, on the bridge's
+# end (what it receives).
+for spec in "${host_shapes[@]}"; do
+    if ! [[ "$spec" =~ ^([0-9]+):([0-9]+[kmg]?(bit|bps))(:out)?$ ]]; then
+        echo "netns-hosts: --shape-host '$spec' is not I:RATE or I:RATE:out (e.g. 2:200mbit)" >&2; exit 2
+    fi
+    h=${BASH_REMATCH[1]} rate=${BASH_REMATCH[2]} out=${BASH_REMATCH[4]}
+    [ "$h" -lt "$hosts" ] || { echo "netns-hosts: --shape-host '$spec': host must be below $hosts" >&2; exit 2; }
+    [ -z "${shaped_classes[$h]:-}" ] || { echo "netns-hosts: --shape-host '$spec': host $h already has a --shape link; use one or the other" >&2; exit 2; }
+    ip netns exec "$(namespace "$h")" tc qdisc add dev eth0 root tbf rate "$rate" burst 64kb latency 400ms
+    [ -n "$out" ] || tc qdisc add dev "${prefix}v$h" root tbf rate "$rate" burst 64kb latency 400ms
+    echo "# netns-hosts: host $h shaped to $rate, ${out:+only what it sends}${out:-both ways}" >&2
+done
+
 for spec in "${cuts[@]}"; do
     [[ "$spec" =~ ^([0-9]+(\.[0-9]+)?):([0-9]+)$ ]] && [ "${BASH_REMATCH[3]}" -lt "$hosts" ] \
         || { echo "netns-hosts: --cut '$spec' is not SECONDS:HOST with a host below $hosts (e.g. 2:1)" >&2; exit 2; }
@@ -104,28 +129,32 @@ done
 
 port=$(( 29000 + id ))
 pids=()
+world=$(( hosts * per_host ))
 for ((i = 0; i < hosts; i++)); do
-    env=(FABRICBENCH_RANK="$i" FABRICBENCH_WORLD_SIZE="$hosts" FABRICBENCH_MASTER="$(address 0):$port"
+  for ((j = 0; j < per_host; j++)); do
+    rank=$(( i * per_host + j ))
+    env=(FABRICBENCH_RANK="$rank" FABRICBENCH_WORLD_SIZE="$world" FABRICBENCH_MASTER="$(address 0):$port"
          FABRICBENCH_JOB_TOKEN="netns-$$")
     # A UTS namespace too, so each rank reports its own host name.
     run=(ip netns exec "$(namespace "$i")" unshare --uts sh -c 'hostname "$0"; exec "$@"'
          "netns-host$i" env "${env[@]}" timeout -k 5 "$timeout" "$@")
-    if [ "$i" = 0 ]; then
+    if [ "$rank" = 0 ]; then
         "${run[@]}" &
     else
         "${run[@]}" > >(sed -u "s/^/[host $i] /" >&2) 2>&1 &
     fi
     pids+=($!)
+  done
 done
 for spec in "${cuts[@]}"; do
     after=${spec%%:*} host=${spec##*:}
     ( sleep "$after"; ip link set "${prefix}v$host" down 2>/dev/null && echo "# netns-hosts: host $host cut off after ${after}s" >&2 ) &
 done
 status=0
-for ((i = 0; i < hosts; i++)); do
-    rc=0; wait "${pids[$i]}" || rc=$?
+for ((r = 0; r < world; r++)); do
+    rc=0; wait "${pids[$r]}" || rc=$?
     if [ "$rc" != 0 ]; then
-        [ "$rc" = 124 ] && echo "netns-hosts: host $i was still running after ${timeout}s and was killed" >&2
+        [ "$rc" = 124 ] && echo "netns-hosts: rank $r (host $(( r / per_host ))) was still running after ${timeout}s and was killed" >&2
         [ "$status" = 0 ] || [ "$rc" = 124 ] && status=$rc
     fi
 done

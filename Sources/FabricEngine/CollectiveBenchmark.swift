@@ -112,7 +112,7 @@ public final class CollectiveBenchmark {
             }
             if job.rank == 0 { try onSize(entries) }
         }
-        return job.rank == 0 ? StragglerAnalysis.analyze(timings, ranks: job.worldSize, k: options.stragglerK, spikeK: options.spikeK) : nil
+        return job.rank == 0 ? StragglerAnalysis.analyze(timings, ranks: job.worldSize, hosts: hosts, k: options.stragglerK, spikeK: options.spikeK) : nil
     }
 
     private func combine(count: Int, inPlace: Bool, algorithm: String, why: String, reports: [RankReport], hosts: [String]) -> CollectiveResult {

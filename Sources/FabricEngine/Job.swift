@@ -17,6 +17,9 @@ public struct JobOptions: Sendable {
     public var measurement: [String: String] = [:]
     /// Where rank 0's rendezvous store listens (--bind, or --iface's address); nil: the master address.
     public var storeAddress: String?
+    /// The host this rank reports for diagnostics (matrix verdicts, stragglers); nil: the
+    /// host name. Containers and namespaces may share a host name while being different hosts.
+    public var hostLabel: String?
     public init() {}
 }
 
@@ -89,7 +92,7 @@ public final class Job {
             throw FabricError.configuration("rank \(spec.rank): rank 0 chose transport '\(selection.kind)', which this build does not have: run the same fabricbench build on every rank")
         }
         transport = try plugin.make(rendezvous, context)
-        try rendezvous.set("host/\(spec.rank)", Array(ProcessInfo.processInfo.hostName.utf8))
+        try rendezvous.set("host/\(spec.rank)", Array((options.hostLabel ?? ProcessInfo.processInfo.hostName).utf8))
     }
 
     /// Refuses the job, on every rank, when some rank was started with other measurement

@@ -14,13 +14,17 @@ public struct MatrixOptions: Sendable {
     public var serial = false
     /// Measure each flagged link again, alone, and keep only the verdicts that hold.
     public var retest = true
+    /// Keep each link's latency histogram in the result (N²/2 of them).
+    public var histograms = false
+    /// Measure only these pairs ([a, b], a < b); nil: every pair.
+    public var only: [[Int]]?
     public var rule = OutlierRule()
     public init() {}
 }
 
 /// The all-pairs link check: every pair of ranks measures latency (ping-pong) and then
-/// bandwidth (a stream) between the two of them, in rounds of disjoint pairs; rank 0 builds
-/// the N×N matrices and names the links whose figures are outliers.
+/// bandwidth (a stream each way) between the two of them, in rounds of disjoint pairs; rank 0
+/// builds the N×N matrices, and `MatrixDiagnosis` names the suspect hosts, ranks and links.
 public final class MatrixBenchmark {
     let job: Job
     let options: MatrixOptions
@@ -43,13 +47,18 @@ public final class MatrixBenchmark {
         bandwidth = BandwidthBenchmark(job: job, options: b, clock: clock)
     }
 
+    /// What one end of a pair reports: the lower rank the ping-pong, each end the stream
+    /// it sent (both directions are measured, one after the other).
     struct LinkReport: Codable {
-        var latency: LatencyBenchmark.PairReport
-        var bandwidth: BandwidthBenchmark.PairReport
+        var latency: LatencyBenchmark.PairReport?
+        var sent: BandwidthBenchmark.PairReport?
     }
 
+    /// Every pair once, in rounds of disjoint pairs (or one a round with --serial); with
+    /// `only`, just those pairs.
     public var rounds: [[(Int, Int)]] {
-        options.serial ? PairSchedule.serial(worldSize: job.worldSize) : PairSchedule.rounds(worldSize: job.worldSize)
+        if let only = options.only { return PairSchedule.rounds(of: only.map { ($0[0], $0[1]) }, serial: options.serial) }
+        return options.serial ? PairSchedule.serial(worldSize: job.worldSize) : PairSchedule.rounds(worldSize: job.worldSize)
     }
 
     /// Runs every round; rank 0 gets the matrix, the others nil. `onRound` (rank 0) hears
@@ -57,92 +66,76 @@ public final class MatrixBenchmark {
     public func run(onRound: (_ done: Int, _ of: Int) -> Void = { _, _ in }) throws -> LinkMatrixResult? {
         let n = job.worldSize
         guard n >= 2 else { throw FabricError.configuration("matrix needs at least 2 ranks (got \(n))") }
+        let schedule = rounds
+        // Every pair may be measured again (a suspect's sample), so every rank connects to all.
         try job.transport.connect(to: (0..<n).filter { $0 != job.rank })
         let hosts = job.rank == 0 ? try job.hostNames() : []
-        let schedule = rounds
         var links: [PairResult] = []
         for (index, round) in schedule.enumerated() {
             links += try measure(round, key: "matrix/\(index)", hosts: hosts)
             onRound(index + 1, schedule.count)
         }
         links.sort { ($0.ranks[0], $0.ranks[1]) < ($1.ranks[0], $1.ranks[1]) }
-        let verdicts = job.rank == 0 ? Self.verdicts(links, rule: options.rule) : []
+        let diagnosis = job.rank == 0 ? MatrixDiagnosis(rule: options.rule, hosts: hosts) : nil
+        let outcome = diagnosis?.diagnose(links)
 
         // A passing hiccup on a host (another tenant, a stalled scheduler) can make a healthy
-        // link look bad once; a bad link stays bad. So each flagged link is measured again,
-        // alone, and a verdict stands only if that measurement is flagged the same way.
-        let flagged = try agreeOnRetests(verdicts)
+        // link or host look bad once; a bad one stays bad. So flagged links, and samples of
+        // each suspect's links, are measured again, alone, and a verdict stands only if the
+        // new figures say the same.
+        let plan = try job.control.decide("matrix/retest", what: "list of links to measure again") {
+            options.retest ? diagnosis!.retestPlan(outcome!) : []
+        }
         var retests: [PairResult] = []
-        for (index, pair) in flagged.enumerated() {
+        for (index, pair) in plan.enumerated() {
             retests += try measure([(pair[0], pair[1])], key: "matrix/retest/\(index)", hosts: hosts)
         }
-        guard job.rank == 0 else { return nil }
+        guard let diagnosis, let outcome else { return nil }
         // Without re-tests the sweep's figures stand, and so every verdict holds.
-        let (outliers, transient) = Self.settle(verdicts, links: links, retests: retests, rule: options.rule)
+        let settled = options.retest ? diagnosis.settle(outcome, links: links, retests: retests)
+            : (holds: outcome.verdicts, transient: [], links: outcome.linkVerdicts, transientLinks: [])
+        if !options.histograms {
+            for i in links.indices { links[i].histogram = nil }
+            for i in retests.indices { retests[i].histogram = nil }
+        }
         return LinkMatrixResult(latencyBytes: options.latencyBytes, latencyIterations: options.latencyIterations,
                                 bandwidthBytes: options.bandwidthBytes, bandwidthMessages: options.bandwidthMessages,
-                                rounds: schedule.map { $0.map { [$0.0, $0.1] } }, links: links, worldSize: n,
-                                rule: options.rule.description, verdicts: outliers,
-                                transient: options.retest ? transient : nil, retests: options.retest ? retests : nil)
+                                rounds: schedule.map { $0.map { [$0.0, $0.1] } }, links: links, hosts: hosts,
+                                rule: options.rule.description, verdicts: settled.links,
+                                transient: options.retest ? settled.transientLinks : nil, retests: options.retest ? retests : nil,
+                                diagnosis: settled.holds, transientSuspects: options.retest ? settled.transient : nil)
     }
 
-    /// The sweep's verdicts split by the re-test: a verdict holds when the rule, applied with
-    /// the re-measured links in place of their sweep figures, flags the same link and metric.
-    static func settle(_ verdicts: [LinkVerdict], links: [PairResult], retests: [PairResult],
-                       rule: OutlierRule) -> (outliers: [LinkVerdict], transient: [LinkVerdict]) {
-        let second = Self.verdicts(links.map { link in retests.first { $0.ranks == link.ranks } ?? link }, rule: rule)
-        let holds = { (v: LinkVerdict) in second.contains { $0.ranks == v.ranks && $0.metric == v.metric } }
-        return (verdicts.filter(holds), verdicts.filter { !holds($0) })
-    }
-
-    /// Rank 0 names the links to measure again (each flagged link once); every rank learns them.
-    private func agreeOnRetests(_ verdicts: [LinkVerdict]) throws -> [[Int]] {
-        guard options.retest else { return [] }
-        return try job.control.decide("matrix/retest", what: "list of links to measure again") {
-            var pairs: [[Int]] = []
-            for v in verdicts where !pairs.contains(v.ranks) { pairs.append(v.ranks) }
-            return pairs
-        }
-    }
-
-    /// One round: each pair measures latency then bandwidth between its two ranks; rank 0
-    /// gets the pairs' results, the others an empty list.
+    /// One round: each pair measures latency, then a stream each way; rank 0 gets the
+    /// pairs' results, the others an empty list.
     private func measure(_ round: [(Int, Int)], key: String, hosts: [String]) throws -> [PairResult] {
         try job.barrier(key)
         var payload: LinkReport?
         if let role = PairSchedule.role(of: job.rank, in: round) {
             let l = try latency.measure(size: options.latencyBytes, role: role)
-            let b = try bandwidth.measure(size: options.bandwidthBytes, role: role)
-            if let l, let b { payload = LinkReport(latency: l, bandwidth: b) }
+            let forward = try bandwidth.measure(size: options.bandwidthBytes, role: role)
+            let back = try bandwidth.measure(size: options.bandwidthBytes, role: RankPairs.Role(peer: role.peer, initiator: !role.initiator))
+            payload = LinkReport(latency: l, sent: forward ?? back)
         }
-        guard let reports = try job.control.gather(key, payload, from: round.map(\.0), what: "link report") else { return [] }
-        return try zip(round, reports).map { pair, report in
+        let ends = round.flatMap { [$0.0, $0.1] }
+        guard let reports = try job.control.gather(key, payload, from: ends, what: "link report") else { return [] }
+        return try round.enumerated().map { index, pair in
             let (a, b) = pair
+            let (first, second) = (reports[2 * index], reports[2 * index + 1])
+            guard let l = first.latency, let forward = first.sent, let back = second.sent else {
+                throw FabricError.protocolViolation(peer: "rank \(a) or rank \(b)", detail: "a link report lacks its latency or stream")
+            }
             var link = PairResult(ranks: [a, b], hosts: [hosts[a], hosts[b]])
-            link.histogram = report.latency.histogram
-            link.oneWayUs = LatencySummary(try HistogramEncoding.decode(report.latency.histogram))
-            let windows = try HistogramEncoding.decode(report.bandwidth.windowHistogram)
-            link.bandwidth = bandwidth.figures(size: options.bandwidthBytes, iterations: report.bandwidth.iterations,
-                                               nanoseconds: report.bandwidth.nanoseconds, windows: windows)
+            link.histogram = l.histogram
+            link.oneWayUs = LatencySummary(try HistogramEncoding.decode(l.histogram))
+            link.bandwidth = try figures(forward)
+            link.reverseBandwidth = try figures(back)
             return link
         }
     }
 
-    /// Applies the rule to each metric over all links.
-    static func verdicts(_ links: [PairResult], rule: OutlierRule) -> [LinkVerdict] {
-        var verdicts: [LinkVerdict] = []
-        for metric in LinkMetric.allCases {
-            for flag in rule.flag(links.map { metric.value(of: $0) ?? 0 }, higherIsWorse: metric.higherIsWorse) {
-                let link = links[flag.index]
-                let (a, b) = (link.ranks[0], link.ranks[1])
-                let times = flag.ratio >= 1 ? String(format: "%.1f×", flag.ratio) : String(format: "%.2g×", flag.ratio)
-                let text = "rank \(a) ↔ rank \(b) (\(link.hosts[0]) ↔ \(link.hosts[1])): \(metric.label) "
-                    + String(format: "%.3g", flag.value) + " \(metric.unit), \(times) the median link ("
-                    + String(format: "%.3g", flag.median) + " \(metric.unit))"
-                verdicts.append(LinkVerdict(ranks: [a, b], metric: metric.rawValue, value: flag.value, median: flag.median,
-                                            ratio: flag.ratio, text: text))
-            }
-        }
-        return verdicts
+    private func figures(_ r: BandwidthBenchmark.PairReport) throws -> BandwidthFigures {
+        bandwidth.figures(size: options.bandwidthBytes, iterations: r.iterations, nanoseconds: r.nanoseconds,
+                          windows: try HistogramEncoding.decode(r.windowHistogram))
     }
 }

@@ -76,6 +76,24 @@ public enum PairSchedule {
         }
     }
 
+    /// Given pairs only, in as few rounds as a greedy packing finds: each pair goes into the
+    /// first round where neither of its ranks is busy (one pair a round when `serial`).
+    public static func rounds(of pairs: [(Int, Int)], serial: Bool) -> [[(Int, Int)]] {
+        if serial { return pairs.map { [$0] } }
+        var rounds: [[(Int, Int)]] = []
+        var busy: [Set<Int>] = []
+        for (a, b) in pairs {
+            if let r = busy.firstIndex(where: { !$0.contains(a) && !$0.contains(b) }) {
+                rounds[r].append((a, b))
+                busy[r].formUnion([a, b])
+            } else {
+                rounds.append([(a, b)])
+                busy.append([a, b])
+            }
+        }
+        return rounds
+    }
+
     /// One pair a round: nothing else on the fabric while a pair measures.
     public static func serial(worldSize n: Int) -> [[(Int, Int)]] {
         rounds(worldSize: n).flatMap { $0.map { [$0] } }

@@ -6,7 +6,8 @@ private let mad = RobustStatistics.mad
 
 /// Finds the ranks that hold a collective up (see `StragglerReport` for the rule).
 enum StragglerAnalysis {
-    static func analyze(_ timings: [CollectiveBenchmark.Timings], ranks n: Int, k: Double, spikeK: Double) -> StragglerReport {
+    /// `hosts`: each rank's host label (empty: unknown).
+    static func analyze(_ timings: [CollectiveBenchmark.Timings], ranks n: Int, hosts: [String] = [], k: Double, spikeK: Double) -> StragglerReport {
         var lateness = [[Double]](repeating: [], count: n)
         var own = [[Double]](repeating: [], count: n)
         var iterationTimes: [Double] = []
@@ -42,18 +43,40 @@ enum StragglerAnalysis {
         let fraction = typical > 0 ? slowestLate / typical : 0
         spikes.sort { $0.timeUs / max($0.medianUs, 1e-9) > $1.timeUs / max($1.medianUs, 1e-9) }
         let f1 = { (v: Double) in String(format: "%.1f", v) }
+        let host = { (r: Int) in r < hosts.count ? " (host \(hosts[r]))" : "" }
         var summary: String
         if let s = slowest, !flagged.isEmpty {
-            summary = "straggler: rank \(s) arrives \(f1(slowestLate)) us after the first rank on median "
+            summary = "straggler: rank \(s)\(host(s)) arrives \(f1(slowestLate)) us after the first rank on median "
                 + "(\(Int((100 * fraction).rounded()))% of a \(f1(typical)) us iteration); "
-                + "flagged (lateness > median + \(Int(k)) MAD): " + flagged.map { "rank \($0)" }.joined(separator: ", ")
+                + "flagged (lateness > median + \(Int(k)) MAD): " + Self.byHost(flagged, hosts: hosts)
         } else {
             summary = "no straggler: every rank's median lateness is within median + \(Int(k)) MAD "
                 + "(largest: rank \(slowest ?? 0), \(f1(slowestLate)) us)"
         }
         summary += "; \(spikes.count) spike iteration\(spikes.count == 1 ? "" : "s") (time > median + \(Int(spikeK)) MAD)"
-        return StragglerReport(k: k, slowestRank: slowest, slowestLateUs: slowestLate, slowestLateFraction: fraction,
+        var report = StragglerReport(k: k, slowestRank: slowest, slowestLateUs: slowestLate, slowestLateFraction: fraction,
                                flaggedRanks: flagged, perRankLateUs: perRankLate, perRankMedianUs: perRankMedian,
                                spikes: Array(spikes.prefix(20)), spikeK: spikeK, summary: summary)
+        if hosts.count == n {
+            var seen: [String] = []
+            for r in flagged where !seen.contains(hosts[r]) { seen.append(hosts[r]) }
+            report.flaggedHosts = seen
+        }
+        return report
+    }
+
+    /// "host a (ranks 1, 2), rank 5 (host b)": flagged ranks sharing a host are named together.
+    static func byHost(_ ranks: [Int], hosts: [String]) -> String {
+        guard hosts.count > (ranks.max() ?? -1) else { return ranks.map { "rank \($0)" }.joined(separator: ", ") }
+        var order: [String] = []
+        var members: [String: [Int]] = [:]
+        for r in ranks {
+            if members[hosts[r]] == nil { order.append(hosts[r]) }
+            members[hosts[r], default: []].append(r)
+        }
+        return order.map { h in
+            let rs = members[h]!
+            return rs.count == 1 ? "rank \(rs[0]) (host \(h))" : "host \(h) (ranks \(rs.map(String.init).joined(separator: ", ")))"
+        }.joined(separator: ", ")
     }
 }

@@ -171,6 +171,8 @@ struct Judge {
     /// A few reference links cannot tell their own spread (two values may agree by chance):
     /// the spread of the whole link class, when known, is the least assumed.
     var spreadFloor = 0.0
+    /// Below this many reference links, their own spread is not trusted alone.
+    let minimumReferenceLinks = 6
 
     struct Flag {
         var direction: FaultAttribution.Direction
@@ -207,8 +209,13 @@ struct Judge {
             }
             guard let worst else { break }
             let rest = others.filter { $0 != worst.unit }
-            guard let reference = reference(rest, value: value),
-                  let flag = flag(worst.unit, peers: rest, value: value, against: reference) else { break }
+            guard var reference = reference(rest, value: value) else { break }
+            // Two or three hosts left to compare with say little about the noise: then the
+            // spread of all links still in play (the candidate's too) is the least assumed.
+            if reference.count < minimumReferenceLinks, let all = self.reference(others, value: value) {
+                reference.spread = max(reference.spread, all.spread)
+            }
+            guard let flag = flag(worst.unit, peers: rest, value: value, against: reference) else { break }
             suspects[worst.unit] = flag
         }
         return suspects

@@ -54,6 +54,8 @@ public enum LaunchEnvironment {
         public static let jobToken = "FABRICBENCH_JOB_TOKEN"
         public static let jobTokenFile = "FABRICBENCH_JOB_TOKEN_FILE"
         public static let externalStore = "FABRICBENCH_EXTERNAL_STORE"
+        /// The host name this rank reports (see `--host-label`).
+        public static let hostLabel = "FABRICBENCH_HOST"
     }
 
     /// The most ranks one job may have: far beyond any cluster, low enough that every

@@ -51,15 +51,15 @@ extension CollectiveResult: CSVRecord {
 }
 
 extension LinkMatrixResult: CSVRecord {
-    public static let csvColumns = ["rank_a", "rank_b", "host_a", "host_b", "lat_bytes", "lat_p50_us", "lat_p999_us", "bw_bytes", "bw_gbps", "outlier"]
+    public static let csvColumns = ["rank_a", "rank_b", "host_a", "host_b", "lat_bytes", "lat_p50_us", "lat_p999_us", "bw_bytes", "bw_gbps", "bw_gbps_reverse", "outlier"]
 
-    /// One row per link.
+    /// One row per link; `bw_gbps` from rank_a to rank_b, `bw_gbps_reverse` back.
     public var csvRows: [[String]] {
         let flagged = outliers
         let n = CSVReport.number
         return links.map { l in
             ["\(l.ranks[0])", "\(l.ranks[1])", l.hosts[0], l.hosts[1], "\(latencyBytes)", n(l.oneWayUs?.p50), n(l.oneWayUs?.p999),
-             "\(bandwidthBytes)", n(l.bandwidth?.gbps), "\(flagged.contains(l.ranks))"]
+             "\(bandwidthBytes)", n(l.bandwidth?.gbps), n(l.reverseBandwidth?.gbps), "\(flagged.contains(l.ranks))"]
         }
     }
 }

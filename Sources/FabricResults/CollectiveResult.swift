@@ -107,6 +107,8 @@ public struct StragglerReport: Codable, Sendable {
     public var slowestLateUs: Double
     public var slowestLateFraction: Double
     public var flaggedRanks: [Int]
+    /// The hosts of the flagged ranks, each once: ranks sharing a host point at the host.
+    public var flaggedHosts: [String]?
     public var perRankLateUs: [Double]
     public var perRankMedianUs: [Double]
     /// Iterations whose time exceeded the size's median by more than `spikeK`·MAD.

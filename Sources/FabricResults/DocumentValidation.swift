@@ -51,6 +51,8 @@ extension AnyRunDocument {
             let world = d.environment.worldSize
             for (i, r) in d.results.enumerated() { try Self.matrix(r, root["results"][i], world: world) }
             for (i, pair) in (d.outliers ?? []).enumerated() { try root["outliers"][i].pair(pair, world: world) }
+            for (i, r) in (d.suspectRanks ?? []).enumerated() { try root["suspect_ranks"][i].rank(r, world: world) }
+            for (i, v) in (d.verdicts ?? []).enumerated() { try Self.verdict(v, root["verdicts"][i], world: world) }
         }
     }
 
@@ -79,9 +81,11 @@ extension AnyRunDocument {
         try p["ranks"].pair(r.ranks, world: world)
         guard r.hosts.count == 2 else { throw p["hosts"].invalid("\(r.hosts.count) hosts for a pair of ranks") }
         try measurements(oneWay: r.oneWayUs, histogram: r.histogram, bandwidth: r.bandwidth, p)
+        try measurements(oneWay: nil, histogram: nil, bandwidth: r.reverseBandwidth, p, bandwidthKey: "reverse_bandwidth")
     }
 
-    private static func measurements(oneWay: LatencySummary?, histogram: String?, bandwidth: BandwidthFigures?, _ p: FieldPath) throws(InvalidDocument) {
+    private static func measurements(oneWay: LatencySummary?, histogram: String?, bandwidth: BandwidthFigures?, _ p: FieldPath,
+                                     bandwidthKey: String = "bandwidth") throws(InvalidDocument) {
         if let s = oneWay {
             let q = p["one_way_us"]
             guard s.count <= UInt64(maximumCount) else { throw q["count"].invalid("\(s.count) is above \(maximumCount)") }
@@ -92,7 +96,7 @@ extension AnyRunDocument {
         }
         if let h = histogram { try p["histogram"].histogram(h) }
         if let b = bandwidth {
-            let q = p["bandwidth"]
+            let q = p[bandwidthKey]
             try q["gbps"].figure(b.gbps)
             try q["message_rate_mpps"].figure(b.messageRateMpps)
             try q["window"].count(b.window)
@@ -184,6 +188,19 @@ extension AnyRunDocument {
             }
         }
         for (i, link) in (m.retests ?? []).enumerated() { try pair(link, p["retests"][i], world: world) }
+        if let hosts = m.hosts, hosts.count != world { throw p["hosts"].invalid("\(hosts.count) hosts for a world of \(world) ranks") }
+        for (key, list) in [("diagnosis", m.diagnosis ?? []), ("transient_suspects", m.transientSuspects ?? [])] {
+            for (i, v) in list.enumerated() { try verdict(v, p[key][i], world: world) }
+        }
+    }
+
+    private static func verdict(_ v: Verdict, _ p: FieldPath, world: Int) throws(InvalidDocument) {
+        guard !v.ranks.isEmpty, v.ranks.count <= world else { throw p["ranks"].invalid("\(v.ranks.count) ranks in a verdict on a world of \(world)") }
+        for (i, r) in v.ranks.enumerated() { try p["ranks"][i].rank(r, world: world) }
+        guard v.hosts.count <= world else { throw p["hosts"].invalid("\(v.hosts.count) hosts in a verdict on a world of \(world)") }
+        try p["value"].figure(v.value)
+        try p["reference"].figure(v.reference)
+        try p["ratio"].figure(v.ratio)
     }
 }
 

@@ -4,8 +4,10 @@ import Foundation
 /// The one result model. Every renderer (terminal tables, JSON, later CSV/HTML) reads it;
 /// nothing renders from engine state directly. JSON keys are snake_case.
 /// Bumped on any incompatible change of a result document's shape.
-/// 2: `status` may be "interrupted". Files of version 1 read unchanged.
-public let currentSchemaVersion = 2
+/// 2: `status` may be "interrupted". 3: matrix bandwidth is measured each way
+/// (`bandwidth_gbps` row = sender, links' `reverse_bandwidth`), with suspects and verdicts.
+/// Files of earlier versions read unchanged.
+public let currentSchemaVersion = 3
 
 /// A run's document; `Result` is the per-size entry of the command (point-to-point or
 /// collective), everything else is shared.
@@ -24,6 +26,11 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
     public var stragglers: StragglerReport?
     /// `matrix` only: the rank pairs whose link is an outlier, e.g. [[2, 3]].
     public var outliers: [[Int]]?
+    /// `matrix` only: the hosts and ranks that confirmed verdicts name, and the verdicts
+    /// (suspects first, then links no suspect explains).
+    public var suspectHosts: [String]?
+    public var suspectRanks: [Int]?
+    public var verdicts: [Verdict]?
 
 
     public init(command: String, arguments: [String: String], argv: [String], environment: RunEnvironment) {
@@ -111,7 +118,10 @@ public struct PairResult: Codable, Sendable {
     public var hosts: [String]
     public var oneWayUs: LatencySummary?
     public var histogram: String?
+    /// From ranks[0] to ranks[1] (a pair benchmark's initiator sends).
     public var bandwidth: BandwidthFigures?
+    /// From ranks[1] to ranks[0], where both directions were measured (matrix).
+    public var reverseBandwidth: BandwidthFigures?
 
     public init(ranks: [Int], hosts: [String]) {
         self.ranks = ranks

@@ -120,6 +120,19 @@ struct JobFlags: ParsableArguments {
     @Option(help: "TCP socket buffer size (SO_SNDBUF/SO_RCVBUF). 0 (default) keeps the kernel's autotuning, which grows buffers to net.ipv4.tcp_[rw]mem's maximum and measured fastest here; a size fixes them.")
     var sockBuf = ByteSize(0)
 
+    @Option(help: ArgumentHelp("The host name this rank reports (or FABRICBENCH_HOST), for containers or namespaces that share one: matrix verdicts and stragglers name hosts by it.", valueName: "name"))
+    var hostLabel: String?
+
+    /// --host-label, else FABRICBENCH_HOST; checked like a flag either way.
+    func resolvedHostLabel(environment: [String: String]) throws -> String? {
+        let (label, source) = hostLabel.map { ($0, "--host-label") } ?? (environment[LaunchEnvironment.Variable.hostLabel].map { ($0, LaunchEnvironment.Variable.hostLabel) } ?? (nil, ""))
+        guard let label else { return nil }
+        guard (1...255).contains(label.utf8.count), label.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) else {
+            throw ValidationError("\(source) '\(label)' is not a host label: give 1 to 255 printable ASCII characters without spaces")
+        }
+        return label
+    }
+
     @Option(help: "Seconds any blocking step (connect, rendezvous, receive) may wait before failing with the peer's name.")
     var timeout: Double = 30
 
@@ -157,6 +170,7 @@ struct JobFlags: ParsableArguments {
             do { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") } catch { throw ValidationError("\(error)") }
         }
         _ = try cpuList()
+        _ = try resolvedHostLabel(environment: ProcessInfo.processInfo.environment)
         if let m = mtu, ![256, 512, 1024, 2048, 4096].contains(m) { throw ValidationError("--mtu \(m) is not an RDMA MTU (256, 512, 1024, 2048 or 4096)") }
         guard port >= 1 else { throw ValidationError("--port must be >= 1") }
         if let g = gidIndex, g < 0 { throw ValidationError("--gid-index must be >= 0") }
@@ -186,6 +200,7 @@ struct JobFlags: ParsableArguments {
         o.transport = transport
         o.timeout = timeout
         o.cpus = (try? cpuList()) ?? []
+        o.hostLabel = try? resolvedHostLabel(environment: ProcessInfo.processInfo.environment)
         o.storeAddress = bind ?? iface.flatMap { try? Socket.address(ofInterface: $0) }
         var tcp = TCPOptions()
         tcp.bindAddress = bind

@@ -3,29 +3,42 @@ import FabricEngine
 import FabricMeasure
 import FabricReport
 import FabricResults
+import FabricRendezvous
+import Foundation
 
 struct MatrixCommand: MeasuringCommand {
     static let resultShape = AnyRunDocument.Shape.matrix
     static let configuration = CommandConfiguration(
         commandName: "matrix",
-        abstract: "Latency and bandwidth of every pair of ranks, as N×N matrices, naming the outlier links.",
+        abstract: "Latency and bandwidth of every pair of ranks, each way, naming the bad hosts, ranks and links.",
         discussion: """
         Pairs are measured in rounds of disjoint pairs (N−1 rounds for N ranks, so no rank is in \
         two measurements at once; --serial runs one pair at a time). Each pair runs a ping-pong \
-        (--lat-size, -n iterations) and then a stream (--bw-size, --bw-messages). A link is an \
-        outlier when one of its figures (latency p50, latency p99.9, bandwidth) is more than \
-        --outlier-k robust standard deviations (1.4826·MAD of the logs: figures are ratios) from \
-        the median link, and at least --outlier-ratio times worse than it. A flagged link is \
-        measured again, alone, and stays an outlier only if flagged again (otherwise it is \
-        reported as transient; --no-retest keeps the sweep's verdicts as they are). \
-        With --fail-on-outlier the run exits 1 when any link is flagged, so a health check can \
+        (--lat-size, -n iterations), then a stream each way (--bw-size, --bw-messages): a fault \
+        is often in one direction only.
+
+        The verdict names what to pull. A host is a suspect when its links are worse than the \
+        links between the other hosts (judged one host at a time, so one bad host among four is \
+        found even though it spoils half the links), with the direction: its sends, its \
+        receives, or both. Ranks of a host are judged too, which tells a whole bad node from one \
+        bad NIC or GPU in it, and hosts slow only to hosts outside their group are named as a \
+        group (a switch). Hosts come from each rank's host name, or --host-label / \
+        FABRICBENCH_HOST. Links within a host are judged apart from links between hosts. A \
+        single link no suspect explains is an outlier when a figure (latency p50, p99.9, \
+        bandwidth each way) is more than --outlier-k robust standard deviations (1.4826·MAD of \
+        the logs) from the median link and at least --outlier-ratio times worse. Every \
+        verdict is re-tested: flagged links, and samples of a suspect's links, are measured \
+        again, alone, and a verdict stands only if they say the same (--no-retest keeps the \
+        sweep's). With --fail-on-outlier the run exits 1 on any verdict, so a health check can \
         gate on it.
 
         Examples:
           fabricbench matrix --np 4
           mpirun -np 16 --map-by node fabricbench matrix --json links.json
+          srun -N 32 --ntasks-per-node 8 fabricbench matrix --fail-on-outlier --json fabric.json
           fabricbench matrix --np 6 --bw-size 4M --serial --fail-on-outlier
-          fabricbench matrix --np 8 --outlier-k 3 --no-retest   # no re-test
+          fabricbench matrix --np 8 --links fabric.json   # re-measure a run's suspects only
+          fabricbench matrix --np 8 --links 2-5,3-5       # or given links
         """)
 
     @OptionGroup var job: JobFlags
@@ -60,8 +73,17 @@ struct MatrixCommand: MeasuringCommand {
     @Flag(name: .customLong("fail-on-outlier"), help: "Exit 1 when any link is flagged (after its re-test).")
     var failOnOutlier = false
 
-    @Flag(inversion: .prefixedNo, help: "Measure each flagged link again, alone, and keep only the verdicts that hold.")
+    @Flag(inversion: .prefixedNo, help: "Measure each flagged link, and samples of each suspect's links, again, alone, and keep only the verdicts that hold.")
     var retest = true
+
+    @Flag(help: "Keep each link's latency histogram in the JSON (N²/2 of them; the summary figures are always there).")
+    var histograms = false
+
+    @Option(help: ArgumentHelp("Measure only these links: pairs 'A-B' separated by commas, a file with one pair a line, or a matrix JSON file (its suspects' and outliers' links).", valueName: "links"))
+    var links: String?
+
+    @Option(help: ArgumentHelp("Measure only the links of these ranks (comma-separated) to every other rank.", valueName: "ranks"))
+    var ranks: String?
 
     func validate() throws {
         try FlagBounds.check(iterations, "-n", FlagBounds.iterations)
@@ -73,6 +95,9 @@ struct MatrixCommand: MeasuringCommand {
         try FlagBounds.check(outlierK, "--outlier-k", FlagBounds.factor)
         try FlagBounds.check(outlierRatio, "--outlier-ratio", 1...1_000_000)
         if let n = job.localRanks, n < 2 { throw ValidationError("matrix measures pairs of ranks: --np must be at least 2 (got \(n))") }
+        if links != nil && ranks != nil { throw ValidationError("--links and --ranks both choose links: give one") }
+        if let ranks { _ = try LinkSelection.ranks(ranks) }
+        if let links { _ = try LinkSelection.links(links) }
     }
 
     func run() throws {
@@ -86,6 +111,8 @@ struct MatrixCommand: MeasuringCommand {
         options.serial = serial
         options.retest = retest
         options.rule = OutlierRule(k: outlierK, minimumRatio: outlierRatio)
+        options.histograms = histograms
+        let selection = try links.map(LinkSelection.links) ?? ranks.map { .ranks(try LinkSelection.ranks($0)) }
         let arguments = RecordedArguments.of(self)
         try RankRunner.run(command: "matrix", flags: job, arguments: arguments,
             makeSink: { document in
@@ -94,17 +121,109 @@ struct MatrixCommand: MeasuringCommand {
                 ]), row: { $0.map(MatrixTable.render).joined(separator: "\n") })
             },
             body: { job, clock, sink in
+                var options = options
+                options.only = try selection?.pairs(worldSize: job.worldSize)
                 let progress = sink.map { _ in Progress(what: "matrix") }
                 let benchmark = MatrixBenchmark(job: job, options: options, clock: clock)
-                let result = try benchmark.run { done, total in progress?.update(done: done, of: total, next: "round \(done + 1)") }
+                let schedule = benchmark.rounds
+                let started = Date()
+                if sink != nil {
+                    let pairs = schedule.reduce(0) { $0 + $1.count }
+                    Self.note("matrix: \(pairs) links of \(job.worldSize) ranks in \(schedule.count) rounds of up to \(schedule.map(\.count).max() ?? 0) pairs, each a \(iterations)-iteration ping-pong and \(bandwidthMessages) × \(ByteCount.format(bandwidthSize.bytes)) each way; then re-tests. The time per round follows the first.")
+                }
+                let result = try benchmark.run { done, total in
+                    if sink != nil && done == 1 && total > 1 {
+                        let perRound = Date().timeIntervalSince(started)
+                        Self.note(String(format: "matrix: the first round took %.2f s: about %.0f s for the other %d", perRound, perRound * Double(total - 1), total - 1))
+                    }
+                    progress?.update(done: done, of: total, next: "round \(done + 1)")
+                }
                 progress?.finish()
                 guard let sink, let result else { return }
                 try sink.add([result])
-                try sink.annotate { $0.outliers = result.outliers }
-                if failOnOutlier && !result.outliers.isEmpty {
-                    let named = result.outliers.map { "rank \($0[0]) ↔ rank \($0[1])" }.joined(separator: ", ")
-                    throw RankFailure(description: "outlier links: \(named)", code: 1)
+                try sink.annotate {
+                    $0.outliers = result.outliers
+                    $0.suspectHosts = result.suspectHosts
+                    $0.suspectRanks = result.suspectRanks
+                    $0.verdicts = result.diagnosis ?? []
+                }
+                let verdicts = result.diagnosis ?? []
+                if failOnOutlier && !verdicts.isEmpty {
+                    throw RankFailure(description: "\(verdicts.count) verdict\(verdicts.count == 1 ? "" : "s"): " + verdicts.map(\.text).joined(separator: "; "), code: 1)
                 }
             })
+    }
+
+    static func note(_ line: String) { FileHandle.standardError.write(Data("# \(line)\n".utf8)) }
+}
+
+/// Which links `--links` and `--ranks` choose.
+enum LinkSelection {
+    case pairs([[Int]])
+    case ranks([Int])
+
+    /// Every pair is checked against the world size once it is known.
+    func pairs(worldSize n: Int) throws -> [[Int]] {
+        let pairs: [[Int]]
+        switch self {
+        case .pairs(let p): pairs = p
+        case .ranks(let rs): pairs = rs.flatMap { r in (0..<n).filter { $0 != r }.map { [min(r, $0), max(r, $0)] } }
+        }
+        var unique: [[Int]] = []
+        for p in pairs {
+            guard p.allSatisfy({ (0..<n).contains($0) }) else {
+                throw ValidationError("link \(p[0])-\(p[1]) names a rank outside the world of \(n) ranks")
+            }
+            if !unique.contains(p) { unique.append(p) }
+        }
+        guard !unique.isEmpty else { throw ValidationError("no links to measure") }
+        return unique
+    }
+
+    static func ranks(_ text: String) throws -> [Int] {
+        let list = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ $0 != nil && $0! >= 0 && $0! < LaunchEnvironment.maximumWorldSize }) else {
+            throw ValidationError("--ranks '\(text)' is not a comma-separated list of ranks (e.g. 3,7)")
+        }
+        return list.map { $0! }
+    }
+
+    /// "2-5,3-5"; or a file: a matrix JSON (its suspects' and outliers' links) or one "A-B" a line.
+    static func links(_ spec: String) throws -> LinkSelection {
+        if FileManager.default.fileExists(atPath: spec) {
+            guard let data = FileManager.default.contents(atPath: spec), data.count <= 1 << 30 else {
+                throw ValidationError("--links \(spec): cannot read the file")
+            }
+            if data.first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }) == UInt8(ascii: "{") {
+                let document: RunDocument<LinkMatrixResult>
+                do {
+                    guard case .matrix(let d) = try AnyRunDocument.read(spec, shapes: ["matrix": .matrix]) else { throw ReportError("not a matrix") }
+                    document = d
+                } catch {
+                    throw ValidationError("--links \(spec): \(error)")
+                }
+                let world = document.environment.worldSize
+                var pairs = (document.outliers ?? []).map { [min($0[0], $0[1]), max($0[0], $0[1])] }
+                for v in document.verdicts ?? [] where v.subject != .link {
+                    // A suspect's links to every rank outside it.
+                    pairs += v.ranks.flatMap { r in (0..<world).filter { !v.ranks.contains($0) }.map { [min(r, $0), max(r, $0)] } }
+                }
+                guard !pairs.isEmpty else { throw ValidationError("--links \(spec): that matrix run has no verdict, so nothing to measure again") }
+                return .pairs(pairs)
+            }
+            let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            return .pairs(try lines.enumerated().map { i, line in try pair(line, where: "\(spec):\(i + 1)") })
+        }
+        return .pairs(try spec.split(separator: ",").map { try pair(String($0), where: "--links") })
+    }
+
+    private static func pair(_ text: String, where place: String) throws -> [Int] {
+        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == "\t" }).map { Int($0) }
+        guard parts.count == 2, let a = parts[0], let b = parts[1], a >= 0, b >= 0, a != b,
+              a < LaunchEnvironment.maximumWorldSize, b < LaunchEnvironment.maximumWorldSize else {
+            throw ValidationError("\(place): '\(text)' is not a link: give two different ranks as A-B (e.g. 2-5)")
+        }
+        return [min(a, b), max(a, b)]
     }
 }

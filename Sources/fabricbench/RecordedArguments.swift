@@ -45,6 +45,7 @@ enum RecordedArguments {
         "np", "rank", "world_size", "master", "json", "csv", "cpus", "clock", "timeout", "device", "port", "gid_index",
         "iface", "bind", "numa", "busy_poll", "sock_buf", "events", "inline", "tc", "sl", "mtu", "histogram",
         "min_busbw", "max_time_us", "straggler_k", "inject_delay", "outlier_k", "outlier_ratio", "fail_on_outlier",
+        "host_label", "histograms",
     ]
 
     /// What the ranks compare at start: the command and every argument that is not rank-local.

@@ -35,26 +35,79 @@ final class EngineTests: XCTestCase {
         XCTAssertNil(PairSchedule.role(of: 4, in: [(0, 1), (2, 3)]))
     }
 
+    static func link(_ a: Int, _ b: Int, gbps: Double, back: Double? = nil) -> PairResult {
+        var l = PairResult(ranks: [a, b], hosts: ["h\(a)", "h\(b)"])
+        func figures(_ g: Double) -> BandwidthFigures { BandwidthFigures(gbps: g, messageRateMpps: 0, bidirectional: false, window: 16, seconds: 1, windowGbps: nil) }
+        l.bandwidth = figures(gbps)
+        l.reverseBandwidth = figures(back ?? gbps)
+        return l
+    }
+
+    /// Every pair of `n` ranks at `gbps`, except the given figures (pair → forward, back).
+    static func links(_ n: Int, gbps: Double = 1.3, except: [[Int]: (Double, Double)] = [:]) -> [PairResult] {
+        (0..<n).flatMap { a in (a + 1..<n).map { b in
+            let f = except[[a, b]]
+            // A little spread, as measured links have.
+            return link(a, b, gbps: f?.0 ?? gbps * (1 + 0.01 * Double((a * 7 + b * 3) % 5)), back: f?.1 ?? gbps * (1 + 0.01 * Double((a * 3 + b * 7) % 5)))
+        } }
+    }
+
     func testAFlaggedLinkStaysAnOutlierOnlyIfItsRetestIsFlaggedToo() {
-        // Four ranks; the sweep finds 0-3 and 2-3 slow. Measured again, 0-3 is healthy (a
-        // passing hiccup) and 2-3 is still slow (a bad link).
-        func link(_ a: Int, _ b: Int, gbps: Double) -> PairResult {
-            var l = PairResult(ranks: [a, b], hosts: ["h\(a)", "h\(b)"])
-            l.bandwidth = BandwidthFigures(gbps: gbps, messageRateMpps: 0, bidirectional: false, window: 16, seconds: 1, windowGbps: nil)
-            return l
-        }
-        let sweep = [link(0, 1, gbps: 1.28), link(0, 2, gbps: 1.26), link(0, 3, gbps: 0.07),
-                     link(1, 2, gbps: 1.47), link(1, 3, gbps: 1.35), link(2, 3, gbps: 0.01)]
-        let rule = OutlierRule(k: 5, minimumRatio: 4)
-        let verdicts = MatrixBenchmark.verdicts(sweep, rule: rule)
-        XCTAssertEqual(Set(verdicts.map(\.ranks)), [[0, 3], [2, 3]])
-        let (outliers, transient) = MatrixBenchmark.settle(verdicts, links: sweep,
-                                                           retests: [link(0, 3, gbps: 1.25), link(2, 3, gbps: 0.012)], rule: rule)
-        XCTAssertEqual(outliers.map(\.ranks), [[2, 3]])
-        XCTAssertEqual(outliers.first?.value, 0.01, "the verdict keeps the sweep's figure")
-        XCTAssertEqual(transient.map(\.ranks), [[0, 3]])
+        // Six hosts; the sweep finds 0-3 and 2-4 slow (one bad link each: no host explains
+        // them). Measured again, 0-3 is healthy (a passing hiccup) and 2-4 still slow.
+        let sweep = Self.links(6, except: [[0, 3]: (0.07, 0.07), [2, 4]: (0.01, 0.01)])
+        let diagnosis = MatrixDiagnosis(rule: OutlierRule(k: 5, minimumRatio: 4), hosts: (0..<6).map { "h\($0)" })
+        let outcome = diagnosis.diagnose(sweep)
+        XCTAssertEqual(Set(outcome.verdicts.map(\.subject)), [.link], "\(outcome.verdicts.map(\.text))")
+        XCTAssertEqual(Set(outcome.verdicts.map { $0.ranks.sorted() }), [[0, 3], [2, 4]])
+        XCTAssertEqual(Set(diagnosis.retestPlan(outcome)), [[0, 3], [2, 4]])
+        let settled = diagnosis.settle(outcome, links: sweep, retests: [Self.link(0, 3, gbps: 1.25), Self.link(2, 4, gbps: 0.012)])
+        XCTAssertEqual(Set(settled.holds.map { $0.ranks.sorted() }), [[2, 4]])
+        XCTAssertEqual(settled.holds.first?.value, 0.01, "the verdict keeps the sweep's figure")
+        XCTAssertEqual(Set(settled.transient.map { $0.ranks.sorted() }), [[0, 3]])
+        XCTAssertTrue(settled.links.allSatisfy { $0.ranks.sorted() == [2, 4] })
         // Nothing measured again: the sweep's figures stand, and so do its verdicts.
-        XCTAssertEqual(MatrixBenchmark.settle(verdicts, links: sweep, retests: [], rule: rule).outliers.count, verdicts.count)
+        XCTAssertEqual(diagnosis.settle(outcome, links: sweep, retests: []).holds.count, outcome.verdicts.count)
+    }
+
+    func testASuspectHostIsNamedOnceAndStandsOnlyIfItsLinksAreSlowAgain() {
+        // Host h3's sends are slow to everyone (its receives are fine): one verdict naming the
+        // host and the direction, not five link verdicts.
+        var slow: [[Int]: (Double, Double)] = [:]
+        for p in 0..<6 where p != 3 { slow[[min(p, 3), max(p, 3)]] = p < 3 ? (1.3, 0.02) : (0.02, 1.3) }
+        let sweep = Self.links(6, except: slow)
+        let diagnosis = MatrixDiagnosis(rule: OutlierRule(), hosts: (0..<6).map { "h\($0)" })
+        let outcome = diagnosis.diagnose(sweep)
+        XCTAssertEqual(outcome.verdicts.map(\.subject), [.host], "\(outcome.verdicts.map(\.text))")
+        let v = outcome.verdicts[0]
+        XCTAssertEqual(v.hosts, ["h3"])
+        XCTAssertEqual(v.direction, .sends)
+        XCTAssertTrue(v.text.hasPrefix("host h3: its sends are slow: median 0.02 GB/s against 1.3"), v.text)
+        let plan = diagnosis.retestPlan(outcome)
+        XCTAssertEqual(plan.count, 3, "three samples of the suspect's links")
+        XCTAssertTrue(plan.allSatisfy { $0.contains(3) })
+        let slowAgain = plan.map { p in Self.link(p[0], p[1], gbps: p[0] == 3 ? 0.03 : 1.3, back: p[0] == 3 ? 1.3 : 0.03) }
+        let confirmed = diagnosis.settle(outcome, links: sweep, retests: slowAgain)
+        XCTAssertEqual(confirmed.holds.map(\.hosts), [["h3"]])
+        XCTAssertEqual(confirmed.links.count, 5, "the links it explains stand with it (each of h3's five sends)")
+        let fineAgain = plan.map { p in Self.link(p[0], p[1], gbps: 1.3) }
+        let settled = diagnosis.settle(outcome, links: sweep, retests: fineAgain)
+        XCTAssertEqual(settled.holds.count, 0)
+        XCTAssertEqual(settled.transient.map(\.hosts), [["h3"]])
+        XCTAssertEqual(settled.transientLinks.count, 5, "and fall with it")
+        // Fine again but for one link that is slow again: the suspect falls, and that link,
+        // measured again and flagged again, is a verdict of its own; the links nobody measured
+        // again are not.
+        let oneStillSlow = plan.map { p in p == [0, 3] ? Self.link(0, 3, gbps: 1.3, back: 0.03) : Self.link(p[0], p[1], gbps: 1.3) }
+        let mixed = diagnosis.settle(outcome, links: sweep, retests: oneStillSlow)
+        XCTAssertEqual(mixed.holds.map(\.subject), [.link])
+        XCTAssertEqual(mixed.holds.map(\.ranks), [[3, 0]])
+        XCTAssertEqual(mixed.links.map(\.ranks), [[3, 0]])
+    }
+
+    func testStragglersSharingAHostAreNamedTogether() {
+        XCTAssertEqual(StragglerAnalysis.byHost([1, 2, 5], hosts: ["a", "b", "b", "c", "c", "d"]), "host b (ranks 1, 2), rank 5 (host d)")
+        XCTAssertEqual(StragglerAnalysis.byHost([1], hosts: []), "rank 1", "without hosts, ranks alone")
     }
 
     /// A registry of made-up transports, so the choice is tested apart from this host.

@@ -74,12 +74,17 @@ final class BoundaryValueTests: XCTestCase {
                 var link = PairResult(ranks: [a, b], hosts: ["h", "h"])
                 link.oneWayUs = summary(v)
                 link.bandwidth = BandwidthFigures(gbps: v, messageRateMpps: v, bidirectional: false, window: 0, seconds: v, windowGbps: nil)
+                link.reverseBandwidth = link.bandwidth
                 links.append(link)
             }
         }
         let verdicts = world > 1 ? [LinkVerdict(ranks: [0, 1], metric: "bandwidth_gbps", value: v, median: v, ratio: v, text: "t")] : []
+        let suspects = world > 1 ? [Verdict(subject: .host, hosts: ["h"], ranks: [0], direction: .sends, metric: "bandwidth_gbps",
+                                            betweenHosts: true, value: v, reference: v, text: "t")] : []
         d.results = [LinkMatrixResult(latencyBytes: 0, latencyIterations: 0, bandwidthBytes: AnyRunDocument.maximumBytes - 1, bandwidthMessages: 0,
-                                      rounds: [], links: links, worldSize: world, rule: "r", verdicts: verdicts, transient: verdicts)]
+                                      rounds: [], links: links, hosts: Array(repeating: "h", count: world), rule: "r", verdicts: verdicts,
+                                      transient: verdicts, diagnosis: suspects, transientSuspects: suspects)]
+        d.verdicts = suspects
         return .matrix(d)
     }
 
@@ -187,7 +192,7 @@ final class ValidationTests: XCTestCase {
         func c(_ change: (inout RunDocument<CollectiveResult>) -> Void) -> String? { var d = collective; change(&d); return field(.collective(d)) }
         func m(_ change: (inout RunDocument<LinkMatrixResult>) -> Void) -> String? { var d = matrix; change(&d); return field(.matrix(d)) }
 
-        XCTAssertEqual(p { $0.schemaVersion = 3 }, "schema_version")
+        XCTAssertEqual(p { $0.schemaVersion = currentSchemaVersion + 1 }, "schema_version")
         XCTAssertEqual(p { $0.environment.worldSize = 0 }, "environment.world_size")
         XCTAssertEqual(p { $0.environment.worldSize = (1 << 20) + 1 }, "environment.world_size")
         XCTAssertEqual(p { $0.environment.rankHosts = ["h"] }, "environment.rank_hosts")

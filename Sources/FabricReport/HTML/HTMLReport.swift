@@ -141,19 +141,34 @@ public enum HTMLReport {
 
     static func matrix(_ d: RunDocument<LinkMatrixResult>, index: Int) -> String {
         guard let m = d.results.first else { return "<p>No links were measured (status \(d.status.rawValue)).</p>" }
-        let flagged = { (metric: String) in m.verdicts.filter { $0.metric == metric }.map(\.ranks) }
-        var out = "<div class=\"grid\">"
+        let flagged = { (metric: String) in m.verdicts.filter { $0.metric == metric }.map { $0.ranks.sorted() } }
+        // The suspects first: what to pull comes before the evidence.
+        let diagnosis = m.diagnosis ?? []
+        var out = ""
+        if !m.suspectHosts.isEmpty {
+            out += "<p class=\"verdict bad\">Suspect hosts: \(SVG.escape(m.suspectHosts.joined(separator: ", ")))</p>"
+        }
+        if diagnosis.isEmpty && m.verdicts.isEmpty {
+            out += "<p class=\"verdict good\">Nothing wrong among \(m.links.count) links.</p>"
+        }
+        out += diagnosis.map { "<p class=\"verdict bad\">\($0.subject == .link ? "Outlier" : "Suspect"): \(SVG.escape($0.text))</p>" }.joined()
+        if m.diagnosis == nil {
+            out += m.verdicts.map { "<p class=\"verdict bad\">Outlier: \(SVG.escape($0.text))</p>" }.joined()
+        }
+        out += (m.transientSuspects ?? []).map { "<p class=\"verdict\">Transient (fine when measured again alone): \(SVG.escape($0.text))</p>" }.joined()
+        out += (m.transient ?? []).map { "<p class=\"verdict\">Transient (not an outlier when measured again alone): \(SVG.escape($0.text))</p>" }.joined()
+        out += "<div class=\"grid\">"
         out += Heatmap(id: "matrix-latency-\(index)", title: "Latency p50, \(m.latencyBytes) B", values: m.latencyP50Us, higherIsWorse: true,
                        flagged: flagged("latency_p50_us"), unit: "µs one-way").svg()
         out += Heatmap(id: "matrix-tail-\(index)", title: "Latency p99.9, \(m.latencyBytes) B", values: m.latencyP999Us, higherIsWorse: true,
                        flagged: flagged("latency_p999_us"), unit: "µs one-way").svg()
-        out += Heatmap(id: "matrix-bandwidth-\(index)", title: "Bandwidth, \(sizeText(Double(m.bandwidthBytes))) B messages", values: m.bandwidthGbps,
-                       higherIsWorse: false, flagged: flagged("bandwidth_gbps"), unit: "GB/s").svg()
+        out += Heatmap(id: "matrix-bandwidth-\(index)", title: "Bandwidth, \(sizeText(Double(m.bandwidthBytes))) B messages, row sends to column",
+                       values: m.bandwidthGbps, higherIsWorse: false, flagged: flagged("bandwidth_gbps"), unit: "GB/s").svg()
         out += "</div>"
-        out += "<p class=\"meta\">Outlier rule: a figure \(SVG.escape(m.rule)).</p>"
-        out += m.verdicts.isEmpty ? "<p class=\"verdict good\">No outlier among \(m.links.count) links.</p>"
-            : m.verdicts.map { "<p class=\"verdict bad\">Outlier: \(SVG.escape($0.text))</p>" }.joined()
-        out += (m.transient ?? []).map { "<p class=\"verdict\">Transient (not an outlier when measured again alone): \(SVG.escape($0.text))</p>" }.joined()
+        if let hosts = m.hosts, Set(hosts).count > 1 {
+            out += "<p class=\"meta\">Hosts: \(SVG.escape(hosts.enumerated().map { "rank \($0.offset) on \($0.element)" }.joined(separator: ", "))).</p>"
+        }
+        out += "<p class=\"meta\">Outlier rule: a figure \(SVG.escape(m.rule)); hosts and ranks are judged against the links that do not touch them.</p>"
         return out
     }
 
