@@ -13,7 +13,7 @@ final class LatencyCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("t_typical[usec]") && r.stdout.contains("99.9% percentile[usec]"), r.stdout)
         let doc = try CLI.json(dir.appendingPathComponent("out.json"))
-        XCTAssertEqual(doc["schema_version"] as? Int, 2)
+        XCTAssertEqual(doc["schema_version"] as? Int, 3)
         XCTAssertEqual(doc["command"] as? String, "latency")
         XCTAssertEqual(doc["status"] as? String, "complete")
         let arguments = try XCTUnwrap(doc["arguments"] as? [String: String])

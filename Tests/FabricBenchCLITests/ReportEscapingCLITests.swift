@@ -28,6 +28,15 @@ final class ReportEscapingCLITests: XCTestCase {
                  .init(key: "text", value: .string(hostile(field)))])
     }
 
+    /// A matrix suspect whose host and text are marked `field`.
+    static func suspect(_ field: String) -> JSONValue {
+        .object([.init(key: "subject", value: .string("host")), .init(key: "hosts", value: .array([.string(hostile(field + ".host"))])),
+                 .init(key: "ranks", value: .array([.number("0")])), .init(key: "direction", value: .string("sends")),
+                 .init(key: "metric", value: .string("bandwidth_gbps")), .init(key: "between_hosts", value: .bool(true)),
+                 .init(key: "value", value: .number("1")), .init(key: "reference", value: .number("2")), .init(key: "ratio", value: .number("0.5")),
+                 .init(key: "text", value: .string(hostile(field)))])
+    }
+
     func testEveryStringFromAFileIsEscapedInTheReport() throws {
         let python = try Requirement.path(["/usr/bin/python3"], "python3 (Debian's python3, for html.parser)")
         let texts = try RealResultFiles.texts.get()
@@ -38,11 +47,11 @@ final class ReportEscapingCLITests: XCTestCase {
         for (command, variant) in [("latency", "a"), ("latency", "b"), ("bandwidth", "a"), ("allreduce", "a"), ("allreduce", "b"), ("matrix", "a")] {
             var json = try poisoned(texts[command]!, variant: variant)
             if command == "matrix", case .object(let top) = json, let results = top.firstIndex(where: { $0.key == "results" }) {
-                // A verdict and a transient flag, so that their texts are rendered too.
+                // Verdicts, suspects and transient flags, so that their texts are rendered too.
                 json = json.updating([.member(results), .element(0)]) { entry in
                     guard case .object(var members) = entry else { return entry }
-                    for key in ["verdicts", "transient"] {
-                        let list = JSONValue.array([Self.verdict(key)])
+                    for key in ["verdicts", "transient", "diagnosis", "transient_suspects"] {
+                        let list = JSONValue.array([key.contains("suspect") || key == "diagnosis" ? Self.suspect(key) : Self.verdict(key)])
                         if let i = members.firstIndex(where: { $0.key == key }) { members[i].value = list } else { members.append(.init(key: key, value: list)) }
                     }
                     return .object(members)
@@ -76,7 +85,7 @@ final class ReportEscapingCLITests: XCTestCase {
         // Every command's sections, and a comparison that is refused (its error quotes paths).
         try check(["latency-a", "bandwidth-a", "allreduce-a", "matrix-a"],
                   expecting: ["kind", "settings.key", "settings", "cpu_model", "kernel", "launcher", "fabricbench_version", "rank_hosts",
-                              "algo", "summary", "rule", "verdicts", "transient"])
+                              "algo", "summary", "rule", "transient", "diagnosis", "diagnosis.host", "transient_suspects"])
         // Two runs of one command: the comparison, whose warnings quote every differing field.
         try check(["latency-a", "latency-b"], expecting: ["kernel", "cpu_model", "fabricbench_version", "kind", "clock_source", "libraries.key",
                                                           "libraries", "arguments.key", "arguments", "rank_hosts"])
