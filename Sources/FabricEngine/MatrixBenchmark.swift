@@ -14,7 +14,8 @@ public struct MatrixOptions: Sendable {
     public var serial = false
     /// Measure each flagged link again, alone, and keep only the verdicts that hold.
     public var retest = true
-    /// Keep each link's latency histogram in the result (N²/2 of them).
+    /// Keep each link's histograms (latency, and bandwidth per window each way) in the result:
+    /// N²/2 of each.
     public var histograms = false
     /// Measure only these pairs ([a, b], a < b); nil: every pair.
     public var only: [[Int]]?
@@ -95,8 +96,13 @@ public final class MatrixBenchmark {
         let settled = options.retest ? diagnosis.settle(outcome, links: links, retests: retests)
             : (holds: outcome.verdicts, transient: [], links: outcome.linkVerdicts, transientLinks: [])
         if !options.histograms {
-            for i in links.indices { links[i].histogram = nil }
-            for i in retests.indices { retests[i].histogram = nil }
+            func strip(_ link: inout PairResult) {
+                link.histogram = nil
+                link.bandwidth?.windowHistogram = nil
+                link.reverseBandwidth?.windowHistogram = nil
+            }
+            for i in links.indices { strip(&links[i]) }
+            for i in retests.indices { strip(&retests[i]) }
         }
         return LinkMatrixResult(latencyBytes: options.latencyBytes, latencyIterations: options.latencyIterations,
                                 bandwidthBytes: options.bandwidthBytes, bandwidthMessages: options.bandwidthMessages,

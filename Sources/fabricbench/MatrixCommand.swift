@@ -76,7 +76,7 @@ struct MatrixCommand: MeasuringCommand {
     @Flag(inversion: .prefixedNo, help: "Measure each flagged link, and samples of each suspect's links, again, alone, and keep only the verdicts that hold.")
     var retest = true
 
-    @Flag(help: "Keep each link's latency histogram in the JSON (N²/2 of them; the summary figures are always there).")
+    @Flag(help: "Keep each link's histograms in the JSON (latency, and bandwidth per window each way: N²/2 of each; the summary figures are always there).")
     var histograms = false
 
     @Option(help: ArgumentHelp("Measure only these links: pairs 'A-B' separated by commas, a file with one pair a line, or a matrix JSON file (its suspects' and outliers' links).", valueName: "links"))
