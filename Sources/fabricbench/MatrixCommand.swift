@@ -96,8 +96,10 @@ struct MatrixCommand: MeasuringCommand {
         try FlagBounds.check(outlierRatio, "--outlier-ratio", 1...1_000_000)
         if let n = job.localRanks, n < 2 { throw ValidationError("matrix measures pairs of ranks: --np must be at least 2 (got \(n))") }
         if links != nil && ranks != nil { throw ValidationError("--links and --ranks both choose links: give one") }
-        if let ranks { _ = try LinkSelection.ranks(ranks) }
-        if let links { _ = try LinkSelection.links(links) }
+        let selection = try links.map(LinkSelection.links) ?? ranks.map { .ranks(try LinkSelection.ranks($0)) }
+        // Against the world size where it is known before launch; otherwise every rank checks
+        // it alike at start.
+        if let selection, let world = job.localRanks ?? job.worldSize { _ = try selection.pairs(worldSize: world) }
     }
 
     func run() throws {
@@ -122,7 +124,11 @@ struct MatrixCommand: MeasuringCommand {
             },
             body: { job, clock, sink in
                 var options = options
-                options.only = try selection?.pairs(worldSize: job.worldSize)
+                do {
+                    options.only = try selection?.pairs(worldSize: job.worldSize)
+                } catch {
+                    throw RankFailure(description: "\(error)", code: 2)
+                }
                 let progress = sink.map { _ in Progress(what: "matrix") }
                 let benchmark = MatrixBenchmark(job: job, options: options, clock: clock)
                 let schedule = benchmark.rounds

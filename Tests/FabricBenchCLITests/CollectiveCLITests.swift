@@ -81,14 +81,19 @@ final class CollectiveCLITests: XCTestCase {
 
     func testALateRankIsNamedAsTheStraggler() throws {
         let dir = CLI.temporaryDirectory()
+        // FABRICBENCH_HOST labels every rank's host (the --np ranks share it): the late rank is
+        // named with it.
         let r = try CLI.run(["allreduce", "--np", "4", "-b", "64", "-n", "12", "-w", "2", "--algo", "ring",
-                             "--inject-delay", "2:20000", "--json", "s.json"], in: dir)
+                             "--inject-delay", "2:20000", "--json", "s.json"], environment: ["FABRICBENCH_HOST": "node-7"], in: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
-        let report = try XCTUnwrap(try CLI.json(dir.appendingPathComponent("s.json"))["stragglers"] as? [String: Any])
+        let document = try CLI.json(dir.appendingPathComponent("s.json"))
+        let report = try XCTUnwrap(document["stragglers"] as? [String: Any])
         XCTAssertEqual(report["flagged_ranks"] as? [Int], [2], "\(report)")
+        XCTAssertEqual(report["flagged_hosts"] as? [String], ["node-7"], "\(report)")
         XCTAssertEqual(report["slowest_rank"] as? Int, 2)
         XCTAssertGreaterThan(report["slowest_late_us"] as? Double ?? 0, 10_000)
-        XCTAssertTrue(r.stdout.contains("straggler: rank 2"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("straggler: rank 2 (host node-7)"), r.stdout)
+        XCTAssertEqual((document["environment"] as? [String: Any])?["rank_hosts"] as? [String], Array(repeating: "node-7", count: 4))
     }
 
     func testBadCollectiveInputExitsTwo() throws {
