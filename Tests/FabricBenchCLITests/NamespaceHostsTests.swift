@@ -102,7 +102,7 @@ final class NamespaceHostsTests: XCTestCase {
     }
 
     /// Runs a matrix over `hosts` namespaces and returns its JSON document and stdout.
-    func matrix(hosts count: Int, perHost: Int = 1, shape: [String], file: String) throws -> (document: [String: Any], stdout: String) {
+    func matrix(hosts count: Int, perHost: Int = 1, shape: [String], file: String) throws -> (document: [String: Any], stdout: String, path: String) {
         let json = CLI.temporaryDirectory().appendingPathComponent(file)
         var options = ["-n", "\(count)", "--ranks-per-host", "\(perHost)", "--timeout", "150"]
         for s in shape { options += ["--shape-host", s] }
@@ -111,7 +111,7 @@ final class NamespaceHostsTests: XCTestCase {
         let document = try CLI.json(json)
         let named = (document["verdicts"] as? [Any])?.isEmpty == false
         XCTAssertEqual(r.status, named ? 1 : 0, "--fail-on-outlier exits 1 exactly when something is named: \(r.stderr)")
-        return (document, r.stdout)
+        return (document, r.stdout, json.path)
     }
 
     /// What every verdict of a document says: subject, hosts, ranks, direction, metric.
@@ -125,19 +125,29 @@ final class NamespaceHostsTests: XCTestCase {
     /// One host of four shaped to 200 Mbit/s both ways: half the links are bad, so the median
     /// link is no reference; the host is named, with both directions, and nothing else.
     func testMatrixNamesTheHostThatIsSlowBothWays() throws {
-        let (document, stdout) = try matrix(hosts: 4, shape: ["2:200mbit"], file: "both.json")
+        let (document, stdout, json) = try matrix(hosts: 4, shape: ["2:200mbit"], file: "both.json")
         XCTAssertEqual(document["suspect_hosts"] as? [String], ["netns-host2"], stdout)
         XCTAssertEqual(document["suspect_ranks"] as? [Int], [2], stdout)
         let v = verdicts(document)
         XCTAssertTrue(v.allSatisfy { $0.hosts == ["netns-host2"] && $0.subject == "host" }, stdout)
         XCTAssertTrue(v.contains { $0.metric == "bandwidth_gbps" && $0.direction == "both" }, stdout)
         XCTAssertTrue(stdout.contains("# suspect: host netns-host2: slow both ways: median 0.02"), stdout)
+        // The report puts the suspects above the heatmaps.
+        let html = CLI.temporaryDirectory().appendingPathComponent("both.html")
+        let r = try CLI.run(["report", json, "-o", html.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let page = try String(contentsOf: html, encoding: .utf8)
+        let suspects = try XCTUnwrap(page.range(of: "Suspect hosts: netns-host2"), "no suspect line in the report")
+        let firstHeatmap = try XCTUnwrap(page.range(of: "<svg"))
+        XCTAssertLessThan(suspects.lowerBound, firstHeatmap.lowerBound)
+        XCTAssertTrue(page.contains("Suspect: host netns-host2: slow both ways"))
+        XCTAssertTrue(page.contains("row sends to column"))
     }
 
     /// Shaped on egress only: every link measured one way (as before both directions were)
     /// looked fine; the host's sends are named, not its receives.
     func testMatrixNamesTheHostThatIsSlowOnlyWhenSending() throws {
-        let (document, stdout) = try matrix(hosts: 4, shape: ["1:200mbit:out"], file: "egress.json")
+        let (document, stdout, _) = try matrix(hosts: 4, shape: ["1:200mbit:out"], file: "egress.json")
         XCTAssertEqual(document["suspect_hosts"] as? [String], ["netns-host1"], stdout)
         let v = verdicts(document)
         XCTAssertTrue(v.allSatisfy { $0.hosts == ["netns-host1"] && $0.subject == "host" && $0.direction == "sends" }, stdout)
@@ -148,7 +158,7 @@ final class NamespaceHostsTests: XCTestCase {
     /// Two ranks a host: the shaped host spoils 2 × 6 links; it is named once, as a host with
     /// both its ranks, not as a dozen links.
     func testMatrixNamesTheSlowHostOnceWithTwoRanksPerHost() throws {
-        let (document, stdout) = try matrix(hosts: 4, perHost: 2, shape: ["3:200mbit"], file: "two-per-host.json")
+        let (document, stdout, _) = try matrix(hosts: 4, perHost: 2, shape: ["3:200mbit"], file: "two-per-host.json")
         XCTAssertEqual(document["suspect_hosts"] as? [String], ["netns-host3"], stdout)
         XCTAssertEqual(document["suspect_ranks"] as? [Int], [6, 7], stdout)
         let v = verdicts(document)
@@ -159,7 +169,7 @@ final class NamespaceHostsTests: XCTestCase {
     }
 
     func testMatrixNamesNothingWhenNothingIsShaped() throws {
-        let (document, stdout) = try matrix(hosts: 4, shape: [], file: "clean.json")
+        let (document, stdout, _) = try matrix(hosts: 4, shape: [], file: "clean.json")
         XCTAssertEqual(document["suspect_hosts"] as? [String], [], stdout)
         XCTAssertEqual(document["suspect_ranks"] as? [Int], [], stdout)
         XCTAssertEqual(verdicts(document).map(\.subject), [], stdout)
