@@ -57,6 +57,9 @@ let package = Package(
         .target(name: "FabricResults", dependencies: ["FabricMeasure"]),
         // Renderers of the result model: text tables, CSV, HTML, and the sink that writes them.
         .target(name: "FabricReport", dependencies: ["FabricResults", "FabricMeasure"]),
+        // Predictions at scale from measured distributions: closed forms and a simulation over
+        // the collectives' own step structure.
+        .target(name: "FabricModel", dependencies: ["FabricMeasure", "FabricCollectives"]),
         // The measuring engines and job setup; they never see a renderer or a concrete transport.
         .target(
             name: "FabricEngine",
@@ -91,6 +94,7 @@ let package = Package(
                            "FabricCollectives", "FabricTestSupport"]
         ),
         .testTarget(name: "FabricMeasureTests", dependencies: ["FabricMeasure"]),
+        .testTarget(name: "FabricModelTests", dependencies: ["FabricModel", "FabricMeasure"]),
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricCore", "FabricVerbs", "FabricTransports", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP", "FabricTestSupport"]),

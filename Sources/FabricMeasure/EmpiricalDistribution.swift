@@ -17,6 +17,7 @@ public struct EmpiricalDistribution: Sendable, Equatable {
     public let tails: [Double]
     /// How many samples the distribution was built from (weights' sum when they are counts).
     public let sampleCount: Double
+    public let mean: Double
 
     /// `weights` need not be normalized; values with zero weight are dropped, equal values merged.
     public init(values: [Double], weights: [Double]) {
@@ -36,6 +37,7 @@ public struct EmpiricalDistribution: Sendable, Equatable {
         }
         self.tails = tails
         sampleCount = total
+        mean = merged.reduce(0) { $0 + $1.0 * ($1.1 / total) }
     }
 
     /// A latency histogram's buckets (midpoints), in microseconds.
@@ -45,8 +47,6 @@ public struct EmpiricalDistribution: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { values.isEmpty }
-
-    public var mean: Double { zip(values, probabilities).reduce(0) { $0 + $1.0 * $1.1 } }
 
     /// P(max of n draws ≤ values[i]).
     func maximumCDF(_ i: Int, of n: Double) -> Double {

@@ -7,7 +7,7 @@
 /// p + b/2 (or p + b/4, p + b/8, ... when that is past the end); odd positions are leaves.
 /// Tree 1 is tree 0 mirrored (even n) or moved by one position (odd n): either way odd
 /// positions land on even ranks, so tree 0's leaves (odd ranks) are tree 1's inner nodes.
-struct DoubleBinaryTree {
+public struct DoubleBinaryTree {
     struct Node: Equatable {
         var parent: Int?
         var children: [Int]
@@ -27,7 +27,7 @@ struct DoubleBinaryTree {
 
     var peers: [Int] { Array(Set(trees.flatMap { $0.children + ($0.parent.map { [$0] } ?? []) })).sorted() }
 
-    static func rank(atPosition p: Int, tree: Int, size n: Int) -> Int {
+    public static func rank(atPosition p: Int, tree: Int, size n: Int) -> Int {
         guard tree == 1 else { return p }
         return n % 2 == 0 ? n - 1 - p : (p + 1) % n
     }
@@ -37,7 +37,8 @@ struct DoubleBinaryTree {
         return n % 2 == 0 ? n - 1 - r : (r - 1 + n) % n
     }
 
-    static func children(ofPosition p: Int, size n: Int) -> [Int] {
+    /// Public for the cost model, which walks the same trees without building every node.
+    public static func children(ofPosition p: Int, size n: Int) -> [Int] {
         if p == 0 {
             guard n > 1 else { return [] }
             var top = 1

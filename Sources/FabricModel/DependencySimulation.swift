@@ -1,0 +1,189 @@
+import FabricCollectives
+import FabricMeasure
+import Foundation
+
+/// A seeded Monte Carlo over the algorithms' real step dependencies: each rank's step starts
+/// when its own previous step is done and the data it waits for has arrived; every message
+/// takes a fresh draw from the measured latency plus bytes·β, and a rank's link sends one
+/// message at a time. A late rank delays only those who wait on it, and only by as much as
+/// they have not already waited: that is why the synchronous bound overshoots the ring.
+public struct DependencySimulation: Sendable {
+    public var link: LinkCosts
+    public var chunkBytes: Int
+    /// Ring simulation costs N² per run: above this many ranks it is extrapolated.
+    public var ringLimit = 4096
+
+    public init(link: LinkCosts, chunkBytes: Int = PipelineTuning().chunkBytes) {
+        self.link = link
+        self.chunkBytes = chunkBytes
+    }
+
+    public struct Outcome: Sendable, Equatable {
+        public var mean: Double
+        public var p50: Double
+        public var p99: Double
+        public var runs: Int
+        /// Scaled from a simulation at fewer ranks (the ring above `ringLimit`).
+        public var extrapolatedFrom: Int?
+    }
+
+    /// `runs` seeded runs; the time of a run is when its last rank finishes.
+    public func simulate(_ algorithm: ModelAlgorithm, bytes: Double, ranks: Int, runs: Int, seed: UInt64) -> Outcome {
+        if algorithm == .ring && ranks > ringLimit {
+            // The delay a step adds beyond its mean, per step, taken from the largest ring
+            // simulated, times the steps at N: jitter absorbed along a ring does not grow
+            // with N once the ring is long (each step waits on one neighbour).
+            let base = simulate(.ring, bytes: bytes * Double(ringLimit) / Double(ranks), ranks: ringLimit, runs: runs, seed: seed)
+            let model = CollectiveModel(link: link)
+            let smallMean = model.mean(.ring, bytes: bytes * Double(ringLimit) / Double(ranks), ranks: ringLimit)
+            let scale = Double(2 * (ranks - 1)) / Double(2 * (ringLimit - 1))
+            let mean = model.mean(.ring, bytes: bytes, ranks: ranks)
+            return Outcome(mean: mean + (base.mean - smallMean) * scale, p50: mean + (base.p50 - smallMean) * scale,
+                           p99: mean + (base.p99 - smallMean) * scale, runs: base.runs, extrapolatedFrom: ringLimit)
+        }
+        var rng = SplitMix64(seed: seed)
+        let sampler = Sampler(link.latency)
+        var times: [Double] = []
+        for _ in 0..<max(1, runs) {
+            times.append(run(algorithm, bytes: bytes, ranks: ranks) { sampler.draw(&rng) })
+        }
+        times.sort()
+        let p = { (q: Double) in times[min(times.count - 1, Int((q * Double(times.count)).rounded(.down)))] }
+        return Outcome(mean: times.reduce(0, +) / Double(times.count), p50: p(0.5), p99: p(0.99), runs: times.count, extrapolatedFrom: nil)
+    }
+
+    /// One run with every message's latency from `draw`; with a constant draw this is the
+    /// step structure's own time, the α–β–γ mean.
+    public func run(_ algorithm: ModelAlgorithm, bytes n: Double, ranks: Int, draw: () -> Double) -> Double {
+        guard ranks > 1 else { return 0 }
+        let beta = link.beta, gamma = link.gamma
+        switch algorithm {
+        case .ring:
+            var t = [Double](repeating: 0, count: ranks), next = t
+            for step in algorithm.steps(bytes: n, ranks: ranks, chunkBytes: chunkBytes) {
+                for r in 0..<ranks {
+                    let left = t[r == 0 ? ranks - 1 : r - 1]
+                    next[r] = max(t[r], left + draw() + step.bytes * beta) + step.reduced * gamma
+                }
+                swap(&t, &next)
+            }
+            return t.max() ?? 0
+        case .rd:
+            var p = 1
+            while p * 2 <= ranks { p *= 2 }
+            let extra = ranks - p
+            // Virtual rank v is real rank 2v+1 for v < extra (it took its even neighbour's
+            // data first), else v + extra.
+            var t = [Double](repeating: 0, count: p)
+            for v in 0..<extra { t[v] = draw() + n * beta + n * gamma }
+            var mask = 1
+            while mask < p {
+                var next = t
+                for v in 0..<p { next[v] = max(t[v], t[v ^ mask] + draw() + n * beta) + n * gamma }
+                t = next
+                mask *= 2
+            }
+            var finish = t.max() ?? 0
+            for v in 0..<extra { finish = max(finish, t[v] + draw() + n * beta) }
+            return finish
+        case .tree:
+            let half = n / 2
+            let chunks = max(1, Int((half / Double(chunkBytes)).rounded(.up)))
+            let chunk = half / Double(chunks)
+            let shape = TreeShape(size: ranks)
+            var finish = 0.0
+            for _ in 0..<2 {  // the two trees carry one half each, at the same time
+                finish = max(finish, runTree(shape, chunks: chunks, chunk: chunk, beta: beta, gamma: gamma, draw: draw))
+            }
+            return finish
+        }
+    }
+
+    /// Up: a node's chunk is ready when its own previous chunk is and its children's copies
+    /// have arrived and been reduced; it then goes to the parent over the node's one link.
+    /// Down: the root's result goes to each child in turn, and on down the tree.
+    private func runTree(_ shape: TreeShape, chunks: Int, chunk: Double, beta: Double, gamma: Double, draw: () -> Double) -> Double {
+        let n = shape.parent.count
+        var upReady = [Double](repeating: 0, count: n), arrival = upReady, upLink = upReady
+        var have = upReady, downLink = upReady
+        var finish = 0.0
+        for _ in 0..<chunks {
+            for x in shape.postOrder {
+                var ready = upReady[x]
+                for c in shape.children[x] { ready = max(ready, arrival[c]) }
+                ready += Double(shape.children[x].count) * chunk * gamma
+                upReady[x] = ready
+                if shape.parent[x] >= 0 {
+                    let start = max(ready, upLink[x])
+                    upLink[x] = start + chunk * beta
+                    arrival[x] = upLink[x] + draw()
+                }
+            }
+            for x in shape.postOrder.reversed() {
+                if shape.parent[x] < 0 { have[x] = max(have[x], upReady[x]) }
+                for c in shape.children[x] {
+                    let start = max(have[x], downLink[x])
+                    downLink[x] = start + chunk * beta
+                    have[c] = max(have[c], downLink[x] + draw())
+                }
+                finish = max(finish, have[x])
+            }
+        }
+        return finish
+    }
+}
+
+/// A tree of FabricCollectives' double binary tree, as parent and children arrays (by
+/// position; the two trees have the same shape), built in O(N).
+struct TreeShape {
+    var parent: [Int]
+    var children: [[Int]]
+    /// Children before parents.
+    var postOrder: [Int]
+
+    init(size n: Int) {
+        parent = [Int](repeating: -1, count: n)
+        children = (0..<n).map { DoubleBinaryTree.children(ofPosition: $0, size: n) }
+        for p in 0..<n { for c in children[p] { parent[c] = p } }
+        var order: [Int] = []
+        var stack = [0]
+        while let x = stack.popLast() {
+            order.append(x)
+            stack += children[x]
+        }
+        postOrder = order.reversed()
+    }
+}
+
+/// Inverse-CDF draws from an empirical distribution, through a guide table (Chen's): the
+/// first value of each of K equal slices of (0, 1), then a short scan; a few comparisons a
+/// draw at any size, where a binary search over a fine histogram would take twenty.
+struct Sampler {
+    let values: [Double]
+    let cumulative: [Double]
+    let guide: [Int]
+
+    init(_ d: EmpiricalDistribution) {
+        values = d.values
+        var sum = 0.0
+        var cumulative = d.probabilities.map { sum += $0; return sum }
+        if !cumulative.isEmpty { cumulative[cumulative.count - 1] = 1 }  // no rounding gap at the top
+        self.cumulative = cumulative
+        let k = max(1, values.count)
+        var guide = [Int](repeating: 0, count: k)
+        var j = 0
+        for i in 0..<k {
+            while j < cumulative.count - 1 && cumulative[j] <= Double(i) / Double(k) { j += 1 }
+            guide[i] = j
+        }
+        self.guide = guide
+    }
+
+    func draw(_ rng: inout SplitMix64) -> Double {
+        guard values.count > 1 else { return values.first ?? 0 }
+        let u = Double(rng.next() >> 11) * 0x1p-53  // uniform in [0, 1), without the generic path
+        var j = guide[min(guide.count - 1, Int(u * Double(guide.count)))]
+        while cumulative[j] <= u && j < cumulative.count - 1 { j += 1 }
+        return values[j]
+    }
+}
