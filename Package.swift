@@ -70,7 +70,7 @@ let package = Package(
             name: "fabricbench",
             dependencies: [
                 "FabricCore", "FabricRendezvous", "FabricTransports", "FabricTCP", "FabricVerbs", "FabricCollectives",
-                "FabricMeasure", "FabricResults", "FabricReport", "FabricEngine",
+                "FabricMeasure", "FabricResults", "FabricReport", "FabricEngine", "FabricModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -18,7 +18,7 @@ struct FabricBench: ParsableCommand {
           fabricbench allreduce --np 4 -b 8 -e 64M -f 4
           mpirun -np 2 fabricbench latency --master node1:29500
         """,
-        subcommands: [LatencyCommand.self, BandwidthCommand.self, MatrixCommand.self, CompareCommand.self, ReportCommand.self, AllReduceCommand.self, ReduceScatterCommand.self,
+        subcommands: [LatencyCommand.self, BandwidthCommand.self, MatrixCommand.self, CompareCommand.self, ReportCommand.self, ModelCommand.self, AllReduceCommand.self, ReduceScatterCommand.self,
                       AllGatherCommand.self, BroadcastCommand.self, BarrierCommand.self, DevicesCommand.self])
 
     /// Exit status 2 for bad input (flags, environment, addresses), 1 for failures at run time.

@@ -1,0 +1,162 @@
+import ArgumentParser
+import FabricMeasure
+import FabricModel
+import FabricResults
+import Foundation
+
+struct ModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Predict all-reduce time at 1,000 to 1,000,000 ranks from a latency run on a few, jitter included.",
+        discussion: """
+        A bulk-synchronous step ends when its slowest rank does, so at scale the tail of the \
+        link latency, not its mean, sets the time. From a `latency` result (its one-way \
+        histogram at the smallest size is each message's latency, jitter included; β is the \
+        slope of p50 against size, or comes from a `bandwidth` result) and this host's \
+        reduction speed (γ), three methods per algorithm, size and N: the α–β–γ mean (no \
+        jitter), the synchronous bound (each step waits for the slowest of N draws, computed \
+        exactly from the histogram), and a seeded simulation over the algorithm's real step \
+        dependencies (the headline: mean, p50, p99). Lower: every message at the fastest \
+        latency seen; upper: every step at the p99 of the slowest of N. A figure is marked \
+        extrapolated where the ring was simulated at 4,096 ranks and scaled, or where N needs \
+        more samples than the histogram has. Amplification is p99 ÷ the α–β–γ time.
+
+        Examples:
+          fabricbench latency --np 2 -b 8 -e 1M -f 4 -n 20000 --json lat.json
+          fabricbench model lat.json --ranks 8,1024,1M --algo ring,tree,rd -b 8 -e 1G -f 8
+          fabricbench model lat.json bw.json --ranks 4096 -b 1M --json prediction.json
+        """)
+
+    @Argument(help: ArgumentHelp("A latency result (--json), and optionally a bandwidth result.", valueName: "result.json"))
+    var files: [String] = []
+
+    @Option(help: ArgumentHelp("Rank counts, comma-separated; K = 1,000 and M = 1,000,000 (e.g. 8,1024,1M).", valueName: "list"))
+    var ranks: String = "8,64,1024,1M"
+
+    @Option(help: ArgumentHelp("Algorithms: ring, tree, rd, comma-separated.", valueName: "list"))
+    var algo: String = "ring,tree,rd"
+
+    @Option(name: .customShort("b"), help: ArgumentHelp("Smallest all-reduce size.", valueName: "size"))
+    var minBytes = ByteSize(8)
+
+    @Option(name: .customShort("e"), help: ArgumentHelp("Largest size (default: the -b size).", valueName: "size"))
+    var maxBytes: ByteSize?
+
+    @Option(name: .customShort("f"), help: "Multiply the size by this factor at each step.")
+    var factor: Int = 8
+
+    @Option(help: "Simulation runs per prediction (fewer where one run is large).")
+    var runs: Int = 20
+
+    @Option(help: "Seed of the simulation's draws.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Write the predictions as JSON to this file.")
+    var json: String?
+
+    func validate() throws {
+        guard (1...2).contains(files.count) else { throw ValidationError("model takes a latency result and optionally a bandwidth result (got \(files.count) files)") }
+        _ = try rankCounts()
+        _ = try algorithms()
+        do { _ = try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor) } catch { throw ValidationError("\(error)") }
+        try FlagBounds.check(runs, "--runs", 1...10_000)
+    }
+
+    func rankCounts() throws -> [Int] {
+        let list = try ranks.split(separator: ",").map { word -> Int in
+            let text = word.trimmingCharacters(in: .whitespaces).uppercased()
+            let scale = text.hasSuffix("M") ? 1_000_000 : text.hasSuffix("K") ? 1000 : 1
+            guard let v = Int(scale == 1 ? text : String(text.dropLast())), v >= 1, v <= 10_000_000 / scale, v * scale >= 2 else {
+                throw ValidationError("--ranks '\(word)' is not a rank count from 2 to 10M (e.g. 8, 1024, 4K, 1M)")
+            }
+            return v * scale
+        }
+        guard !list.isEmpty else { throw ValidationError("--ranks is empty") }
+        return list
+    }
+
+    func algorithms() throws -> [ModelAlgorithm] {
+        try algo.split(separator: ",").map { word in
+            guard let a = ModelAlgorithm(rawValue: word.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--algo '\(word)' is not one of ring, tree, rd")
+            }
+            return a
+        }
+    }
+
+    /// The JSON: the inputs the predictions came from, the method, the predictions.
+    struct Document: Encodable {
+        struct Inputs: Encodable {
+            var files: [String]
+            var latencyBytes: Int
+            var latencySamples: Double
+            var alphaUs: Double
+            var betaUsPerByte: Double
+            var betaSource: String
+            var gammaUsPerByte: Double
+        }
+        var command = "model"
+        var inputs: Inputs
+        var method: String
+        var predictions: [Prediction]
+    }
+
+    func run() throws {
+        let profile: ModelProfile
+        do {
+            profile = try load()
+        } catch let error as ReportError {
+            throw RankFailure(description: error.singleLine, code: 2)
+        } catch let error as ModelInputError {
+            throw RankFailure(description: error.description, code: 2)
+        }
+        let sizes = try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor).sizes
+        let predictions = profile.predict(algorithms: try algorithms(), sizes: sizes, ranks: try rankCounts(), runs: runs, seed: seed)
+        let l = profile.link
+        print("# model: per message \(String(format: "%.2f", l.alpha)) us mean latency at \(profile.latencyBytes) B (\(Int(l.latency.sampleCount)) samples), "
+              + "β \(String(format: "%.3g", l.beta)) us/B (\(profile.betaSource)), γ \(String(format: "%.3g", l.gamma)) us/B (this host's float sum)")
+        print("# times in us; sim = dependency simulation; ab = α-β-γ mean (no jitter); sync = synchronous bound; * = extrapolated")
+        let header = ["algo", "bytes", "ranks", "sim mean", "sim p50", "sim p99", "lower", "upper", "ab", "sync", "p99/ab"]
+        let widths = [6, 12, 9, 11, 11, 11, 11, 11, 11, 11, 8]
+        func row(_ cells: [String]) -> String { zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ") }
+        print(row(header))
+        let f = { (v: Double) in v >= 1e5 ? String(format: "%.4g", v) : String(format: "%.2f", v) }
+        for p in predictions {
+            print(row([p.algo, "\(p.bytes)", "\(p.ranks)", f(p.meanUs), f(p.p50Us), f(p.p99Us) + (p.extrapolated ? "*" : ""), f(p.lowerUs), f(p.upperUs),
+                       f(p.alphaBetaUs), f(p.synchronousUs), String(format: "%.2f", p.amplification)]))
+        }
+        for bytes in sizes {
+            for n in try rankCounts() {
+                let here = predictions.filter { $0.bytes == bytes && $0.ranks == n }
+                if let best = here.min(by: { $0.meanUs < $1.meanUs }), here.count > 1 {
+                    print("# \(ByteCount.format(bytes)) at \(n) ranks: \(best.algo) is fastest (mean \(f(best.meanUs)) us, p99 \(f(best.p99Us)) us)")
+                }
+            }
+        }
+        if let json {
+            let document = Document(
+                inputs: .init(files: files, latencyBytes: profile.latencyBytes, latencySamples: l.latency.sampleCount, alphaUs: l.alpha,
+                              betaUsPerByte: l.beta, betaSource: profile.betaSource, gammaUsPerByte: l.gamma),
+                method: "dependency simulation (seed \(seed), up to \(runs) runs), α–β–γ mean, synchronous bound; see fabricbench model --help",
+                predictions: predictions)
+            try JSONReport.writeValue(document, to: json, flag: "--json")
+        }
+    }
+
+    private func load() throws -> ModelProfile {
+        var latency: [(bytes: Int, histogram: LatencyHistogram)] = []
+        var bandwidth: Double?
+        for path in files {
+            guard case .pointToPoint(let d) = try AnyRunDocument.read(path, shapes: FabricBench.resultShapes) else {
+                throw ModelInputError("\(path) is not a latency or bandwidth result")
+            }
+            if d.command == "bandwidth" {
+                bandwidth = d.results.compactMap { $0.bandwidth?.gbps }.max()
+            } else {
+                latency += try d.results.compactMap { r in try r.histogram.map { (r.bytes, try HistogramEncoding.decode($0)) } }
+            }
+        }
+        guard !latency.isEmpty else { throw ModelInputError("no latency result among \(files.joined(separator: ", ")): give the JSON of a `fabricbench latency` run") }
+        return try ModelProfile.fit(latency: latency, bandwidthGbps: bandwidth, gamma: ReductionProbe.microsecondsPerByte())
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import XCTest
+
+/// `fabricbench model` from a real latency run on this machine.
+final class ModelCLITests: XCTestCase {
+    func testPredictionsFromALatencyRunAreOrderedAndWritten() throws {
+        let dir = CLI.temporaryDirectory()
+        var r = try CLI.run(["latency", "--np", "2", "-b", "8", "-e", "64K", "-f", "8", "-n", "2000", "--json", "lat.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try CLI.run(["model", "lat.json", "--ranks", "4,64,1K", "--algo", "ring,tree,rd", "-b", "8", "-e", "1M", "-f", "1024",
+                         "--runs", "5", "--json", "model.json"], limit: 300, in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("# model: per message"), r.stdout)
+        let document = try CLI.json(dir.appendingPathComponent("model.json"))
+        let inputs = try XCTUnwrap(document["inputs"] as? [String: Any])
+        XCTAssertEqual(inputs["latency_bytes"] as? Int, 8)
+        XCTAssertGreaterThan(inputs["alpha_us"] as? Double ?? 0, 0)
+        let predictions = try XCTUnwrap(document["predictions"] as? [[String: Any]])
+        XCTAssertEqual(predictions.count, 3 * 3 * 2, "algorithms × rank counts × sizes")
+        XCTAssertEqual(Set(predictions.compactMap { $0["ranks"] as? Int }), [4, 64, 1000])
+        for p in predictions {
+            let v = { (key: String) in p[key] as? Double ?? .nan }
+            // The simulation's figures lie between the floor and the bound, and jitter only
+            // adds to the α–β–γ time.
+            XCTAssertLessThanOrEqual(v("lower_us"), v("p50_us"), "\(p)")
+            XCTAssertLessThanOrEqual(v("p50_us"), v("p99_us"), "\(p)")
+            XCTAssertLessThanOrEqual(v("p99_us"), v("upper_us"), "\(p)")
+            XCTAssertLessThanOrEqual(v("alpha_beta_us"), v("synchronous_us") * (1 + 1e-9), "\(p)")
+            XCTAssertEqual(v("amplification"), v("p99_us") / v("alpha_beta_us"), accuracy: 1e-6 * v("amplification"))
+        }
+        // More ranks never make a collective faster in the model.
+        for algo in ["ring", "tree", "rd"] {
+            let means = [4, 64, 1000].map { n in predictions.first { $0["algo"] as? String == algo && $0["ranks"] as? Int == n && $0["bytes"] as? Int == 8 }?["alpha_beta_us"] as? Double ?? 0 }
+            XCTAssertEqual(means, means.sorted(), algo)
+        }
+    }
+
+    func testBadModelInputExitsTwoWithOneLine() throws {
+        let dir = CLI.temporaryDirectory()
+        try "{}".write(to: dir.appendingPathComponent("empty.json"), atomically: true, encoding: .utf8)
+        for (arguments, says) in [(["model"], "a latency result"), (["model", "x.json", "--ranks", "1"], "--ranks '1'"),
+                                  (["model", "x.json", "--algo", "bus"], "--algo 'bus'"), (["model", "empty.json"], "empty.json"),
+                                  (["model", "missing.json"], "missing.json")] {
+            let r = try CLI.run(arguments, in: dir)
+            XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(says), "\(arguments): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(arguments): \(r.stderr)")
+        }
+    }
+}
