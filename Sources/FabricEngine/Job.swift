@@ -1,4 +1,5 @@
 import FabricCore
+import FabricMeasure
 import FabricPlacement
 import FabricRendezvous
 import FabricTransports
@@ -20,6 +21,9 @@ public struct JobOptions: Sendable {
     /// The host this rank reports for diagnostics (matrix verdicts, stragglers); nil: the
     /// host name. Containers and namespaces may share a host name while being different hosts.
     public var hostLabel: String?
+    /// A testing aid: a delay drawn from this before each message a rank sends (seed + rank).
+    public var injectJitter: JitterDistribution?
+    public var jitterSeed: UInt64 = 1
     public init() {}
 }
 
@@ -91,7 +95,8 @@ public final class Job {
         guard let plugin = TransportRegistry.plugin(named: selection.kind.rawValue) else {
             throw FabricError.configuration("rank \(spec.rank): rank 0 chose transport '\(selection.kind)', which this build does not have: run the same fabricbench build on every rank")
         }
-        transport = try plugin.make(rendezvous, context)
+        let made = try plugin.make(rendezvous, context)
+        transport = options.injectJitter.map { JitteredTransport(wrapping: made, distribution: $0, seed: options.jitterSeed &+ UInt64(spec.rank)) } ?? made
         try rendezvous.set("host/\(spec.rank)", Array((options.hostLabel ?? ProcessInfo.processInfo.hostName).utf8))
     }
 

@@ -133,6 +133,12 @@ struct JobFlags: ParsableArguments {
         return label
     }
 
+    @Option(help: ArgumentHelp("Testing aid: sleep a random time before each message sent, drawn (seeded per rank, before the run) from exp:MEAN, pareto:SCALE:ALPHA, uniform:A:B or const:D, in microseconds (e.g. exp:500).", valueName: "dist"))
+    var injectJitter: String?
+
+    @Option(help: "Seed of --inject-jitter's draws (rank r uses seed + r).")
+    var jitterSeed: UInt64 = 1
+
     @Option(help: "Seconds any blocking step (connect, rendezvous, receive) may wait before failing with the peer's name.")
     var timeout: Double = 30
 
@@ -171,6 +177,9 @@ struct JobFlags: ParsableArguments {
         }
         _ = try cpuList()
         _ = try resolvedHostLabel(environment: ProcessInfo.processInfo.environment)
+        if let injectJitter {
+            do { _ = try JitterDistribution(parsing: injectJitter) } catch { throw ValidationError("--inject-jitter \(error)") }
+        }
         if let m = mtu, ![256, 512, 1024, 2048, 4096].contains(m) { throw ValidationError("--mtu \(m) is not an RDMA MTU (256, 512, 1024, 2048 or 4096)") }
         guard port >= 1 else { throw ValidationError("--port must be >= 1") }
         if let g = gidIndex, g < 0 { throw ValidationError("--gid-index must be >= 0") }
@@ -201,6 +210,8 @@ struct JobFlags: ParsableArguments {
         o.timeout = timeout
         o.cpus = (try? cpuList()) ?? []
         o.hostLabel = try? resolvedHostLabel(environment: ProcessInfo.processInfo.environment)
+        o.injectJitter = injectJitter.flatMap { try? JitterDistribution(parsing: $0) }
+        o.jitterSeed = jitterSeed
         o.storeAddress = bind ?? iface.flatMap { try? Socket.address(ofInterface: $0) }
         var tcp = TCPOptions()
         tcp.bindAddress = bind

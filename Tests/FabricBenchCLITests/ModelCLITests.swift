@@ -47,4 +47,19 @@ final class ModelCLITests: XCTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(arguments): \(r.stderr)")
         }
     }
+
+    /// A constant 3 ms before every send: far above this machine's own latency (tens of µs),
+    /// so the contrast holds however busy the machine is.
+    func testInjectedJitterDelaysEverySendAndIsRecorded() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["latency", "--np", "2", "-b", "8", "-n", "100", "-w", "5", "--inject-jitter", "const:3000", "--json", "j.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let document = try CLI.json(dir.appendingPathComponent("j.json"))
+        let result = try XCTUnwrap((document["results"] as? [[String: Any]])?.first)
+        let oneWay = try XCTUnwrap(result["one_way_us"] as? [String: Any])
+        XCTAssertGreaterThanOrEqual(oneWay["min"] as? Double ?? 0, 3000, "every message waited 3 ms first")
+        let settings = try XCTUnwrap(((document["environment"] as? [String: Any])?["transport"] as? [String: Any])?["settings"] as? [String: String])
+        XCTAssertTrue(settings["inject_jitter"]?.hasPrefix("const:3000 us before each send, seed 1") == true, "\(settings)")
+        XCTAssertEqual((document["arguments"] as? [String: String])?["inject_jitter"], "const:3000")
+    }
 }

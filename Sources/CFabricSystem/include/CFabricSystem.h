@@ -47,6 +47,7 @@ uint8_t fab_load_volatile_u8(const volatile uint8_t *p);
 // ---- processes ----
 /// The calling process gets `signal` when its parent dies (PR_SET_PDEATHSIG). 0 or -1.
 int fab_set_parent_death_signal(int signal);
+int fab_set_timer_slack_ns(unsigned long nanoseconds);
 
 // ---- futex (shared between processes, not FUTEX_PRIVATE) ----
 /// Sleeps while *word == expected, for at most timeout_ms (negative: no limit). Returns 0
