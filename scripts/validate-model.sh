@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The model against real runs on this machine (issue 14's validation): calibrate on 2 ranks
+# with injected jitter, predict 4 and 8 ranks, measure the same all-reduce runs, and print
+# predicted against measured mean and p99, and whether each measured figure lies inside the
+# predicted [lower, upper].
+#
+#   scripts/validate-model.sh [ITERATIONS]     (default 100 all-reduce iterations a run)
+#
+# The injected delays (0.4-0.5 ms mean) are chosen to dominate this 2-core machine's own
+# scheduling noise. Uses .build/release/fabricbench if present, else debug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iterations=${1:-100}
+[[ $iterations =~ ^[1-9][0-9]*$ ]] || { echo "$0: ITERATIONS must be a positive integer" >&2; exit 2; }
+bin=.build/release/fabricbench
+[ -x "$bin" ] || bin=.build/debug/fabricbench
+[ -x "$bin" ] || { echo "$0: build fabricbench first (swift build -c release)" >&2; exit 2; }
+work=$(mktemp -d /tmp/fabricbench-model.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+for dist in exp:500 pareto:250:2.5; do
+    tag=${dist//:/-}
+    "$bin" latency --np 2 -b 8 -e 1M -f 8 -n 4000 -w 50 --inject-jitter "$dist" --json "$work/cal-$tag.json" >/dev/null
+    "$bin" model "$work/cal-$tag.json" --ranks 4,8 --algo ring,tree,rd -b 8 -e 64K -f 8192 --runs 200 --json "$work/model-$tag-a.json" >/dev/null
+    "$bin" model "$work/cal-$tag.json" --ranks 4,8 --algo ring,tree,rd -b 1M --runs 200 --json "$work/model-$tag-b.json" >/dev/null
+    for n in 4 8; do
+        for algo in ring tree rd; do
+            for size in 8 64K 1M; do
+                "$bin" allreduce --np "$n" --algo "$algo" -b "$size" -e "$size" -n "$iterations" -w 5 -c 0 \
+                    --inject-jitter "$dist" --json "$work/run-$tag-$n-$algo-$size.json" >/dev/null
+            done
+        done
+    done
+done
+python3 - "$work" <<'PY'
+import json, sys, glob, os
+work = sys.argv[1]
+rows, inside, total = [], 0, 0
+means, p99s = [], []
+print(f"{'jitter':>14} {'N':>2} {'algo':>5} {'bytes':>8} | {'pred mean':>10} {'meas mean':>10} {'err':>6} | {'pred p99':>10} {'meas p99':>10} {'err':>6} | {'lower':>9} {'upper':>10} in")
+for tag in ["exp-500", "pareto-250-2.5"]:
+    preds = []
+    for part in "ab":
+        preds += json.load(open(f"{work}/model-{tag}-{part}.json"))["predictions"]
+    for n in (4, 8):
+        for algo in ("ring", "tree", "rd"):
+            for size, b in (("8", 8), ("64K", 65536), ("1M", 1048576)):
+                m = json.load(open(f"{work}/run-{tag}-{n}-{algo}-{size}.json"))["results"][0]
+                p = next(x for x in preds if x["algo"] == algo and x["ranks"] == n and x["bytes"] == b)
+                em = (p["mean_us"] - m["time_us"]) / m["time_us"]
+                e99 = (p["p99_us"] - m["time_p99_us"]) / m["time_p99_us"]
+                ok = [p["lower_us"] <= v <= p["upper_us"] for v in (m["time_us"], m["time_p50_us"], m["time_p99_us"])]
+                inside += sum(ok); total += len(ok)
+                means.append(abs(em)); p99s.append(abs(e99))
+                print(f"{tag:>14} {n:>2} {algo:>5} {b:>8} | {p['mean_us']:>10.0f} {m['time_us']:>10.0f} {em:>+6.0%} | {p['p99_us']:>10.0f} {m['time_p99_us']:>10.0f} {e99:>+6.0%} | {p['lower_us']:>9.0f} {p['upper_us']:>10.0f} {'yes' if all(ok) else 'NO'}")
+print(f"# mean within ±20%: {sum(e <= 0.2 for e in means)}/{len(means)}; p99 within ±30%: {sum(e <= 0.3 for e in p99s)}/{len(p99s)}; measured figures inside [lower, upper]: {inside}/{total}")
+PY
