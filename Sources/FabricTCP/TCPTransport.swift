@@ -43,6 +43,8 @@ public final class TCPTransport: Transport {
     private var pollSet: [pollfd] = []
     private var grantedBuffers: (send: Int, receive: Int) = (0, 0)
     private var closed = false
+    /// TCP needs no registration; the ledger keeps the contract countable (`registrationCount`).
+    private var registrations = RegistrationLedger()
 
     public init(store: any Store, options: TCPOptions, masterHost: String) throws {
         rank = store.rank
@@ -189,8 +191,12 @@ public final class TCPTransport: Transport {
 
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
         if closed { throw closedError() }
-        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
+        return registrations.register(buffer)
     }
+
+    public func deregister(_ region: MemoryRegion) { registrations.deregister(region) }
+
+    public var registrationCount: Int { registrations.count }
 
     @inline(__always)
     private func channel(_ peer: Int) throws -> TCPChannel {
@@ -253,6 +259,7 @@ public final class TCPTransport: Transport {
     /// connection close. Every later call throws.
     public func close() {
         closed = true
+        registrations.removeAll()
         for peer in connected { channels[peer]?.socket.close(); channels[peer] = nil }
         connected.removeAll()
         pollSet.removeAll()

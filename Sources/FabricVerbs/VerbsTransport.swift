@@ -105,6 +105,14 @@ public final class VerbsTransport: OneSidedTransport {
         return try queues.register(buffer)
     }
 
+    /// After close() there is nothing left: close deregistered everything.
+    public func deregister(_ region: MemoryRegion) {
+        if closed { return }
+        queues.deregister(region)
+    }
+
+    public var registrationCount: Int { closed ? 0 : queues.registrationCount }
+
     // The data path: one call into the path chosen at init, which does the rest.
 
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
