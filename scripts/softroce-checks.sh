@@ -110,6 +110,15 @@ if [ "$mode" = single ]; then
     }
     check verbs-conformance-suite conformance VerbsConformance
     check verbs-send-path-conformance-suite conformance VerbsSendPathConformance
+    # --cm with strangers on rank 0's rdma_cm port (another job's token, garbage, no private
+    # data, a rank outside the job): each is rejected, the job connects and moves its bytes.
+    xctest_case() {  # class, test method
+        local rc=0
+        timeout 300 "$xctest" "$1" > "$out/$1.log" 2>&1 || rc=$?
+        grep -E "ignored|error: |Test Case|Executed " "$out/$1.log"
+        [ $rc -eq 0 ] && grep -q "Test Case '${1#*.}.$2' passed" "$out/$1.log"
+    }
+    check cm-strangers-rejected-job-completes xctest_case FabricVerbsTests.StrangerConnectRequestTests testStrangersAreRejectedWhileTheJobConnects
 elif [ "$mode" = perftest ]; then
     # Same boot, same device: perftest's ib_write_lat beside fabricbench's verbs latency.
     # One perftest run: its server in the background, then the client once the server listens

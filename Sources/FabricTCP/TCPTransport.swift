@@ -104,12 +104,9 @@ public final class TCPTransport: Transport {
         // stranger that connects and sends nothing (a port scan, a stopped process) holds
         // nothing up, and is closed after `handshakeSeconds`.
         var pending: [PendingHandshake] = []
-        var ignored = 0
+        var strangers = StrangerLog(rank: rank)
         func ignore(_ p: PendingHandshake, _ why: String) {
-            ignored += 1
-            if ignored <= 3 || ignored.nonzeroBitCount == 1 {
-                FileHandle.standardError.write(Data("fabricbench: rank \(rank): ignored a connection from \(p.socket.peerName) (\(ignored) so far): \(why)\n".utf8))
-            }
+            strangers.ignored("a connection from \(p.socket.peerName)", because: why)
             p.socket.close()
         }
         while !awaited.isEmpty {
