@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "FabricRendezvousTests", dependencies: ["FabricRendezvous", "FabricCore"]),
         .testTarget(name: "FabricTCPTests", dependencies: ["FabricTCP", "FabricRendezvous", "FabricCore"]),
         .testTarget(name: "FabricSHMTests", dependencies: ["FabricSHM", "FabricCore", "FabricRendezvous"]),
-        .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "FabricPlacement", "CFabricRDMA"]),
+        .testTarget(name: "FabricVerbsTests", dependencies: ["FabricVerbs", "FabricCore", "FabricPlacement", "CFabricRDMA", "FabricMeasure", "FabricTestSupport", "FabricRendezvous"]),
         // What several test targets share: ranks as threads of one test process over any
         // transport plugin, and the collectives' exact-result check. No XCTest in it.
         .target(

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs INSIDE the Soft-RoCE VM (see scripts/test-softroce.sh): real verbs checks against rxe
 # devices, one line per check, "softroce: N passed, N failed" at the end, exit 1 on any failure.
-# Usage: softroce-checks.sh single|perftest|pair FABRICBENCH RESULTS_DIR
-#   single    every check on one rxe device
+# Usage: softroce-checks.sh single|perftest|pair|soak FABRICBENCH RESULTS_DIR
+#   single    every check on one rxe device, ending with a short verbs soak (8 runs) that
+#             finds no device resource left by anything the boot ran
 #   perftest  ib_write_lat / ib_write_bw beside fabricbench, timed (not a pass/fail on speed)
 #   pair      two NICs on one virtual wire (rxe0 <-> rxe1); boot the VM with -n 2
+#   soak      the verbs conformance suites, then FABRICBENCH_VERBS_SOAK_RUNS (50) runs, then
+#             the same leftover count (docs/RELIABILITY.md, "Soak")
 # Each line also goes to RESULTS_DIR/MODE.results as it is printed, so the host still counts
 # the finished checks if the VM's watchdog ends the boot early.
 set -u
@@ -24,6 +27,48 @@ check() {  # name, command or function...
     else
         say "FAIL $name (exit $?, $((SECONDS - began)) s)"; tail -5 "$out/$name.log" | sed 's/^/    /'; failed=$((failed + 1))
     fi
+}
+# The suite every transport passes (Tests/FabricConformanceTests), over verbs, from the test
+# bundle built on the host (whose own test run skips these classes). A skip fails here: each
+# class must report that it passed.
+conformance() {  # class
+    local rc=0
+    timeout 600 "$xctest" "FabricConformanceTests.$1" > "$out/$1.log" 2>&1 || rc=$?
+    grep -E "^conformance |error: |Test Case '$1|Executed " "$out/$1.log"
+    [ $rc -eq 0 ] && grep -q "Test Case '$1.testConformance' passed" "$out/$1.log"
+}
+# What the device holds ("pd 1 cq 1 qp 1 cm_id 0 mr 0 ctx 0 srq 0", iproute2's rdma res);
+# the kernel's own QP1 and its PD and CQ are there before anything runs.
+rdma_counts() { rdma res show 2>/dev/null | awk '{ for (i = 3; i < NF; i += 2) printf "%s %s ", $i, $(i + 1) }'; }
+count_of() { echo "$1" | awk -v k="$2" '{ for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1) }'; }
+# Before any check of this boot: the soak's leftovers are counted against it.
+baseline=$(rdma_counts)
+# Back-to-back runs over verbs (both setups, both data paths, --qps 2, 2 and 3 ranks), each
+# checked, then what the device still holds against the boot's start: every PD, CQ, QP, MR,
+# rdma_cm id and context any run or check of this boot made must be gone.
+soak() {  # runs
+    local runs=$1 began=$SECONDS failed=0 i leftover=0 name before after
+    for i in $(seq 1 "$runs"); do
+        case $((i % 4)) in
+            1) "$fb" latency --np 2 --transport verbs -b 8 -e 1K -f 8 -n 20 -c 1 --timeout 60 ;;
+            2) "$fb" allreduce --np 2 --transport verbs -b 8 -e 16K -f 16 -n 2 -w 1 -c 1 --timeout 60 ;;
+            3) "$fb" latency --np 2 --transport verbs --cm -b 8 -e 1K -f 8 -n 20 -c 1 --timeout 60 ;;
+            0) "$fb" allreduce --np 3 --transport verbs --cm --qps 2 --verb send -b 8 -e 16K -f 16 -n 2 -w 1 -c 1 --timeout 60 ;;
+        esac > "$out/soak-run.log" 2>&1 || { failed=$((failed + 1)); echo "soak run $i failed:"; tail -3 "$out/soak-run.log"; }
+        echo "soak run $i of $runs done, $((SECONDS - began)) s so far"  # progress, if the watchdog ends the boot
+    done
+    local now; now=$(rdma_counts)
+    echo "rdma res show, rxe0, at the boot's start: ${baseline:-nothing (no rdma tool?)}"
+    echo "rdma res show, rxe0, after $runs soak runs: ${now:-nothing}"
+    local report=""
+    for name in pd cq qp mr cm_id ctx srq; do
+        before=$(count_of "$baseline" $name) after=$(count_of "$now" $name)
+        [ -n "$before" ] && [ -n "$after" ] || { echo "rdma res shows no '$name' count"; return 1; }
+        report+=" $name $((after - before))"
+        [ "$after" -eq "$before" ] || leftover=$((leftover + 1))
+    done
+    echo "verbs soak: $runs runs, $failed failed; left over:$report; $((SECONDS - began)) s"
+    [ "$failed" -eq 0 ] && [ "$leftover" -eq 0 ]
 }
 # A collective over verbs whose table says every element was right.
 collective() { "$fb" "$@" --transport verbs -n 3 -w 1 -c 1 --timeout 120 > "$out/last.log" 2>&1 && grep -q "Out of bounds values : 0 OK" "$out/last.log"; }
@@ -99,17 +144,20 @@ if [ "$mode" = single ]; then
     }
     check killed-peer-gives-an-error-not-a-hang kill_test
     check killed-peer-cm-gives-an-error-not-a-hang kill_test --cm
-    # The suite every transport passes (Tests/FabricConformanceTests), over verbs, both data
-    # paths, from the test bundle built on the host (whose own test run skips these classes).
-    # A skip fails here: each class must report that it passed.
-    conformance() {  # class
-        local rc=0
-        timeout 600 "$xctest" "FabricConformanceTests.$1" > "$out/$1.log" 2>&1 || rc=$?
-        grep -E "^conformance |error: |Test Case '$1|Executed " "$out/$1.log"
-        [ $rc -eq 0 ] && grep -q "Test Case '$1.testConformance' passed" "$out/$1.log"
-    }
+    # The conformance suite over verbs, both data paths.
     check verbs-conformance-suite conformance VerbsConformance
     check verbs-send-path-conformance-suite conformance VerbsSendPathConformance
+    # --cm with strangers on rank 0's rdma_cm port (another job's token, garbage, no private
+    # data, a rank outside the job): each is rejected, the job connects and moves its bytes.
+    xctest_case() {  # class, test method
+        local rc=0
+        timeout 300 "$xctest" "$1" > "$out/$1.log" 2>&1 || rc=$?
+        grep -E "ignored|error: |Test Case|Executed " "$out/$1.log"
+        [ $rc -eq 0 ] && grep -q "Test Case '${1#*.}.$2' passed" "$out/$1.log"
+    }
+    check cm-strangers-rejected-job-completes xctest_case FabricVerbsTests.StrangerConnectRequestTests testStrangersAreRejectedWhileTheJobConnects
+    # Last: nothing this boot ran may have left a resource on the device.
+    check verbs-soak soak 8
 elif [ "$mode" = perftest ]; then
     # Same boot, same device: perftest's ib_write_lat beside fabricbench's verbs latency.
     # One perftest run: its server in the background, then the client once the server listens
@@ -169,8 +217,12 @@ elif [ "$mode" = pair ]; then
     # The same over rdma_cm: each rank listens on its own NIC's address (10.0.2.15, 10.0.2.16).
     check two-nics-latency-cm pair latency --cm -b 8 -e 64K -f 8 -n 100 -c 1
     check two-nics-allreduce-cm-qps-2 bash -c "$(declare -f pair); fb='$fb' out='$out'; pair allreduce --cm --qps 2 -b 8 -e 1M -f 32 -n 3 -c 1 | grep -q 'Out of bounds values : 0 OK'"
+elif [ "$mode" = soak ]; then
+    check verbs-conformance-suite conformance VerbsConformance
+    check verbs-send-path-conformance-suite conformance VerbsSendPathConformance
+    check verbs-soak soak "${FABRICBENCH_VERBS_SOAK_RUNS:-50}"
 else
-    echo "softroce-checks.sh: unknown mode '$mode' (single, perftest or pair)" >&2; exit 2
+    echo "softroce-checks.sh: unknown mode '$mode' (single, perftest, pair or soak)" >&2; exit 2
 fi
 say "softroce: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -2,7 +2,8 @@
 # Real RDMA checks in a Soft-RoCE VM (../shared/softroce, or $SOFTROCE_DIR): builds fabricbench
 # (release: what users run, and 3-5x faster than debug under the VM's emulation), then boots the
 # VM three times and runs scripts/softroce-checks.sh there: every check on one rxe device (the
-# verbs conformance suites among them, from the debug test bundle); the perftest comparison,
+# verbs conformance suites among them, from the debug test bundle, and last a short soak that
+# finds no device resource left over); the perftest comparison,
 # timed in a boot of its own; two NICs (rxe0 <-> rxe1).
 # Fails loudly if the VM cannot start: there is no skip. A boot that ends early (the VM's
 # watchdog, a crash) still counts the checks it finished, and counts as one failure.
@@ -32,6 +33,8 @@ boot() {  # mode, watchdog seconds, extra VM options...
 }
 
 boot single 1800 || status=1
+echo "--- verbs soak at the end of that boot (device resources against the boot's start):"
+grep -E "^rdma res|^verbs soak|failed" "$out/verbs-soak.log" 2>/dev/null || echo "(no soak: see above)"
 boot perftest 600 || status=1
 echo "--- perftest beside fabricbench (same VM boot, 8 B latency in us, 1 MiB bandwidth):"
 cat "$out/perftest-comparison.log" 2>/dev/null || echo "(no comparison: see above)"

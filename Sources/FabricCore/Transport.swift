@@ -9,7 +9,8 @@
 /// (N may be 0: a zero-byte message completes on both sides like any other, in order),
 /// and a receive of another length fails with `FabricError.protocolViolation` naming the
 /// peer. A wait fails naming the peer: after `timeout`, or as soon as the peer is known
-/// gone. `close()` drops what is posted; every later call throws.
+/// gone. `close()` drops what is posted and releases every registration; every later call
+/// throws (but `deregister`, which then has nothing left to do).
 public protocol Transport: AnyObject {
     var kind: TransportKind { get }
     var rank: Int { get }
@@ -24,6 +25,13 @@ public protocol Transport: AnyObject {
     /// Opens channels to these peers. Collective: each listed peer must list this rank.
     func connect(to peers: [Int]) throws
     func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion
+    /// Releases a registration before its memory is freed (RegisteredMemory's deinit calls
+    /// it), so a run that keeps re-registering does not grow. Nothing may be posted on the
+    /// region any more. A region already released, or released by `close()`, is ignored:
+    /// deinits run in any order.
+    func deregister(_ region: MemoryRegion)
+    /// Registrations made and not yet released: what a leak check compares.
+    var registrationCount: Int { get }
     func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws
     func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws
     /// Advances posted operations without blocking; appends the ones that finished.

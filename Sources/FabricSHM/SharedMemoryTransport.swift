@@ -48,6 +48,9 @@ public final class SharedMemoryTransport: Transport {
     /// Connected peers' channels: the hot path walks only these.
     @exclusivity(unchecked) private var active: ContiguousArray<PeerChannel> = []
     @exclusivity(unchecked) private var isClosed = false
+    /// Private memory is copied through the rings, never mapped by a peer: nothing to register
+    /// with the system; the ledger keeps the contract countable (`registrationCount`).
+    private var registrations = RegistrationLedger()
 
     public init(store: any Store, options: SharedMemoryOptions) throws {
         rank = store.rank
@@ -171,8 +174,12 @@ public final class SharedMemoryTransport: Transport {
 
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
         if isClosed { throw closedError() }
-        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
+        return registrations.register(buffer)
     }
+
+    public func deregister(_ region: MemoryRegion) { registrations.deregister(region) }
+
+    public var registrationCount: Int { registrations.count }
 
     @inline(__always)
     private func channel(_ peer: Int) throws -> PeerChannel {
@@ -236,6 +243,7 @@ public final class SharedMemoryTransport: Transport {
     public func close() {
         guard !isClosed else { return }
         isClosed = true
+        registrations.removeAll()
         for c in active { c.hangUp() }
         active.removeAll()
         channels = Array(repeating: nil, count: worldSize)

@@ -43,6 +43,8 @@ public final class TCPTransport: Transport {
     private var pollSet: [pollfd] = []
     private var grantedBuffers: (send: Int, receive: Int) = (0, 0)
     private var closed = false
+    /// TCP needs no registration; the ledger keeps the contract countable (`registrationCount`).
+    private var registrations = RegistrationLedger()
 
     public init(store: any Store, options: TCPOptions, masterHost: String) throws {
         rank = store.rank
@@ -102,12 +104,9 @@ public final class TCPTransport: Transport {
         // stranger that connects and sends nothing (a port scan, a stopped process) holds
         // nothing up, and is closed after `handshakeSeconds`.
         var pending: [PendingHandshake] = []
-        var ignored = 0
+        var strangers = StrangerLog(rank: rank)
         func ignore(_ p: PendingHandshake, _ why: String) {
-            ignored += 1
-            if ignored <= 3 || ignored.nonzeroBitCount == 1 {
-                FileHandle.standardError.write(Data("fabricbench: rank \(rank): ignored a connection from \(p.socket.peerName) (\(ignored) so far): \(why)\n".utf8))
-            }
+            strangers.ignored("a connection from \(p.socket.peerName)", because: why)
             p.socket.close()
         }
         while !awaited.isEmpty {
@@ -189,8 +188,12 @@ public final class TCPTransport: Transport {
 
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {
         if closed { throw closedError() }
-        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: 0)
+        return registrations.register(buffer)
     }
+
+    public func deregister(_ region: MemoryRegion) { registrations.deregister(region) }
+
+    public var registrationCount: Int { registrations.count }
 
     @inline(__always)
     private func channel(_ peer: Int) throws -> TCPChannel {
@@ -253,6 +256,7 @@ public final class TCPTransport: Transport {
     /// connection close. Every later call throws.
     public func close() {
         closed = true
+        registrations.removeAll()
         for peer in connected { channels[peer]?.socket.close(); channels[peer] = nil }
         connected.removeAll()
         pollSet.removeAll()

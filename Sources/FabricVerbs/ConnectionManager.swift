@@ -11,6 +11,11 @@ import Foundation
 /// rendezvous store. For each pair the higher rank connects, `--qps` times, and the lower
 /// rank accepts; a request says who sends it in its private data, so a request that arrives
 /// early (from a peer this rank has not asked for yet) is accepted and kept.
+///
+/// The private data carries the job token (`ConnectionRequest`), as every TCP frame does. A
+/// request without it, or claiming a rank, addressee or queue pair this rank does not wait
+/// for, is rejected (rdma_reject) with a rate-limited line, and the wait for the real peers
+/// goes on until the deadline: a stranger on the RDMA port cannot end a job.
 final class ConnectionManager {
     struct LinkKey: Hashable {
         var peer: Int
@@ -25,6 +30,9 @@ final class ConnectionManager {
     private let worldSize: Int
     private let queuePairsPerPeer: Int
     private let trafficClass: Int
+    /// The job's secret (`Store.token`): requests without it are refused.
+    private let token: UInt64
+    private var strangers: StrangerLog
     private let channel: UnsafeMutablePointer<rdma_event_channel>
     private let listener: UnsafeMutablePointer<rdma_cm_id>
     private let sourceHost: String
@@ -39,10 +47,12 @@ final class ConnectionManager {
     private static let resolveMilliseconds: Int32 = 5000
 
     /// Listens on `host` (an address of the RDMA device `context` belongs to).
-    init(api: fab_rdma_api, rank: Int, worldSize: Int, host: String, context: UnsafeMutablePointer<ibv_context>, device: String,
+    init(api: fab_rdma_api, rank: Int, worldSize: Int, token: UInt64, host: String, context: UnsafeMutablePointer<ibv_context>, device: String,
          queuePairsPerPeer: Int, trafficClass: Int) throws {
         self.api = api
         self.rank = rank
+        self.token = token
+        strangers = StrangerLog(rank: rank)
         self.worldSize = worldSize
         self.queuePairsPerPeer = queuePairsPerPeer
         self.trafficClass = trafficClass
@@ -169,7 +179,7 @@ final class ConnectionManager {
             stage[key] = "resolving the route"
         case RDMA_CM_EVENT_ROUTE_RESOLVED:
             try createQueuePair(id, key)
-            let hello = ConnectionRequest(rank: rank, queuePair: key.queuePair, queuePairs: queuePairsPerPeer).encoded
+            let hello = ConnectionRequest(rank: rank, target: key.peer, queuePair: key.queuePair, queuePairs: queuePairsPerPeer).encoded(token: token)
             var parameters = Self.connectionParameters()
             let rc = hello.withUnsafeBytes { bytes in
                 parameters.private_data = bytes.baseAddress
@@ -185,10 +195,17 @@ final class ConnectionManager {
             throw FabricError.configuration("rank \(rank): --cm could not resolve \(peer) from \(sourceHost) (\(name), status \(status)): is that address on an RDMA interface and reachable (ping it)? choose the interface with --iface")
         case RDMA_CM_EVENT_ROUTE_ERROR:
             throw FabricError.configuration("rank \(rank): --cm found no route to \(peer) (\(name), status \(status)): check the routing table and the RoCE/IPoIB interface")
+        // Only ids of requests this rank sent or accepted get here: a refused request's id is
+        // destroyed at once. An accepted one carried the job token, so its sender is a rank of
+        // this job, and one whose handshake fails is gone: as fatal as on the connecting side.
         case RDMA_CM_EVENT_UNREACHABLE, RDMA_CM_EVENT_CONNECT_ERROR:
             throw FabricError.aborted("rank \(rank): --cm connection to \(peer) failed (\(name), status \(status)): the peer does not answer on that path; check the link, and that every rank runs with --cm")
+        // No retry: every reason a rank of this job rejects for (another job's token, a rank,
+        // addressee or --qps that does not match) stays true for the whole job, and so does a
+        // reject from the kernel (nobody listens at that address any more). Retrying would only
+        // turn a clear error into a timeout.
         case RDMA_CM_EVENT_REJECTED:
-            throw FabricError.aborted("rank \(rank): \(peer) rejected the connection (status \(status)): see that rank's error; every rank must run with --cm and the same --qps")
+            throw FabricError.aborted("rank \(rank): \(peer) rejected the connection request (status \(status)): that address is not this job's rank \(key.peer) any more, or it refused this rank's claim (see its log); every rank must run with --cm, the same job token and the same --qps")
         case RDMA_CM_EVENT_DISCONNECTED where !established.contains(key), RDMA_CM_EVENT_DEVICE_REMOVAL:
             throw FabricError.aborted("rank \(rank): \(name) on the connection to \(peer) during setup: that rank exited or its device went away")
         default:
@@ -197,38 +214,27 @@ final class ConnectionManager {
         return true
     }
 
-    /// Why a well-formed request cannot be accepted, or nil.
-    private func refusal(of request: ConnectionRequest) -> String? {
-        if request.rank <= rank {
-            return "a connection request from rank \(request.rank), which should be accepting, not connecting (two jobs on one address?)"
-        }
-        if request.rank >= worldSize {
-            return "a connection request from rank \(request.rank), outside this job's \(worldSize) ranks (two jobs on one address?)"
-        }
-        if request.queuePairs != queuePairsPerPeer {
-            return "rank \(request.rank) runs with --qps \(request.queuePairs), this rank with --qps \(queuePairsPerPeer): give every rank the same --qps"
-        }
-        if request.queuePair >= queuePairsPerPeer {
-            return "rank \(request.rank) asked for queue pair \(request.queuePair) of \(queuePairsPerPeer)"
-        }
-        if keys.values.contains(LinkKey(peer: request.rank, queuePair: request.queuePair)) {
-            return "rank \(request.rank) asked twice for queue pair \(request.queuePair)"
-        }
-        return nil
-    }
-
+    /// Accepts a request of this job for a queue pair it waits for; rejects anything else.
     private func accept(_ id: UnsafeMutablePointer<rdma_cm_id>?, conn: rdma_conn_param, createQueuePair: QueuePairFactory) throws {
         guard let id else { return }
         let bytes = conn.private_data.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(conn.private_data_len))) } ?? []
-        func refuse(_ peer: String, _ problem: String) throws -> Never {
-            _ = api.reject(id, nil, 0)
-            _ = api.destroy_id(id)
-            throw FabricError.protocolViolation(peer: "rank \(peer) (--cm)", detail: problem)
+        let source = withUnsafePointer(to: id.pointee.route.addr.dst_addr) { Socket.format($0) }
+        let request: ConnectionRequest
+        do {
+            request = try ConnectionRequest(decoding: bytes, token: token, peer: source)
+        } catch {
+            reject(id)
+            strangers.ignored("an rdma_cm connection request", because: "\(error)")
+            return
         }
-        guard let request = ConnectionRequest(decoding: bytes) else {
-            try refuse("?", "a connection request that is not from fabricbench (\(bytes.count) bytes of private data)")
+        let taken = Set(keys.values)
+        if let (problem, fatal) = request.refusal(at: rank, worldSize: worldSize, queuePairs: queuePairsPerPeer,
+                                                  isTaken: { taken.contains(LinkKey(peer: $0, queuePair: $1)) }) {
+            reject(id)
+            if fatal { throw FabricError.configuration("rank \(rank): --cm: \(problem)") }
+            strangers.ignored("an rdma_cm connection request from \(source)", because: problem)
+            return
         }
-        if let problem = refusal(of: request) { try refuse(String(request.rank), problem) }
         let key = LinkKey(peer: request.rank, queuePair: request.queuePair)
         ids.append(id)
         keys[UInt(bitPattern: id)] = key
@@ -236,6 +242,12 @@ final class ConnectionManager {
         var parameters = Self.connectionParameters()
         guard api.accept(id, &parameters) == 0 else { throw SystemCallError("rdma_accept", "rank \(rank): --cm from rank \(key.peer)") }
         stage[key] = "the connection to be established"
+    }
+
+    /// The requester sees REJECTED; the id the request came on is this rank's to destroy.
+    private func reject(_ id: UnsafeMutablePointer<rdma_cm_id>) {
+        _ = api.reject(id, nil, 0)
+        _ = api.destroy_id(id)
     }
 
     /// RC settings as the bootstrap path uses them: one outstanding read, retries without end
@@ -262,35 +274,81 @@ final class ConnectionManager {
     }
 }
 
-/// The private data of a connection request: who calls, for which of its queue pairs, and
-/// how many it has.
-struct ConnectionRequest {
-    static let magic: UInt32 = 0x4642_434D  // "FBCM"
+/// The private data of a connection request: WireFormat's frame (magic, version, job token,
+/// type, length: the TCP data handshake's framing and its token check), then who calls, whom,
+/// for which of its queue pairs, and how many it has. 32 bytes, within the 56 a request over
+/// IB or RoCE carries.
+struct ConnectionRequest: Equatable {
     var rank: Int
+    var target: Int
     var queuePair: Int
     var queuePairs: Int
 
-    init(rank: Int, queuePair: Int, queuePairs: Int) {
+    static let payloadBytes = 12
+    static let encodedBytes = WireFormat.headerSize + payloadBytes
+    /// The most an rdma_cm event can hand over (its length is one byte).
+    static let maximumBytes = Int(UInt8.max)
+
+    init(rank: Int, target: Int, queuePair: Int, queuePairs: Int) {
         self.rank = rank
+        self.target = target
         self.queuePair = queuePair
         self.queuePairs = queuePairs
     }
 
-    /// nil unless the bytes start with one of ours (the CM pads private data with zeros).
-    init?(decoding bytes: [UInt8]) {
-        var reader = ByteReader(bytes, peer: "an rdma_cm request", what: "--cm connection request")
-        guard (try? reader.u32()) == Self.magic, let rank = try? reader.u32(), let queuePair = try? reader.u16(),
-              let queuePairs = try? reader.u16() else { return nil }
-        self.init(rank: Int(rank), queuePair: Int(queuePair), queuePairs: Int(queuePairs))
+    /// Total: any bytes give a request of this job or a protocol violation naming `peer` with
+    /// the reason, never a trap. The CM pads private data with zeros, so zeros may follow.
+    init(decoding bytes: [UInt8], token: UInt64, peer: String) throws {
+        func refuse(_ why: String) -> FabricError { .protocolViolation(peer: peer, detail: why) }
+        guard bytes.count <= Self.maximumBytes else {
+            throw refuse("\(bytes.count) bytes of private data, more than an rdma_cm request carries (\(Self.maximumBytes))")
+        }
+        guard bytes.count >= Self.encodedBytes else {
+            throw refuse("not a fabricbench --cm request: \(bytes.count) bytes of private data, \(Self.encodedBytes) expected")
+        }
+        let header = try WireFormat.parseHeader(Array(bytes[0..<WireFormat.headerSize]), token: token, peer: peer)
+        guard header.type == .cmConnectRequest, header.payloadLength == Self.payloadBytes else {
+            throw refuse("a \(header.type) message of \(header.payloadLength) bytes where a --cm connection request belongs")
+        }
+        guard bytes[Self.encodedBytes...].allSatisfy({ $0 == 0 }) else {
+            throw refuse("bytes other than padding after the --cm connection request")
+        }
+        var reader = ByteReader(Array(bytes[WireFormat.headerSize..<Self.encodedBytes]), peer: peer, what: "--cm connection request")
+        rank = Int(try reader.u32())
+        target = Int(try reader.u32())
+        queuePair = Int(try reader.u16())
+        queuePairs = Int(try reader.u16())
     }
 
-    var encoded: [UInt8] {
+    /// Why `rank` (of `worldSize`, with `queuePairs` per peer) cannot accept this request, or
+    /// nil. A stranger's claim is refused and the wait goes on; `fatal` marks the one thing
+    /// only a rank of this job can get wrong, and never right later: another --qps.
+    func refusal(at rank: Int, worldSize: Int, queuePairs ours: Int, isTaken: (_ peer: Int, _ queuePair: Int) -> Bool) -> (problem: String, fatal: Bool)? {
+        if target != rank {
+            return ("a connection request for rank \(target), sent to rank \(rank)", false)
+        }
+        if self.rank <= rank || self.rank >= worldSize {
+            return ("a connection request from rank \(self.rank), which is not one of the ranks \(rank + 1)..<\(worldSize) that connect to rank \(rank)", false)
+        }
+        if queuePairs != ours {
+            return ("rank \(self.rank) runs with --qps \(queuePairs), this rank with --qps \(ours): give every rank the same --qps", true)
+        }
+        if queuePair >= ours {
+            return ("rank \(self.rank) asked for queue pair \(queuePair) of \(ours)", false)
+        }
+        if isTaken(self.rank, queuePair) {
+            return ("rank \(self.rank) asked again for queue pair \(queuePair), which is taken", false)
+        }
+        return nil
+    }
+
+    func encoded(token: UInt64) -> [UInt8] {
         var w = ByteWriter()
-        w.u32(Self.magic)
-        w.u32(UInt32(rank))
-        w.u16(UInt16(queuePair))
-        w.u16(UInt16(queuePairs))
-        return w.bytes
+        w.u32(UInt32(truncatingIfNeeded: rank))
+        w.u32(UInt32(truncatingIfNeeded: target))
+        w.u16(UInt16(truncatingIfNeeded: queuePair))
+        w.u16(UInt16(truncatingIfNeeded: queuePairs))
+        return WireFormat.frame(.cmConnectRequest, token: token, payload: w.bytes)
     }
 }
 
@@ -328,7 +386,7 @@ final class ConnectionManagerSetup: ConnectionSetup {
     func connect(_ wanted: [Int], into links: any QueuePairSink) throws {
         let rank = store.rank
         if manager == nil {
-            let manager = try ConnectionManager(api: device.api, rank: rank, worldSize: store.worldSize, host: host, context: device.context,
+            let manager = try ConnectionManager(api: device.api, rank: rank, worldSize: store.worldSize, token: store.token, host: host, context: device.context,
                                                 device: port.device, queuePairsPerPeer: options.queuePairs, trafficClass: options.trafficClass)
             self.manager = manager
             try store.set("verbs/cm/\(rank)", Array(manager.listenAddress.utf8))

@@ -36,7 +36,11 @@ final class WorkQueues {
     private let cq: UnsafeMutablePointer<ibv_cq>
     private let channel: UnsafeMutablePointer<ibv_comp_channel>?
     @exclusivity(unchecked) var links: [PeerLink?]
-    @exclusivity(unchecked) private var regions: [UnsafeMutablePointer<ibv_mr>] = []
+    /// Registered memory by slot (a region's key); a slot released by `deregister` is nil
+    /// until a registration reuses it, so a run that keeps re-registering stays bounded.
+    @exclusivity(unchecked) private var regions: [UnsafeMutablePointer<ibv_mr>?] = []
+    private var freeSlots: [Int] = []
+    private(set) var registrationCount = 0
     /// What the queue pairs were granted for inline sends (0 until one exists).
     @exclusivity(unchecked) private(set) var maxInline = 0
     /// Completions taken from the CQ while arming it (see `waitForActivity`), handed out first.
@@ -93,12 +97,44 @@ final class WorkQueues {
         guard let mr = api.reg_mr(pd, buffer.baseAddress, max(buffer.count, 1), Int32(access)) else {
             throw SystemCallError("ibv_reg_mr", "rank \(rank): registering \(buffer.count) bytes on \(deviceName) (raise 'ulimit -l' for locked memory)")
         }
-        regions.append(mr)
-        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: UInt64(regions.count - 1))
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            regions[slot] = mr
+        } else {
+            slot = regions.count
+            regions.append(mr)
+        }
+        registrationCount += 1
+        return MemoryRegion(base: buffer.baseAddress!, length: buffer.count, key: UInt64(slot))
     }
 
+    /// ibv_dereg_mr of the region's registration, if it is still this region's (its slot may
+    /// have been released and reused since).
+    func deregister(_ region: MemoryRegion) {
+        guard let mr = registration(of: region) else { return }
+        let slot = Int(region.key)
+        // A registration the NIC will not release stays in its slot: close() tries again, and
+        // registrationCount keeps showing it.
+        guard api.dereg_mr(mr) == 0 else { return }
+        regions[slot] = nil
+        freeSlots.append(slot)
+        registrationCount -= 1
+    }
+
+    /// The live registration a region's key names, if it covers the region: a stale region
+    /// (deregistered, its slot reused for other memory) gets nil, never another buffer's keys.
+    @inline(__always)
+    private func registration(of region: MemoryRegion) -> UnsafeMutablePointer<ibv_mr>? {
+        guard region.key < UInt64(regions.count), let mr = regions[Int(region.key)],
+              mr.pointee.addr == UnsafeMutableRawPointer(region.base), mr.pointee.length >= region.length else { return nil }
+        return mr
+    }
+
+    /// An unregistered region gets key 0: the peer's write then fails at its NIC with an access
+    /// error, which names this rank.
     func remoteHandle(for region: MemoryRegion) -> RemoteRegion {
-        RemoteRegion(address: UInt64(UInt(bitPattern: region.base)), key: regions[Int(region.key)].pointee.rkey, length: region.length)
+        RemoteRegion(address: UInt64(UInt(bitPattern: region.base)), key: registration(of: region)?.pointee.rkey ?? 0, length: region.length)
     }
 
     /// The connected link to `peer`, and the address and registration of the bytes to move.
@@ -107,10 +143,13 @@ final class WorkQueues {
         guard peer >= 0 && peer < worldSize, let link = links[peer], link.ready else {
             throw FabricError.configuration("rank \(rank): no queue pair to rank \(peer) (connect(to:) was not called for it)")
         }
-        guard offset >= 0, length >= 0, offset + length <= region.length, Int(region.key) < regions.count, length <= Int(UInt32.max) else {
+        guard offset >= 0, length >= 0, offset + length <= region.length, length <= Int(UInt32.max) else {
             throw FabricError.configuration("rank \(rank): \(length) bytes at offset \(offset) overrun a \(region.length)-byte region")
         }
-        return (link, UInt64(UInt(bitPattern: region.base + offset)), regions[Int(region.key)])
+        guard let mr = registration(of: region) else {
+            throw FabricError.configuration("rank \(rank): a \(region.length)-byte region that is not registered (deregistered, or from another transport)")
+        }
+        return (link, UInt64(UInt(bitPattern: region.base + offset)), mr)
     }
 
     // MARK: posting
@@ -265,8 +304,10 @@ final class WorkQueues {
     /// Deregisters the memory and forgets the links; the queue pairs are gone by then.
     func close() {
         links = links.map { _ in nil }
-        for mr in regions { _ = api.dereg_mr(mr) }
+        for case let mr? in regions { _ = api.dereg_mr(mr) }
         regions.removeAll()
+        freeSlots.removeAll()
+        registrationCount = 0
         taken.deallocate()
     }
 }

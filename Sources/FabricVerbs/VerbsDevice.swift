@@ -20,43 +20,46 @@ final class VerbsDevice {
     private let cmDevices: UnsafeMutablePointer<UnsafeMutablePointer<ibv_context>?>?
 
     /// Opens `name` (through librdmacm's device list with --cm) and sizes the CQ for
-    /// `queuePairs` queue pairs to each of `peers` peers.
+    /// `queuePairs` queue pairs to each of `peers` peers. A failure at any step releases what
+    /// the steps before it acquired, newest first, before it throws.
     init(_ name: String, api: fab_rdma_api, rank: Int, throughConnectionManager: Bool, events: Bool, queuePairs: Int, peers: Int) throws {
         self.api = api
         self.name = name
+        // Each acquisition pushes its release; success disarms them all. One list, so a step
+        // added later cannot be missed by a hand-written catch.
+        var release: [() -> Void] = []
+        var opened = false
+        defer { if !opened { for step in release.reversed() { step() } } }
         if throughConnectionManager {
-            (cmDevices, context) = try Self.openThroughConnectionManager(name, rank: rank)
+            let (list, context) = try Self.openThroughConnectionManager(name, api: api, rank: rank)
+            release.append { api.free_devices(list) }
+            (cmDevices, self.context) = (list, context)
         } else {
-            cmDevices = nil
-            context = try Self.open(name, api: api, rank: rank)
+            let context = try Self.open(name, api: api, rank: rank)
+            release.append { _ = api.close_device(context) }
+            (cmDevices, self.context) = (nil, context)
         }
-        var pd: UnsafeMutablePointer<ibv_pd>?
+        guard let pd = api.alloc_pd(context) else { throw SystemCallError("ibv_alloc_pd", "rank \(rank): \(name)") }
+        release.append { _ = api.dealloc_pd(pd) }
         var channel: UnsafeMutablePointer<ibv_comp_channel>?
-        do {
-            guard let p = api.alloc_pd(context) else { throw SystemCallError("ibv_alloc_pd", "rank \(rank): \(name)") }
-            pd = p
-            if events {
-                guard let c = api.create_comp_channel(context) else { throw SystemCallError("ibv_create_comp_channel", "rank \(rank): \(name)") }
-                channel = c
-            }
-            // Room for every completion that can be outstanding: each queue pair's send and
-            // receive queues, to every peer (bounded by what the device allows).
-            let depth = Self.queueDepth
-            var attributes = ibv_device_attr()
-            let deviceLimit = api.query_device(context, &attributes) == 0 && attributes.max_cqe > 0 ? Int(attributes.max_cqe) : 4 * depth
-            let entries = min(deviceLimit, max(4 * depth, 2 * depth * queuePairs * max(peers, 1) + 64))
-            guard let cq = api.create_cq(context, Int32(entries), nil, channel, 0) else {
-                throw SystemCallError("ibv_create_cq", "rank \(rank): \(name), \(entries) entries")
-            }
-            self.pd = p
-            self.channel = channel
-            self.cq = cq
-        } catch {
-            if let channel { _ = api.destroy_comp_channel(channel) }
-            if let pd { _ = api.dealloc_pd(pd) }
-            if let cmDevices { api.free_devices(cmDevices) } else { _ = api.close_device(context) }
-            throw error
+        if events {
+            guard let c = api.create_comp_channel(context) else { throw SystemCallError("ibv_create_comp_channel", "rank \(rank): \(name)") }
+            release.append { _ = api.destroy_comp_channel(c) }
+            channel = c
         }
+        // Room for every completion that can be outstanding: each queue pair's send and
+        // receive queues, to every peer (bounded by what the device allows).
+        let depth = Self.queueDepth
+        var attributes = ibv_device_attr()
+        let deviceLimit = api.query_device(context, &attributes) == 0 && attributes.max_cqe > 0 ? Int(attributes.max_cqe) : 4 * depth
+        let entries = min(deviceLimit, max(4 * depth, 2 * depth * queuePairs * max(peers, 1) + 64))
+        guard let cq = api.create_cq(context, Int32(entries), nil, channel, 0) else {
+            throw SystemCallError("ibv_create_cq", "rank \(rank): \(name), \(entries) entries")
+        }
+        self.pd = pd
+        self.channel = channel
+        self.cq = cq
+        opened = true
     }
 
     /// What every queue pair is created with: RC, both queues on the one CQ, `queueDepth` deep.
@@ -91,9 +94,8 @@ final class VerbsDevice {
         throw SystemCallError("ibv_open_device", "rank \(rank): opening \(device)")
     }
 
-    private static func openThroughConnectionManager(_ device: String, rank: Int) throws
+    private static func openThroughConnectionManager(_ device: String, api: fab_rdma_api, rank: Int) throws
         -> (UnsafeMutablePointer<UnsafeMutablePointer<ibv_context>?>, UnsafeMutablePointer<ibv_context>) {
-        let api = try RDMALibrary.connectionManager()
         var count: Int32 = 0
         guard let list = api.get_devices(&count) else {
             throw SystemCallError("rdma_get_devices", "rank \(rank): --cm (is the rdma_ucm module loaded?)")

@@ -40,8 +40,15 @@ public final class VerbsTransport: OneSidedTransport {
         FabricError.configuration("rank \(rank): the verbs transport was closed; its operations were dropped")
     }
 
-    public init(store: any Store, options: VerbsOptions) throws {
-        let api = try RDMALibrary.verbs()
+    public convenience init(store: any Store, options: VerbsOptions) throws {
+        try self.init(store: store, options: options, api: options.connectionManager ? RDMALibrary.connectionManager() : RDMALibrary.verbs(),
+                      ports: nil)
+    }
+
+    /// `api` and `ports` stand for the RDMA libraries and the host's devices (nil: list them);
+    /// tests pass stand-ins to reach every failure path. Only VerbsDevice acquires anything
+    /// here, and it releases what it took when it fails; nothing after it throws.
+    init(store: any Store, options: VerbsOptions, api: fab_rdma_api, ports: [RDMAPort]?) throws {
         rank = store.rank
         worldSize = store.worldSize
         self.store = store
@@ -52,7 +59,7 @@ public final class VerbsTransport: OneSidedTransport {
         guard worldSize <= WorkRequestID.maximumPeers else {
             throw FabricError.configuration("the verbs transport supports up to \(WorkRequestID.maximumPeers) ranks (world size \(worldSize))")
         }
-        let selection = try DeviceSelection(options: options, rank: rank)
+        let selection = try ports.map { [rank] in try DeviceSelection(options: options, rank: rank, among: $0) } ?? DeviceSelection(options: options, rank: rank)
         port = selection.port
         gid = selection.gid
         // Place the polling thread and the buffers it registers next to the NIC.
@@ -104,6 +111,14 @@ public final class VerbsTransport: OneSidedTransport {
         if closed { throw closedError() }
         return try queues.register(buffer)
     }
+
+    /// After close() there is nothing left: close deregistered everything.
+    public func deregister(_ region: MemoryRegion) {
+        if closed { return }
+        queues.deregister(region)
+    }
+
+    public var registrationCount: Int { closed ? 0 : queues.registrationCount }
 
     // The data path: one call into the path chosen at init, which does the rest.
 

@@ -25,6 +25,8 @@ final class CorruptingTransport: Transport {
     var settings: [String: String] { inner.settings }
     func connect(to peers: [Int]) throws { try inner.connect(to: peers) }
     func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion { try inner.register(buffer) }
+    func deregister(_ region: MemoryRegion) { inner.deregister(region) }
+    var registrationCount: Int { inner.registrationCount }
     func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
         try inner.postSend(to: peer, from: region, offset: offset, length: length, id: id)
     }

@@ -195,6 +195,50 @@ extension TransportConformance {
     }
 }
 
+extension TransportConformance {
+    /// Many regions registered and dropped one after another (RegisteredMemory's deinit
+    /// deregisters): the transport's count of live registrations ends where it started, and
+    /// counts the ones alive meanwhile. Then rounds of fresh memory, registered where dropped
+    /// memory was (verbs reuses the released slot, malloc often the address): every message
+    /// lands whole in the right buffer.
+    func registrationsAreReleased(_ findings: Findings) {
+        let dropped = scale.droppedRegions, rounds = 20, held = 10
+        job(findings) { rank in
+            let t = rank.transport, peer = 1 - rank.rank
+            try t.connect(to: [peer])
+            let before = t.registrationCount
+            do {
+                let alive = try (0..<held).map { _ in try RegisteredMemory(count: 4096, transport: t) }
+                findings.expect(t.registrationCount == before + held,
+                                "rank \(rank.rank): \(held) regions alive, registrationCount went from \(before) to \(t.registrationCount)")
+                _ = alive.count
+            }
+            for i in 0..<dropped {
+                _ = try RegisteredMemory(count: 64 + (i % 5) * 4096, transport: t)
+            }
+            findings.expect(t.registrationCount == before,
+                            "rank \(rank.rank): after \(dropped + held) regions were dropped, registrationCount is \(t.registrationCount), not \(before) as before them")
+            if rank.rank == 0 { findings.note("\(dropped + held) regions dropped") }
+            for round in 0..<rounds {
+                let size = 1 + (round * 1231) % 9000
+                let out = try RegisteredMemory(count: size, transport: t)
+                let into = try RegisteredMemory(count: size, transport: t)
+                fillPattern(out.region.base, size, from: rank.rank, to: peer, message: round)
+                try t.postReceive(from: peer, into: into.region, offset: 0, length: size, id: UInt64(round))
+                try t.postSend(to: peer, from: out.region, offset: 0, length: size, id: UInt64(round))
+                var completions: [Completion] = []
+                try t.waitForCompletions(2, into: &completions, doing: "round \(round) over freshly registered memory")
+                findings.add(orderProblems(completions, rank: rank.rank, peer: peer, .receive, lengths: [size], firstID: UInt64(round)))
+                if let i = firstPatternMismatch(into.region.base, size, from: peer, to: rank.rank, message: round) {
+                    findings.add("rank \(rank.rank): round \(round)'s \(size)-byte message from rank \(peer) differs at byte \(i)")
+                    break
+                }
+            }
+            findings.expect(t.registrationCount == before, "rank \(rank.rank): after the rounds registrationCount is \(t.registrationCount), not \(before)")
+        }
+    }
+}
+
 /// What is wrong with the completions of one peer and direction: they must be the posted
 /// ids, in post order, each with its posted length.
 func orderProblems(_ completions: [Completion], rank: Int, peer: Int, _ operation: Completion.Operation,

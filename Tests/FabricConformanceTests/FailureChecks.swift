@@ -89,6 +89,7 @@ extension TransportConformance {
             t.close()
             let closing = Date().timeIntervalSince(began)
             findings.expect(closing <= scale.slack, "close took \(String(format: "%.1f", closing)) s")
+            findings.expect(t.registrationCount == 0, "rank 0: \(t.registrationCount) registrations left after close")
             let calls: [(String, () throws -> Void)] = [
                 ("postSend", { try t.postSend(to: 1, from: memory.region, offset: 0, length: 64, id: 20) }),
                 ("postReceive", { try t.postReceive(from: 1, into: memory.region, offset: 0, length: 64, id: 21) }),

@@ -43,6 +43,7 @@ struct TransportConformance: Sendable {
         Check(name: "a receive of another length than the send is a protocol violation", run: { $0.exactLengths($1) }),
         Check(name: "zero-byte messages", run: { $0.zeroByteMessages($1) }),
         Check(name: "large messages both ways at once, many registered regions", run: { $0.largeMessagesAndManyRegions($1) }),
+        Check(name: "dropped regions are deregistered; memory registered again moves the right bytes", run: { $0.registrationsAreReleased($1) }),
         Check(name: "a receive nobody sends times out naming the peer", run: { $0.timeoutNamesThePeer($1) }),
         Check(name: "a peer that leaves is named, not waited for", run: { $0.peerThatLeaves($1) }),
         Check(name: "close with operations pending", run: { $0.closeWithOperationsPending($1) }),
@@ -98,6 +99,8 @@ struct ConformanceScale: Sendable {
     var largeBytes: Int
     /// Registered regions per rank in the many-regions check (each way).
     var regions: Int
+    /// Regions registered and dropped one after another in the deregistration check.
+    var droppedRegions: Int
     var collectiveRanks: [Int]
     var collectiveTypes: [DataType]
     var collectiveOps: [ReduceOp]
@@ -113,14 +116,14 @@ struct ConformanceScale: Sendable {
 
     /// A host's own speed.
     static let full = ConformanceScale(
-        orderedMessages: 400, inFlight: 2000, largeBytes: 16 << 20, regions: 200,
+        orderedMessages: 400, inFlight: 2000, largeBytes: 16 << 20, regions: 200, droppedRegions: 1000,
         collectiveRanks: Array(2...5), collectiveTypes: [.int32, .float64], collectiveOps: [.sum, .max], largeCount: 30_011,
         timeout: 20, shortTimeout: 1.5, slack: 4, jobLimit: 120)
 
     /// Under emulation (Soft-RoCE in a TCG VM, about 25x slower): fewer and smaller messages,
     /// more patience; still beyond every queue depth.
     static let emulated = ConformanceScale(
-        orderedMessages: 96, inFlight: 2000, largeBytes: 2 << 20, regions: 200,
+        orderedMessages: 96, inFlight: 2000, largeBytes: 2 << 20, regions: 200, droppedRegions: 1000,
         collectiveRanks: Array(2...5), collectiveTypes: [.float32], collectiveOps: [.sum, .max], largeCount: 5_003,
         timeout: 60, shortTimeout: 3, slack: 20, jobLimit: 300)
 }

@@ -2,9 +2,13 @@ import Foundation
 
 /// Page-aligned memory, faulted in and registered with a transport once, then reused for
 /// every iteration and size (registration is expensive; first touch must not be timed).
+/// Dropping it deregisters the memory, then frees it.
 public final class RegisteredMemory {
     public let bytes: UnsafeMutableRawBufferPointer
     public let region: MemoryRegion
+    /// Weak: memory must not keep a transport open; a transport that is gone has released
+    /// every registration in its close.
+    private weak var transport: (any Transport)?
 
     /// At least 64 bytes, so even empty buffers have a valid address.
     public init(count: Int, transport: Transport) throws {
@@ -21,7 +25,12 @@ public final class RegisteredMemory {
             free(pointer)
             throw error
         }
+        self.transport = transport
     }
 
-    deinit { free(bytes.baseAddress) }
+    // Deregister first: a NIC must never hold a registration of memory given back to malloc.
+    deinit {
+        transport?.deregister(region)
+        free(bytes.baseAddress)
+    }
 }

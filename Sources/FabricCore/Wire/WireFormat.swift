@@ -1,5 +1,6 @@
 /// The framing shared by every control message FabricBench sends between processes: the
-/// rendezvous store's requests and replies, and the handshake that opens a data channel.
+/// rendezvous store's requests and replies, the handshake that opens a TCP data channel, and
+/// the private data of a `--cm` connection request (FabricVerbs' ConnectionRequest).
 ///
 ///     magic u32 | version u16 | type u16 | job token u64 | payload length u32 | payload
 ///
@@ -15,7 +16,7 @@ public enum WireFormat {
     public static let maxPayload = 64 << 20
 
     public enum MessageType: UInt16, CaseIterable {
-        case hello = 1, set, get, add, bye, reply, failure, channelHello, channelAccept
+        case hello = 1, set, get, add, bye, reply, failure, channelHello, channelAccept, cmConnectRequest
     }
 
     public struct Header: Equatable {
