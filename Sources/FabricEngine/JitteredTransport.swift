@@ -47,6 +47,8 @@ public final class JitteredTransport: Transport {
     }
     public func connect(to peers: [Int]) throws { try inner.connect(to: peers) }
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion { try inner.register(buffer) }
+    public func deregister(_ region: MemoryRegion) { inner.deregister(region) }
+    public var registrationCount: Int { inner.registrationCount }
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
         sleepBeforeSend()
         try inner.postSend(to: peer, from: region, offset: offset, length: length, id: id)
