@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "FabricRendezvous", dependencies: ["FabricCore", "CFabricSystem"]),
 
         // Transports: one module each, on the core and the shim it needs.
-        .target(name: "FabricTCP", dependencies: ["FabricCore", "CFabricSystem"]),
+        .target(name: "FabricTCP", dependencies: ["FabricCore", "CFabricSystem", "FabricPlacement"]),
         .target(name: "FabricVerbs", dependencies: ["FabricCore", "CFabricSystem", "CFabricRDMA", "FabricPlacement"]),
         .target(name: "FabricSHM", dependencies: ["FabricCore", "CFabricSystem"]),
         // The registry: one line per transport.
@@ -70,7 +70,7 @@ let package = Package(
             name: "fabricbench",
             dependencies: [
                 "FabricCore", "FabricRendezvous", "FabricTransports", "FabricTCP", "FabricVerbs", "FabricCollectives",
-                "FabricMeasure", "FabricResults", "FabricReport", "FabricEngine", "FabricModel",
+                "FabricMeasure", "FabricResults", "FabricReport", "FabricEngine", "FabricModel", "FabricPlacement",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

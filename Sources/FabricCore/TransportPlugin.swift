@@ -56,6 +56,9 @@ public struct TransportContext: Sendable {
     /// This rank's index among the ranks of its host, and how many share the host, when known.
     public var localRank: Int?
     public var localSize: Int?
+    /// The --cpus list ranks are pinned from (local rank i on entry i mod count); empty: not
+    /// pinned. `--device auto` maps pinned ranks to the NICs of their CPUs' NUMA nodes.
+    public var cpus: [Int] = []
     private var options: [ObjectIdentifier: any Sendable] = [:]
 
     public init() {}

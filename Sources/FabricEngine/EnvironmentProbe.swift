@@ -15,7 +15,7 @@ public enum EnvironmentProbe {
     public static func collect(job: Job, clock: Clock) throws -> RunEnvironment {
         var settings = job.transport.settings
         if let cpu = job.pinnedCPU { settings["rank0_cpu"] = "\(cpu)" }
-        return RunEnvironment(
+        var environment = RunEnvironment(
             hostname: ProcessInfo.processInfo.hostName,
             kernel: kernelRelease(),
             cpuModel: cpuModel(),
@@ -27,6 +27,8 @@ public enum EnvironmentProbe {
             rankHosts: try job.hostNames(),
             fabricbenchVersion: FabricBenchVersion.current,
             libraries: libraries())
+        environment.ranks = try job.placements()
+        return environment
     }
 
     public static func kernelRelease() -> String {

@@ -2,6 +2,7 @@ import FabricCore
 import FabricMeasure
 import FabricPlacement
 import FabricRendezvous
+import FabricResults
 import FabricTransports
 import Foundation
 
@@ -97,7 +98,11 @@ public final class Job {
         }
         let made = try plugin.make(rendezvous, context)
         transport = options.injectJitter.map { JitteredTransport(wrapping: made, distribution: $0, seed: options.jitterSeed &+ UInt64(spec.rank)) } ?? made
-        try rendezvous.set("host/\(spec.rank)", Array((options.hostLabel ?? ProcessInfo.processInfo.hostName).utf8))
+        let host = options.hostLabel ?? ProcessInfo.processInfo.hostName
+        try rendezvous.set("host/\(spec.rank)", Array(host.utf8))
+        let placement = RankPlacement(rank: spec.rank, host: host, localRank: spec.localRank, cpu: pinnedCPU,
+                                      kind: made.kind.rawValue, settings: made.settings)
+        try rendezvous.set("placement/\(spec.rank)", Array(try JSONEncoder().encode(placement)))
     }
 
     /// Refuses the job, on every rank, when some rank was started with other measurement
@@ -126,6 +131,18 @@ public final class Job {
     public func hostNames() throws -> [String] {
         try (0..<worldSize).map { r in
             String(decoding: try rendezvous.get("host/\(r)", description: "rank \(r)'s host name"), as: UTF8.self)
+        }
+    }
+
+    /// Every rank's host, local rank, CPU and NIC, by rank (what each published at start).
+    public func placements() throws -> [RankPlacement] {
+        try (0..<worldSize).map { r in
+            let bytes = try rendezvous.get("placement/\(r)", description: "rank \(r)'s placement")
+            do {
+                return try JSONDecoder().decode(RankPlacement.self, from: Data(bytes))
+            } catch {
+                throw FabricError.protocolViolation(peer: "rank \(r)", detail: "its placement record is not valid JSON (\(error)): run the same fabricbench build on every rank")
+            }
         }
     }
 

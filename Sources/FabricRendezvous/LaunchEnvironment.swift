@@ -56,6 +56,10 @@ public enum LaunchEnvironment {
         public static let externalStore = "FABRICBENCH_EXTERNAL_STORE"
         /// The host name this rank reports (see `--host-label`).
         public static let hostLabel = "FABRICBENCH_HOST"
+        /// This rank's index among its host's ranks, and their count, over what the launcher
+        /// says (scripts/netns-hosts.sh sets them: its "hosts" share one kernel).
+        public static let localRank = "FABRICBENCH_LOCAL_RANK"
+        public static let localSize = "FABRICBENCH_LOCAL_SIZE"
     }
 
     /// The most ranks one job may have: far beyond any cluster, low enough that every
@@ -116,6 +120,11 @@ public enum LaunchEnvironment {
             jobIdVariable = "TORCHELASTIC_RUN_ID"
         } else {
             return nil
+        }
+        if let r = try int(Variable.localRank) { localRank = r }
+        if let s = try int(Variable.localSize) { localSize = s }
+        if let r = localRank, r < 0 || r >= (localSize ?? world) {
+            throw FabricError.configuration("local rank \(r) is out of range for \(localSize.map { "\($0) ranks on this host" } ?? "world size \(world)") (from \(env[Variable.localRank] != nil ? Variable.localRank : launcher.rawValue))")
         }
         var jobId = jobIdVariable.flatMap { env[$0] }
         if launcher == .slurm { jobId = jobId.map { "\($0).\(env["SLURM_STEP_ID"] ?? "0")" } }  // one rendezvous per step

@@ -6,8 +6,8 @@ import Foundation
 /// Bumped on any incompatible change of a result document's shape.
 /// 2: `status` may be "interrupted". 3: matrix bandwidth is measured each way
 /// (`bandwidth_gbps` row = sender, links' `reverse_bandwidth`), with suspects and verdicts.
-/// Files of earlier versions read unchanged.
-public let currentSchemaVersion = 3
+/// 4: `environment.ranks`, each rank's host, local rank, CPU and NIC. Files of earlier versions read unchanged.
+public let currentSchemaVersion = 4
 
 /// A run's document; `Result` is the per-size entry of the command (point-to-point or
 /// collective), everything else is shared.
@@ -57,6 +57,8 @@ public struct RunEnvironment: Codable, Sendable {
     public var worldSize: Int
     /// Host of each rank, by rank.
     public var rankHosts: [String]
+    /// Where each rank ran and which NIC it used, by rank (schema 4 on; nil in older files).
+    public var ranks: [RankPlacement]?
     public var fabricbenchVersion: String
     public var libraries: [String: String]
 
@@ -74,6 +76,50 @@ public struct RunEnvironment: Codable, Sendable {
         self.fabricbenchVersion = fabricbenchVersion
         self.libraries = libraries
     }
+}
+
+/// One rank's place: host, local rank, CPU, and the NIC it used (an RDMA device with its port,
+/// GID index and NUMA node, or a TCP interface and address), with why that NIC.
+public struct RankPlacement: Codable, Sendable, Equatable {
+    public var rank: Int
+    public var host: String
+    public var localRank: Int?
+    public var cpu: Int?
+    /// The device (mlx5_3) or interface (eth1); "shm" for shared memory.
+    public var nic: String
+    /// Why this NIC: a --device/--iface list entry, `auto`'s NUMA rule, the default.
+    public var nicChoice: String?
+    public var port: Int?
+    public var gidIndex: Int?
+    public var numaNode: Int?
+    public var address: String?
+
+    public init(rank: Int, host: String, localRank: Int?, cpu: Int?, nic: String, nicChoice: String?,
+                port: Int?, gidIndex: Int?, numaNode: Int?, address: String?) {
+        self.rank = rank
+        self.host = host
+        self.localRank = localRank
+        self.cpu = cpu
+        self.nic = nic
+        self.nicChoice = nicChoice
+        self.port = port
+        self.gidIndex = gidIndex
+        self.numaNode = numaNode
+        self.address = address
+    }
+
+    /// From a transport's settings: verbs says device/port/gid_index/numa_node, TCP
+    /// interface/address.
+    public init(rank: Int, host: String, localRank: Int?, cpu: Int?, kind: String, settings: [String: String]) {
+        self.init(rank: rank, host: host, localRank: localRank, cpu: cpu,
+                  nic: settings["device"] ?? settings["interface"] ?? kind,
+                  nicChoice: settings["device_choice"] ?? settings["interface_choice"],
+                  port: settings["port"].flatMap { Int($0) }, gidIndex: settings["gid_index"].flatMap { Int($0) },
+                  numaNode: settings["numa_node"].flatMap { Int($0) }, address: settings["address"])
+    }
+
+    /// How verdicts name it: "node17 mlx5_3".
+    public var label: String { "\(host) \(nic)" }
 }
 
 public struct TransportInfo: Codable, Sendable {

@@ -14,6 +14,7 @@ extension TCPTransport {
         make: { store, context in
             var options = context[TCPOptions.self]
             options.timeout = context.timeout
+            options.localRank = context.localRank ?? store.rank
             if context.ranksOutnumberCores { options.spinsBeforeSleep = 0 }
             return try TCPTransport(store: store, options: options, masterHost: context.masterHost)
         })

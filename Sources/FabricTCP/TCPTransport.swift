@@ -1,4 +1,5 @@
 import FabricCore
+import FabricPlacement
 import CFabricSystem
 import Foundation
 
@@ -6,8 +7,11 @@ import Foundation
 public struct TCPOptions: TransportOptions {
     /// Address to listen on and advertise; nil picks one (see `TCPTransport.advertisedHost`).
     public var bindAddress: String?
-    /// Interface whose address to use (e.g. "ib0", "eth1"); overrides nothing if bindAddress is set.
+    /// `--iface` as given: an interface whose address to use (e.g. "ib0", "eth1"), or a list
+    /// local ranks take entry i mod count from (eth0,eth1: one rail each). bindAddress wins.
     public var interface: String?
+    /// This rank's index among its host's ranks, which picks its entry of an `interface` list.
+    public var localRank = 0
     /// Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one full
     /// core per rank. Leave off when ranks outnumber cores.
     public var busyPoll: Bool = false
@@ -35,6 +39,9 @@ public final class TCPTransport: Transport {
     public var timeout: Double { options.timeout }
     public var spinsBeforeSleep: Int { options.busyPoll ? Int.max : options.spinsBeforeSleep }
     public let advertisedAddress: String
+    /// The interface that owns the advertised address, and why this one (for the report).
+    public let interface: String
+    public let interfaceChoice: String
     private let store: any Store
     private let listener: Socket
     private var channels: [TCPChannel?]
@@ -52,7 +59,13 @@ public final class TCPTransport: Transport {
         self.store = store
         self.options = options
         channels = Array(repeating: nil, count: store.worldSize)
-        let host = try Self.advertisedHost(options: options, masterHost: masterHost)
+        let nic = try NICAssignment(parsing: options.interface, flag: "--iface", allowsAuto: false)
+            .choose(localRank: options.localRank, candidates: [], cpuNodes: [])
+        var chosen = options
+        chosen.interface = nic.name
+        let host = try Self.advertisedHost(options: chosen, masterHost: masterHost)
+        interface = nic.name ?? Socket.interface(ofAddress: host) ?? "unknown"
+        interfaceChoice = options.bindAddress != nil ? "--bind" : nic.name == nil ? "the address routed to the master" : nic.reason
         listener = try Socket.listen(host: host, port: 0, localRank: rank)
         advertisedAddress = host.contains(":") ? "[\(host)]:\(listener.localPort)" : "\(host):\(listener.localPort)"
         try store.set("tcp/address/\(rank)", Array(advertisedAddress.utf8))
@@ -61,6 +74,7 @@ public final class TCPTransport: Transport {
     public var settings: [String: String] {
         [
             "address": advertisedAddress,
+            "interface": interface, "interface_choice": interfaceChoice,
             "busy_poll": options.busyPoll ? "on" : "off",
             "spins_before_sleep": options.busyPoll ? "always spin" : "\(options.spinsBeforeSleep)",
             "tcp_nodelay": "on",

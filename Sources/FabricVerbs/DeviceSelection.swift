@@ -1,13 +1,16 @@
 import FabricCore
+import FabricPlacement
 
 /// The port and GID a rank uses: `--device`, `--port` and `--gid-index` where given, else the
 /// first device with an active port and the best-scored GID (as perftest scores them). Also
 /// the NIC's NUMA node, for placement. Fails with what the host has and the flag to pass.
-struct DeviceSelection {
+public struct DeviceSelection {
     let port: RDMAPort
     let gid: GIDEntry
     /// Why this GID, for the report's `gid_choice`.
     let gidChoice: String
+    /// Why this device (`--device` list entry, `auto`'s NUMA rule), for `device_choice`.
+    let deviceChoice: String
     var numaNode: Int? { port.numaNode }
 
     /// Chooses among the ports this host has.
@@ -16,11 +19,16 @@ struct DeviceSelection {
     }
 
     init(options: VerbsOptions, rank: Int, among ports: [RDMAPort]) throws {
-        let candidates = ports.filter { ($0.device == options.device || options.device == nil) && $0.port == options.port }
+        let assignment = try NICAssignment(parsing: options.device, flag: "--device", allowsAuto: true)
+        let nic = try assignment.choose(localRank: options.localRank, candidates: Self.activeDevices(ports, port: options.port),
+                                        cpuNodes: options.cpuNodes)
+        let candidates = ports.filter { ($0.device == nic.name || nic.name == nil) && $0.port == options.port }
         guard let chosen = candidates.first(where: { $0.state == "ACTIVE" }) ?? candidates.first else {
             let have = ports.map { "\($0.device) port \($0.port) (\($0.state))" }.joined(separator: ", ")
-            throw FabricError.configuration("rank \(rank): no RDMA device \(options.device ?? "with an active port") port \(options.port) (devices: \(have.isEmpty ? "none" : have)); see 'fabricbench devices'")
+            let why = nic.name == nil || nic.name == options.device ? "" : " (\(nic.reason))"
+            throw FabricError.configuration("rank \(rank): no RDMA device \(nic.name ?? "with an active port") port \(options.port)\(why) (devices: \(have.isEmpty ? "none" : have)); see 'fabricbench devices'")
         }
+        deviceChoice = nic.name == nil ? "the first device with an active port \(options.port)" : nic.reason
         guard chosen.state == "ACTIVE" else {
             throw FabricError.configuration("rank \(rank): \(chosen.device) port \(chosen.port) is \(chosen.state), not ACTIVE: check the cable/link (ibv_devinfo)")
         }
@@ -31,6 +39,12 @@ struct DeviceSelection {
         port = chosen
         self.gid = gid
         gidChoice = options.gidIndex == nil ? chosen.choice : "--gid-index"
+    }
+
+    /// Each device with `port` active, once, with its NUMA node: what `--device auto` spreads
+    /// ranks over.
+    public static func activeDevices(_ ports: [RDMAPort], port: Int) -> [NICAssignment.Candidate] {
+        ports.filter { $0.port == port && $0.state == "ACTIVE" }.map { NICAssignment.Candidate(name: $0.device, numaNode: $0.numaNode) }
     }
 
     /// The GID a port's automatic choice takes (`RDMAPort.chosenGID`), and why (`choice`):

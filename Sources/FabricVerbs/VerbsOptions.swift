@@ -22,8 +22,13 @@ public struct VerbsOptions: TransportOptions {
     public var cmInterface: String?
     /// Queue pairs per peer (--qps); large messages are striped over all of them.
     public var queuePairs = 1
-    /// Device name (e.g. mlx5_0, rxe0); nil: the first device with an active port.
+    /// `--device` as given: a name (mlx5_0), a list local ranks take entry i mod count from
+    /// (mlx5_0,mlx5_1), or `auto` (by NUMA node); nil: the first device with an active port.
     public var device: String?
+    /// This rank's index among its host's ranks, which picks its entry of a `--device` list.
+    public var localRank = 0
+    /// With --cpus: the NUMA node of each local rank's CPU (for `--device auto`).
+    public var cpuNodes: [Int?] = []
     public var port: Int = 1
     /// GID table index; nil: the scored choice (see `GIDEntry.score`).
     public var gidIndex: Int?

@@ -1,5 +1,6 @@
 import CFabricRDMA
 import FabricCore
+import FabricPlacement
 
 extension TransportKind {
     public static let verbs = TransportKind("verbs")
@@ -27,6 +28,11 @@ extension VerbsTransport {
         make: { store, context in
             var options = context[VerbsOptions.self]
             options.timeout = context.timeout
+            options.localRank = context.localRank ?? store.rank
+            options.cpuNodes = context.cpus.map(NICAssignment.numaNode(ofCPU:))
+            // --cm's address: this rank's entry of an --iface list.
+            options.cmInterface = try NICAssignment(parsing: options.cmInterface, flag: "--iface", allowsAuto: false)
+                .choose(localRank: options.localRank, candidates: [], cpuNodes: []).name
             return try VerbsTransport(store: store, options: options)
         })
 }

@@ -26,6 +26,8 @@ public final class VerbsTransport: OneSidedTransport {
     public let gid: GIDEntry
     /// Where this rank runs and allocates, for the report.
     public let placement: String
+    /// Why this device (see `DeviceSelection.deviceChoice`).
+    public let deviceChoice: String
 
     private let store: any Store
     private let device: VerbsDevice
@@ -62,6 +64,7 @@ public final class VerbsTransport: OneSidedTransport {
         let selection = try ports.map { [rank] in try DeviceSelection(options: options, rank: rank, among: $0) } ?? DeviceSelection(options: options, rank: rank)
         port = selection.port
         gid = selection.gid
+        deviceChoice = selection.deviceChoice
         // Place the polling thread and the buffers it registers next to the NIC.
         let numa = NUMAPlacement(device: selection.port.device, deviceNode: selection.numaNode, requestedNode: options.numaNode, cpusPinned: options.pinned)
         try numa.apply()
@@ -87,7 +90,7 @@ public final class VerbsTransport: OneSidedTransport {
 
     public var settings: [String: String] {
         [
-            "device": port.device, "port": "\(port.port)", "link_layer": port.linkLayer,
+            "device": port.device, "device_choice": deviceChoice, "port": "\(port.port)", "link_layer": port.linkLayer,
             "gid_index": "\(gid.index)", "gid": gid.gid, "gid_type": gid.type,
             "queue_pairs_per_peer": "\(options.queuePairs)",
             "stripe_minimum_bytes": options.queuePairs > 1 ? "\(StripePlan.minimumStripe)" : "not striped",

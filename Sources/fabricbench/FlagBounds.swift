@@ -15,6 +15,16 @@ enum FlagBounds {
         }
     }
 
+    /// `--cpus 0,2`: CPU numbers, local rank i on entry i mod count; nil: not pinned.
+    static func cpuList(_ text: String?) throws -> [Int] {
+        guard let text else { return [] }
+        let list = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ $0 != nil && (0...65535).contains($0!) }) else {
+            throw ValidationError("--cpus '\(text)' is not a comma-separated list of CPU numbers 0...65535 (e.g. 0,1)")
+        }
+        return list.map { $0! }
+    }
+
     static let seconds: ClosedRange<Double> = 0.001...1_000_000  // 11.5 days
     static let iterations: ClosedRange<Int> = 1...1_000_000_000
     static let bytes: ClosedRange<Int> = 1...(1 << 40)

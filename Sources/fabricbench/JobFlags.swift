@@ -1,6 +1,7 @@
 import ArgumentParser
 import FabricEngine
 import FabricMeasure
+import FabricPlacement
 import FabricCore
 import FabricRendezvous
 import FabricTCP
@@ -72,7 +73,7 @@ struct JobFlags: ParsableArguments {
     @Option(help: ArgumentHelp(TransportChoice.help))
     var transport: TransportChoice = .auto
 
-    @Option(help: "RDMA device (e.g. mlx5_0, rxe0); default: the first with an active port.")
+    @Option(help: ArgumentHelp("RDMA device (mlx5_0), a list local rank i takes entry i mod count from (mlx5_0,mlx5_1,...: one NIC per rank, as on rail-optimized GPU nodes), or auto (active devices spread over local ranks by NUMA node; see 'fabricbench devices --ranks N'); default: the first with an active port.", valueName: "nic"))
     var device: String?
 
     @Option(help: "RDMA port number.")
@@ -108,8 +109,11 @@ struct JobFlags: ParsableArguments {
     @Option(help: "RDMA: run and allocate on this NUMA node (default: the NIC's node; --cpus overrides both).")
     var numa: Int?
 
-    @Option(help: "Use this interface's address for data connections (e.g. eth1, ib0).")
+    @Option(help: ArgumentHelp("Use this interface's address for data connections (eth1, ib0), or a list local rank i takes entry i mod count from (eth0,eth1: one rail each). The rendezvous listens on the first entry's address.", valueName: "name"))
     var iface: String?
+
+    @Option(help: "This rank's index among the job's ranks on its host, which picks its --device/--iface/--cpus entry (default: from the launcher: OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, LOCAL_RANK, FABRICBENCH_LOCAL_RANK, --np).")
+    var localRank: Int?
 
     @Option(help: "Bind data connections to this local address.")
     var bind: String?
@@ -176,6 +180,12 @@ struct JobFlags: ParsableArguments {
             do { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") } catch { throw ValidationError("\(error)") }
         }
         _ = try cpuList()
+        try FlagBounds.check(localRank, "--local-rank", 0...LaunchEnvironment.maximumWorldSize)
+        if localRanks != nil && localRank != nil { throw ValidationError("--np numbers its ranks itself: drop --local-rank") }
+        do {
+            _ = try NICAssignment(parsing: device, flag: "--device", allowsAuto: true)
+            _ = try NICAssignment(parsing: iface, flag: "--iface", allowsAuto: false)
+        } catch { throw ValidationError("\(error)") }
         _ = try resolvedHostLabel(environment: ProcessInfo.processInfo.environment)
         if let injectJitter {
             do { _ = try JitterDistribution(parsing: injectJitter) } catch { throw ValidationError("--inject-jitter \(error)") }
@@ -195,14 +205,7 @@ struct JobFlags: ParsableArguments {
         }
     }
 
-    func cpuList() throws -> [Int] {
-        guard let cpus else { return [] }
-        let list = cpus.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !list.isEmpty, list.allSatisfy({ $0 != nil && (0...65535).contains($0!) }) else {
-            throw ValidationError("--cpus '\(cpus)' is not a comma-separated list of CPU numbers 0...65535 (e.g. 0,1)")
-        }
-        return list.map { $0! }
-    }
+    func cpuList() throws -> [Int] { try FlagBounds.cpuList(cpus) }
 
     var jobOptions: JobOptions {
         var o = JobOptions()
@@ -212,7 +215,9 @@ struct JobFlags: ParsableArguments {
         o.hostLabel = try? resolvedHostLabel(environment: ProcessInfo.processInfo.environment)
         o.injectJitter = injectJitter.flatMap { try? JitterDistribution(parsing: $0) }
         o.jitterSeed = jitterSeed
-        o.storeAddress = bind ?? iface.flatMap { try? Socket.address(ofInterface: $0) }
+        o.transportContext.cpus = o.cpus
+        // Rank 0 is local rank 0 under every launcher: its entry is the first.
+        o.storeAddress = bind ?? iface.flatMap { $0.split(separator: ",").first.flatMap { try? Socket.address(ofInterface: String($0)) } }
         var tcp = TCPOptions()
         tcp.bindAddress = bind
         tcp.interface = iface

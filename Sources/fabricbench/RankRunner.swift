@@ -18,7 +18,8 @@ enum RankRunner {
         let environment = ProcessInfo.processInfo.environment
         let jobToken = try flags.resolvedJobToken(environment: environment)
         let manual = ManualLaunch(rank: flags.rank, worldSize: flags.worldSize, master: flags.master, jobToken: jobToken)
-        let detected = try LaunchEnvironment.detect(manual, environment: environment)
+        var detected = try LaunchEnvironment.detect(manual, environment: environment)
+        if let localRank = flags.localRank { detected?.localRank = localRank }
 
         if detected == nil || flags.localRanks != nil {
             if let spec = detected, spec.launcher != .flags {

@@ -9,8 +9,8 @@ final class ReportEscapingCLITests: XCTestCase {
     static func hostile(_ field: String) -> String { #"">'<script>alert(1)</script>&amp;"# + "@" + field + "@" }
 
     /// Strings that must stay as they are for the file to load: the command selects the shape,
-    /// the status and a verdict's metric are enumerations, histograms are base64.
-    static let structural: Set<String> = ["command", "status", "histogram", "window_histogram", "metric"]
+    /// the status and a verdict's metric, subject and direction are enumerations, histograms are base64.
+    static let structural: Set<String> = ["command", "status", "histogram", "window_histogram", "metric", "subject", "direction"]
 
     /// A real file with a marked hostile string in every other string field and every key of
     /// `arguments`, `settings` and `libraries` (their values are marked with the object's name);

@@ -46,6 +46,24 @@ public final class Socket {
         throw FabricError.configuration("--iface \(iface): no such interface with an IP address on this host (see 'ip -br addr')")
     }
 
+    /// The interface that owns a local address (nil: none does, or the address is a name).
+    public static func interface(ofAddress address: String) -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            guard let sa = entry.pointee.ifa_addr, [AF_INET, AF_INET6].contains(Int32(sa.pointee.sa_family)) else { continue }
+            let length = socklen_t(sa.pointee.sa_family == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+            guard getnameinfo(sa, length, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else { continue }
+            let text = String(cString: buffer)
+            if text == address || text.split(separator: "%").first.map(String.init) == address {
+                return String(cString: entry.pointee.ifa_name)
+            }
+        }
+        return nil
+    }
+
     /// A listening socket on host:port (port 0 picks a free one).
     public static func listen(host: String, port: Int, localRank: Int, backlog: Int32 = 1024) throws -> Socket {
         var (address, length) = try resolve(host: host, port: port, passive: true)
