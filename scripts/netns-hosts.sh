@@ -3,12 +3,19 @@
 # and veth link into one bridge, and one fabricbench rank per namespace. Everything is torn
 # down on exit, whatever happens (error, timeout, Ctrl-C). Needs root (ip netns, tc).
 #
-#   scripts/netns-hosts.sh [-n HOSTS] [--ranks-per-host K] [--shape I-J:RATE]... [--shape-host I:RATE[:out]]...
+#   scripts/netns-hosts.sh [-n HOSTS] [--ranks-per-host K] [--rails R] [--shape I-J:RATE]...
+#                          [--shape-host I:RATE[:out]]... [--shape-nic I:R:RATE[:out]]...
 #                          [--cut S:I]... [--timeout SECONDS] -- COMMAND [ARGS...]
 #
 # COMMAND runs K times per namespace (default once) with FABRICBENCH_RANK, FABRICBENCH_WORLD_SIZE
 # and FABRICBENCH_MASTER set (rank 0's address), so `fabricbench latency ...` needs no launch
-# flags; host i runs ranks i*K to i*K+K-1. Rank 0's standard output is this script's standard
+# flags; host i runs ranks i*K to i*K+K-1, FABRICBENCH_LOCAL_RANK 0 to K-1. (The local size is
+# left to the world size: every "host" shares this machine's cores.)
+#
+# --rails R gives each namespace R interfaces, eth0 to eth(R-1): rail r is its own bridge and
+# subnet (10.(201+r).X.(i+1)/24), as NIC r of every node hangs off rail r's leaf. Ranks pick
+# theirs with `--iface eth0,eth1,...` (local rank i on eth i). Traffic between rails is routed
+# by the namespaces (reverse-path filtering off), as a spine would. Rank 0's standard output is this script's standard
 # output; the other ranks' output goes to standard error with a "[host i]" prefix.
 #
 # --shape I-J:RATE limits the link between hosts I and J to RATE (tc's units: 100mbit,
@@ -16,7 +23,8 @@
 # other pair of hosts is affected. netem is not needed (and not in every kernel).
 #
 # --shape-host I:RATE limits everything host I sends and receives to RATE (a token bucket on
-# its veth, each end); with :out, only what it sends (a bad transmit lane). Traffic between
+# its veth, each end); with :out, only what it sends (a bad transmit lane). --shape-nic I:R:RATE
+# does the same to host I's rail-R interface only (one bad NIC of a multi-NIC node). Traffic between
 # ranks of one host does not cross the veth and is never shaped.
 #
 # --cut S:I takes host I's link down S seconds after the ranks start: a network partition
@@ -29,6 +37,8 @@ set -euo pipefail
 
 hosts=4
 per_host=1
+rails=1
+nic_shapes=()
 timeout=120
 shapes=()
 host_shapes=()
@@ -40,6 +50,8 @@ while [ $# -gt 0 ]; do
         --shape) [ $# -ge 2 ] || usage; shapes+=("$2"); shift 2 ;;
         --shape-host) [ $# -ge 2 ] || usage; host_shapes+=("$2"); shift 2 ;;
         --ranks-per-host) [ $# -ge 2 ] || usage; per_host=$2; shift 2 ;;
+        --rails) [ $# -ge 2 ] || usage; rails=$2; shift 2 ;;
+        --shape-nic) [ $# -ge 2 ] || usage; nic_shapes+=("$2"); shift 2 ;;
         --cut) [ $# -ge 2 ] || usage; cuts+=("$2"); shift 2 ;;
         --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
         --) shift; break ;;
@@ -51,6 +63,8 @@ done
     || { echo "netns-hosts: -n takes 2 to 32 hosts (got '$hosts')" >&2; exit 2; }
 [[ "$per_host" =~ ^[0-9]+$ ]] && [ "$per_host" -ge 1 ] && [ "$per_host" -le 8 ] \
     || { echo "netns-hosts: --ranks-per-host takes 1 to 8 (got '$per_host')" >&2; exit 2; }
+[[ "$rails" =~ ^[0-9]+$ ]] && [ "$rails" -ge 1 ] && [ "$rails" -le 8 ] \
+    || { echo "netns-hosts: --rails takes 1 to 8 (got '$rails')" >&2; exit 2; }
 [[ "$timeout" =~ ^[0-9]+$ ]] && [ "$timeout" -ge 1 ] || { echo "netns-hosts: --timeout takes whole seconds (got '$timeout')" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "netns-hosts: needs root for ip netns and tc (run with sudo)" >&2; exit 2; }
 for tool in ip tc unshare timeout; do
@@ -63,25 +77,40 @@ bridge="${prefix}br"
 subnet="10.201.$id"
 address() { echo "$subnet.$(( $1 + 1 ))"; }
 namespace() { echo "${prefix}h$1"; }
+# Rail 0 keeps the single-rail names; rail r > 0 has its own bridge, subnet and veths.
+rail_bridge() { [ "$1" = 0 ] && echo "$bridge" || echo "${prefix}br$1"; }
+rail_address() { echo "10.$(( 201 + $2 )).$id.$(( $1 + 1 ))"; }
+rail_veth() { [ "$2" = 0 ] && echo "${prefix}v$1" || echo "${prefix}v$1r$2"; }
 
 teardown() {
     for ((i = 0; i < hosts; i++)); do ip netns del "$(namespace "$i")" 2>/dev/null || true; done
-    ip link del "$bridge" 2>/dev/null || true
+    for ((r = 0; r < rails; r++)); do ip link del "$(rail_bridge "$r")" 2>/dev/null || true; done
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-ip link show "$bridge" >/dev/null 2>&1 && { echo "netns-hosts: bridge $bridge already exists (a stale run?): ip link del $bridge" >&2; exit 1; }
-ip link add "$bridge" type bridge
-ip link set "$bridge" up
+for ((r = 0; r < rails; r++)); do
+    b=$(rail_bridge "$r")
+    ip link show "$b" >/dev/null 2>&1 && { echo "netns-hosts: bridge $b already exists (a stale run?): ip link del $b" >&2; exit 1; }
+    ip link add "$b" type bridge
+    ip link set "$b" up
+done
 for ((i = 0; i < hosts; i++)); do
     ns=$(namespace "$i")
     ip netns add "$ns"
-    ip link add "${prefix}v$i" type veth peer name eth0 netns "$ns"
-    ip link set "${prefix}v$i" master "$bridge" up
-    ip -n "$ns" addr add "$(address "$i")/24" dev eth0
-    ip -n "$ns" link set eth0 up
+    for ((r = 0; r < rails; r++)); do
+        ip link add "$(rail_veth "$i" "$r")" type veth peer name "eth$r" netns "$ns"
+        ip link set "$(rail_veth "$i" "$r")" master "$(rail_bridge "$r")" up
+        ip -n "$ns" addr add "$(rail_address "$i" "$r")/24" dev "eth$r"
+        ip -n "$ns" link set "eth$r" up
+    done
     ip -n "$ns" link set lo up
+    if [ "$rails" -gt 1 ]; then
+        # A rank on rail 0 reaching a peer's rail-1 address leaves by eth1 and is answered by
+        # the peer's eth0: strict reverse-path filtering would drop that.
+        for conf in all default eth0; do ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$conf.rp_filter=0"; done
+        for ((r = 1; r < rails; r++)); do ip netns exec "$ns" sysctl -qw "net.ipv4.conf.eth$r.rp_filter=0"; done
+    fi
 done
 
 # One htb class per shaped pair, on each end's egress, matching the other end's address.
@@ -122,6 +151,18 @@ for spec in "${host_shapes[@]}"; do
     echo "# netns-hosts: host $h shaped to $rate, ${out:+only what it sends}${out:-both ways}" >&2
 done
 
+for spec in "${nic_shapes[@]}"; do
+    if ! [[ "$spec" =~ ^([0-9]+):([0-9]+):([0-9]+[kmg]?(bit|bps))(:out)?$ ]]; then
+        echo "netns-hosts: --shape-nic '$spec' is not I:R:RATE or I:R:RATE:out (e.g. 2:1:200mbit)" >&2; exit 2
+    fi
+    h=${BASH_REMATCH[1]} r=${BASH_REMATCH[2]} rate=${BASH_REMATCH[3]} out=${BASH_REMATCH[5]}
+    { [ "$h" -lt "$hosts" ] && [ "$r" -lt "$rails" ]; } || { echo "netns-hosts: --shape-nic '$spec': host must be below $hosts and rail below $rails" >&2; exit 2; }
+    [ "$r" != 0 ] || [ -z "${shaped_classes[$h]:-}" ] || { echo "netns-hosts: --shape-nic '$spec': host $h's eth0 already has a --shape link" >&2; exit 2; }
+    ip netns exec "$(namespace "$h")" tc qdisc add dev "eth$r" root tbf rate "$rate" burst 64kb latency 400ms
+    [ -n "$out" ] || tc qdisc add dev "$(rail_veth "$h" "$r")" root tbf rate "$rate" burst 64kb latency 400ms
+    echo "# netns-hosts: host $h eth$r shaped to $rate, ${out:+only what it sends}${out:-both ways}" >&2
+done
+
 for spec in "${cuts[@]}"; do
     [[ "$spec" =~ ^([0-9]+(\.[0-9]+)?):([0-9]+)$ ]] && [ "${BASH_REMATCH[3]}" -lt "$hosts" ] \
         || { echo "netns-hosts: --cut '$spec' is not SECONDS:HOST with a host below $hosts (e.g. 2:1)" >&2; exit 2; }
@@ -133,7 +174,7 @@ world=$(( hosts * per_host ))
 for ((i = 0; i < hosts; i++)); do
   for ((j = 0; j < per_host; j++)); do
     rank=$(( i * per_host + j ))
-    env=(FABRICBENCH_RANK="$rank" FABRICBENCH_WORLD_SIZE="$world" FABRICBENCH_MASTER="$(address 0):$port"
+    env=(FABRICBENCH_RANK="$rank" FABRICBENCH_LOCAL_RANK="$j" FABRICBENCH_WORLD_SIZE="$world" FABRICBENCH_MASTER="$(address 0):$port"
          FABRICBENCH_JOB_TOKEN="netns-$$")
     # A UTS namespace too, so each rank reports its own host name.
     run=(ip netns exec "$(namespace "$i")" unshare --uts sh -c 'hostname "$0"; exec "$@"'

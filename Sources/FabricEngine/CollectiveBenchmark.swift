@@ -75,7 +75,8 @@ public final class CollectiveBenchmark {
         let buffers = try CollectiveBuffers(kind: options.kind, type: options.type, maxCount: counts.max() ?? 0,
                                             tuning: options.tuning, transport: job.transport)
         let chooser = try AlgorithmChooser(benchmark: self, algorithms: algorithms, buffers: buffers, maxCount: counts.max() ?? 0)
-        let hosts = job.rank == 0 ? try job.hostNames() : []
+        let placements = job.rank == 0 ? try job.placements() : []
+        let hosts = placements.map(\.host)
         var durations = [UInt64](repeating: 0, count: options.iterations)
         var timings: [Timings] = []
 
@@ -107,15 +108,15 @@ public final class CollectiveBenchmark {
                 for (r, report) in reports.enumerated() where report.nanoseconds.count != options.iterations {
                     throw FabricError.protocolViolation(peer: "rank \(r)", detail: "its timing report has \(report.nanoseconds.count) iterations, not \(options.iterations)")
                 }
-                entries.append(combine(count: count, inPlace: inPlace, algorithm: algorithm.name, why: why, reports: reports, hosts: hosts))
+                entries.append(combine(count: count, inPlace: inPlace, algorithm: algorithm.name, why: why, reports: reports, placements: placements))
                 timings.append(Timings(bytes: count * es, inplace: inPlace, perRank: reports.map(\.nanoseconds)))
             }
             if job.rank == 0 { try onSize(entries) }
         }
-        return job.rank == 0 ? StragglerAnalysis.analyze(timings, ranks: job.worldSize, hosts: hosts, k: options.stragglerK, spikeK: options.spikeK) : nil
+        return job.rank == 0 ? StragglerAnalysis.analyze(timings, ranks: job.worldSize, hosts: hosts, nics: placements.map(\.nic), k: options.stragglerK, spikeK: options.spikeK) : nil
     }
 
-    private func combine(count: Int, inPlace: Bool, algorithm: String, why: String, reports: [RankReport], hosts: [String]) -> CollectiveResult {
+    private func combine(count: Int, inPlace: Bool, algorithm: String, why: String, reports: [RankReport], placements: [RankPlacement]) -> CollectiveResult {
         let n = job.worldSize
         let iterations = options.iterations
         let slowest = (0..<iterations).map { i in reports.map { $0.nanoseconds[i] }.max() ?? 0 }
@@ -129,7 +130,9 @@ public final class CollectiveBenchmark {
             for t in report.nanoseconds { h.record(nanoseconds: t) }
             let s = LatencySummary(h)
             let late = RobustStatistics.median(zip(slowest, report.nanoseconds).map { Double($0 - $1) }) / 1000
-            return RankTiming(rank: r, host: hosts[r], meanUs: s.mean, p50Us: s.p50, p99Us: s.p99, maxUs: s.max, lateUs: late)
+            var timing = RankTiming(rank: r, host: placements[r].host, meanUs: s.mean, p50Us: s.p50, p99Us: s.p99, maxUs: s.max, lateUs: late)
+            timing.nic = placements[r].nic
+            return timing
         }
         let wrong = options.check ? reports.compactMap(\.wrong).reduce(0, +) : nil
         let mismatches = reports.flatMap(\.mismatches)

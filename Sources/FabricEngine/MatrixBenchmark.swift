@@ -19,6 +19,9 @@ public struct MatrixOptions: Sendable {
     public var histograms = false
     /// Measure only these pairs ([a, b], a < b); nil: every pair.
     public var only: [[Int]]?
+    /// The pairs were chosen rail by rail (`railLinks`): record each rank's rail and name it
+    /// in the verdicts.
+    public var rails = false
     public var rule = OutlierRule()
     public init() {}
 }
@@ -70,14 +73,17 @@ public final class MatrixBenchmark {
         let schedule = rounds
         // Every pair may be measured again (a suspect's sample), so every rank connects to all.
         try job.transport.connect(to: (0..<n).filter { $0 != job.rank })
-        let hosts = job.rank == 0 ? try job.hostNames() : []
+        let placements = job.rank == 0 ? try job.placements() : []
+        let hosts = placements.map(\.host)
+        let nics = placements.map(\.nic)
+        let rails = options.rails ? Rails.of(placements) : nil
         var links: [PairResult] = []
         for (index, round) in schedule.enumerated() {
             links += try measure(round, key: "matrix/\(index)", hosts: hosts)
             onRound(index + 1, schedule.count)
         }
         links.sort { ($0.ranks[0], $0.ranks[1]) < ($1.ranks[0], $1.ranks[1]) }
-        let diagnosis = job.rank == 0 ? MatrixDiagnosis(rule: options.rule, hosts: hosts) : nil
+        let diagnosis = job.rank == 0 ? MatrixDiagnosis(rule: options.rule, hosts: hosts, nics: nics, rails: rails) : nil
         let outcome = diagnosis?.diagnose(links)
 
         // A passing hiccup on a host (another tenant, a stalled scheduler) can make a healthy
@@ -104,12 +110,30 @@ public final class MatrixBenchmark {
             for i in links.indices { strip(&links[i]) }
             for i in retests.indices { strip(&retests[i]) }
         }
-        return LinkMatrixResult(latencyBytes: options.latencyBytes, latencyIterations: options.latencyIterations,
+        var result = LinkMatrixResult(latencyBytes: options.latencyBytes, latencyIterations: options.latencyIterations,
                                 bandwidthBytes: options.bandwidthBytes, bandwidthMessages: options.bandwidthMessages,
                                 rounds: schedule.map { $0.map { [$0.0, $0.1] } }, links: links, hosts: hosts,
                                 rule: options.rule.description, verdicts: settled.links,
                                 transient: options.retest ? settled.transientLinks : nil, retests: options.retest ? retests : nil,
                                 diagnosis: settled.holds, transientSuspects: options.retest ? settled.transient : nil)
+        result.nics = nics
+        result.rails = rails
+        return result
+    }
+
+    /// `--rails`: the links between ranks of the same rail on different hosts, chosen by rank 0
+    /// from every rank's placement and handed to all. Collective. On a rail-optimized fabric
+    /// NIC i of every node hangs off the leaf of rail i: these links are what a rail carries.
+    public static func railLinks(job: Job) throws -> [[Int]] {
+        let pairs: [[Int]]? = try job.control.decide("matrix/rails", what: "links of each rail") {
+            let placements = try job.placements()
+            let links = Rails.links(placements)
+            return links.isEmpty ? nil : links
+        }
+        guard let pairs else {
+            throw FabricError.configuration("matrix --rails: no two ranks on different hosts share a rail (a rail joins local rank i of every host; all \(job.worldSize) ranks report one host, or each host runs other local ranks): run on at least two hosts, or drop --rails")
+        }
+        return pairs
     }
 
     /// One round: each pair measures latency, then a stream each way; rank 0 gets the

@@ -29,10 +29,16 @@ public struct MatrixDiagnosis: Sendable {
     /// Host index of each rank, in order of first appearance.
     let hostOfRank: [Int]
     let hostNames: [String]
+    /// Each rank's NIC and rail (--rails), when known: verdicts on some ranks of a host then
+    /// name the (host, NIC) pair and the rail.
+    public let nics: [String]?
+    public let rails: [Int]?
 
-    public init(rule: OutlierRule, hosts: [String]) {
+    public init(rule: OutlierRule, hosts: [String], nics: [String]? = nil, rails: [Int]? = nil) {
         self.rule = rule
         self.hosts = hosts
+        self.nics = nics?.count == hosts.count ? nics : nil
+        self.rails = rails?.count == hosts.count ? rails : nil
         var index: [String: Int] = [:]
         var names: [String] = []
         hostOfRank = hosts.map { h in
@@ -73,8 +79,8 @@ public struct MatrixDiagnosis: Sendable {
     }
 
     /// Links to measure again, alone: each link that is a verdict of its own, and for each
-    /// suspect up to three of its links to ranks of hosts that are not suspects, on distinct
-    /// hosts where possible (a bad node with eight ranks spoils thousands of links; three
+    /// suspect up to three of its links to ranks of hosts that are not suspects (on its rail,
+    /// with --rails), on distinct hosts where possible (a bad node with eight ranks spoils thousands of links; three
     /// tell whether it is still bad).
     public func retestPlan(_ outcome: Outcome) -> [[Int]] {
         var pairs: [[Int]] = []
@@ -83,8 +89,10 @@ public struct MatrixDiagnosis: Sendable {
         let suspectRanks = Set(outcome.verdicts.filter { $0.subject != .link }.flatMap(\.ranks))
         for v in outcome.verdicts where v.subject != .link {
             let own = Set(v.ranks.map { hostOfRank[$0] })
+            // With --rails only the suspect's own rail crosses its NIC: stay on it.
             let peers = (0..<hosts.count).filter { p in
                 !suspectRanks.contains(p) && (v.betweenHosts ? !own.contains(hostOfRank[p]) : hostOfRank[p] == hostOfRank[v.ranks[0]])
+                    && (v.rail == nil || rails?[p] == v.rail)
             }
             var usedHosts: Set<Int> = []
             var chosen = 0
@@ -175,14 +183,15 @@ public struct MatrixDiagnosis: Sendable {
                 let e = entries[flag.index]
                 let arrow = metric.directed ? "→" : "↔"
                 let times = flag.ratio >= 1 ? String(format: "%.1f×", flag.ratio) : String(format: "%.2g×", flag.ratio)
-                let text = "rank \(e.from) \(arrow) rank \(e.to) (\(hosts[e.from]) \(arrow) \(hosts[e.to])): \(metric.label) "
+                let text = "rank \(e.from) \(arrow) rank \(e.to) (\(place(e.from)) \(arrow) \(place(e.to))): \(metric.label) "
                     + Self.figure(flag.value) + " \(metric.unit), \(times) the median link "
                     + "\(between ? "between hosts" : "within a host") (" + Self.figure(flag.median) + " \(metric.unit))"
                 let ranks = [e.from, e.to]
                 out.append(FlaggedLink(
                     verdict: LinkVerdict(ranks: ranks, metric: metric.rawValue, value: flag.value, median: flag.median, ratio: flag.ratio, text: text),
                     asVerdict: Verdict(subject: .link, hosts: [hosts[e.from], hosts[e.to]], ranks: ranks, direction: metric.directed ? .sends : .both,
-                                       metric: metric.rawValue, betweenHosts: between, value: flag.value, reference: flag.median, text: text)))
+                                       metric: metric.rawValue, betweenHosts: between, value: flag.value, reference: flag.median, text: text,
+                                       nics: nics.map { n in ranks.map { n[$0] } }, rail: rail(of: ranks))))
             }
         }
         return out
@@ -195,8 +204,15 @@ public struct MatrixDiagnosis: Sendable {
         switch subject {
         case .host: who = "host \(names[0])"
         case .hosts: who = "hosts \(names.joined(separator: ", ")) (slow to every host outside this group, fine among themselves: a shared switch or uplink?)"
-        case .ranks, .link: who = (f.ranks.count == 1 ? "rank \(f.ranks[0])" : "ranks \(f.ranks.map(String.init).joined(separator: ", "))") + " on host \(names[0])"
+        case .ranks, .link:
+            if let nics {
+                // The broken part is a (host, NIC) pair: name it first.
+                who = "\(names[0]) \(f.ranks.map { nics[$0] }.joined(separator: ", ")) (\(f.ranks.count == 1 ? "rank" : "ranks") \(f.ranks.map(String.init).joined(separator: ", ")))"
+            } else {
+                who = (f.ranks.count == 1 ? "rank \(f.ranks[0])" : "ranks \(f.ranks.map(String.init).joined(separator: ", "))") + " on host \(names[0])"
+            }
         }
+        let onRail = rail(of: f.ranks).map { " on rail \($0)" } ?? ""
         let plural = subject != .host && !(subject == .ranks && f.ranks.count == 1)
         let what: String
         if metric.directed {
@@ -210,9 +226,19 @@ public struct MatrixDiagnosis: Sendable {
         }
         let others = f.betweenHosts ? "between the other hosts" : "among the other ranks of the host"
         let times = metric.higherIsWorse ? String(format: "%.1f× higher", f.ratio) : String(format: "%.2g× of it", f.ratio)
-        let text = "\(who): \(what): median \(Self.figure(f.value)) \(metric.unit) against \(Self.figure(f.reference)) \(metric.unit) \(others) (\(times))"
+        let text = "\(who): \(what)\(onRail): median \(Self.figure(f.value)) \(metric.unit) against \(Self.figure(f.reference)) \(metric.unit) \(others) (\(times))"
         return Verdict(subject: subject, hosts: names, ranks: f.ranks, direction: f.direction, metric: metric.rawValue,
-                       betweenHosts: f.betweenHosts, value: f.value, reference: f.reference, text: text)
+                       betweenHosts: f.betweenHosts, value: f.value, reference: f.reference, text: text,
+                       nics: nics.map { n in f.ranks.map { n[$0] } }, rail: rail(of: f.ranks))
+    }
+
+    /// "host eth1" when NICs are known, else the host.
+    func place(_ rank: Int) -> String { hosts[rank] + (nics.map { " \($0[rank])" } ?? "") }
+
+    /// With --rails: the rail the ranks share, if they share one.
+    func rail(of ranks: [Int]) -> Int? {
+        guard let rails, let first = ranks.first, ranks.allSatisfy({ rails[$0] == rails[first] }) else { return nil }
+        return rails[first]
     }
 
     static func figure(_ v: Double) -> String { String(format: "%.3g", v) }

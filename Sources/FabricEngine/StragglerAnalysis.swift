@@ -6,8 +6,9 @@ private let mad = RobustStatistics.mad
 
 /// Finds the ranks that hold a collective up (see `StragglerReport` for the rule).
 enum StragglerAnalysis {
-    /// `hosts`: each rank's host label (empty: unknown).
-    static func analyze(_ timings: [CollectiveBenchmark.Timings], ranks n: Int, hosts: [String] = [], k: Double, spikeK: Double) -> StragglerReport {
+    /// `hosts`, `nics`: each rank's host label and NIC (empty: unknown).
+    static func analyze(_ timings: [CollectiveBenchmark.Timings], ranks n: Int, hosts: [String] = [], nics: [String] = [],
+                        k: Double, spikeK: Double) -> StragglerReport {
         var lateness = [[Double]](repeating: [], count: n)
         var own = [[Double]](repeating: [], count: n)
         var iterationTimes: [Double] = []
@@ -43,12 +44,12 @@ enum StragglerAnalysis {
         let fraction = typical > 0 ? slowestLate / typical : 0
         spikes.sort { $0.timeUs / max($0.medianUs, 1e-9) > $1.timeUs / max($1.medianUs, 1e-9) }
         let f1 = { (v: Double) in String(format: "%.1f", v) }
-        let host = { (r: Int) in r < hosts.count ? " (host \(hosts[r]))" : "" }
+        let host = { (r: Int) in r < hosts.count ? " (host \(hosts[r])\(r < nics.count ? " \(nics[r])" : ""))" : "" }
         var summary: String
         if let s = slowest, !flagged.isEmpty {
             summary = "straggler: rank \(s)\(host(s)) arrives \(f1(slowestLate)) us after the first rank on median "
                 + "(\(Int((100 * fraction).rounded()))% of a \(f1(typical)) us iteration); "
-                + "flagged (lateness > median + \(Int(k)) MAD): " + Self.byHost(flagged, hosts: hosts)
+                + "flagged (lateness > median + \(Int(k)) MAD): " + Self.byHost(flagged, hosts: hosts, nics: nics)
         } else {
             summary = "no straggler: every rank's median lateness is within median + \(Int(k)) MAD "
                 + "(largest: rank \(slowest ?? 0), \(f1(slowestLate)) us)"
@@ -65,8 +66,10 @@ enum StragglerAnalysis {
         return report
     }
 
-    /// "host a (ranks 1, 2), rank 5 (host b)": flagged ranks sharing a host are named together.
-    static func byHost(_ ranks: [Int], hosts: [String]) -> String {
+    /// "host a (ranks 1 mlx5_1, 2 mlx5_2), rank 5 (host b mlx5_5)": flagged ranks sharing a
+    /// host are named together, each with its NIC when known (a late rank on a rail-optimized
+    /// node points at its NIC or its GPU).
+    static func byHost(_ ranks: [Int], hosts: [String], nics: [String] = []) -> String {
         guard hosts.count > (ranks.max() ?? -1) else { return ranks.map { "rank \($0)" }.joined(separator: ", ") }
         var order: [String] = []
         var members: [String: [Int]] = [:]
@@ -76,7 +79,8 @@ enum StragglerAnalysis {
         }
         return order.map { h in
             let rs = members[h]!
-            return rs.count == 1 ? "rank \(rs[0]) (host \(h))" : "host \(h) (ranks \(rs.map(String.init).joined(separator: ", ")))"
+            let nic = { (r: Int) in r < nics.count ? " \(nics[r])" : "" }
+            return rs.count == 1 ? "rank \(rs[0]) (host \(h)\(nic(rs[0])))" : "host \(h) (ranks \(rs.map { "\($0)\(nic($0))" }.joined(separator: ", ")))"
         }.joined(separator: ", ")
     }
 }

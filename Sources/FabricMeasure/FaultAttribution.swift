@@ -85,12 +85,17 @@ public struct FaultAttribution: Sendable {
             let hostLink = { (g: Int, h: Int) -> Double? in let v = hostTable[g * hostCount + h]; return v > 0 ? v : nil }
             let suspects = judge.search(units: Array(0..<hostCount), value: hostLink)
             let suspectHosts = Set(suspects.keys)
-            // Rank level, against links between hosts that are not suspects.
+            // Rank level, between hosts: the ranks of hosts that are not suspects by the same
+            // greedy search, so a rank is judged against links that are not its own (one bad
+            // NIC's links are a quarter of a small rail's and would widen the spread it is
+            // judged by); then the ranks of suspect hosts against the links among the rest.
+            let betweenHosts = { (i: Int, j: Int) in hostOfRank[i] == hostOfRank[j] ? nil : link(i, j) }
             let clean = (0..<n).filter { !suspectHosts.contains(hostOfRank[$0]) }
-            var flaggedRanks: [Int: Judge.Flag] = [:]
-            if let reference = judge.reference(clean, value: { i, j in hostOfRank[i] == hostOfRank[j] ? nil : link(i, j) }) {
-                for i in 0..<n {
-                    let peers = clean.filter { hostOfRank[$0] != hostOfRank[i] }
+            var flaggedRanks = judge.search(units: clean, value: betweenHosts)
+            let cleanRanks = clean.filter { flaggedRanks[$0] == nil }
+            if !suspectHosts.isEmpty, let reference = judge.reference(cleanRanks, value: betweenHosts) {
+                for i in 0..<n where suspectHosts.contains(hostOfRank[i]) {
+                    let peers = cleanRanks.filter { hostOfRank[$0] != hostOfRank[i] }
                     if let flag = judge.flag(i, peers: peers, value: link, against: reference) { flaggedRanks[i] = flag }
                 }
             }

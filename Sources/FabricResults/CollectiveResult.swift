@@ -73,6 +73,8 @@ public struct Mismatch: Codable, Sendable, Equatable {
 public struct RankTiming: Codable, Sendable {
     public var rank: Int
     public var host: String
+    /// The NIC it used (schema 4 on).
+    public var nic: String?
     public var meanUs: Double
     public var p50Us: Double
     public var p99Us: Double

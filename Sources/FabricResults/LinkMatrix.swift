@@ -16,6 +16,10 @@ public struct LinkMatrixResult: Codable, Sendable {
     public var links: [PairResult]
     /// Each rank's host, by rank, as the ranks reported it (--host-label).
     public var hosts: [String]?
+    /// Each rank's NIC (device or interface), by rank (schema 4 on).
+    public var nics: [String]?
+    /// With --rails: each rank's rail (its local rank); only links within a rail were measured.
+    public var rails: [Int]?
     public var latencyP50Us: [[Double?]]
     public var latencyP999Us: [[Double?]]
     /// Row = sender, column = receiver.
@@ -147,9 +151,14 @@ public struct Verdict: Codable, Sendable, Equatable {
     public var reference: Double
     public var ratio: Double
     public var text: String
+    /// The NICs of `ranks`, in order, when the ranks reported them: a broken part on a
+    /// multi-NIC node is a (host, NIC) pair.
+    public var nics: [String]?
+    /// With --rails: the rail of `ranks` when they share one.
+    public var rail: Int?
 
     public init(subject: Subject, hosts: [String], ranks: [Int], direction: FaultAttribution.Direction, metric: String,
-                betweenHosts: Bool, value: Double, reference: Double, text: String) {
+                betweenHosts: Bool, value: Double, reference: Double, text: String, nics: [String]? = nil, rail: Int? = nil) {
         self.subject = subject
         self.hosts = hosts
         self.ranks = ranks
@@ -160,6 +169,8 @@ public struct Verdict: Codable, Sendable, Equatable {
         self.reference = reference
         ratio = reference > 0 ? value / reference : 0
         self.text = text
+        self.nics = nics
+        self.rail = rail
     }
 }
 

@@ -85,6 +85,9 @@ struct MatrixCommand: MeasuringCommand {
     @Option(help: ArgumentHelp("Measure only the links of these ranks (comma-separated) to every other rank.", valueName: "ranks"))
     var ranks: String?
 
+    @Flag(help: "Measure rail by rail: only links between ranks of the same local rank on different hosts (local rank i drives NIC i, on rail i's leaf), and name each verdict's (host, NIC) and rail.")
+    var rails = false
+
     func validate() throws {
         try FlagBounds.check(iterations, "-n", FlagBounds.iterations)
         try FlagBounds.check(latencySize.bytes, "--lat-size", FlagBounds.bytes, unit: " bytes")
@@ -95,7 +98,8 @@ struct MatrixCommand: MeasuringCommand {
         try FlagBounds.check(outlierK, "--outlier-k", FlagBounds.factor)
         try FlagBounds.check(outlierRatio, "--outlier-ratio", 1...1_000_000)
         if let n = job.localRanks, n < 2 { throw ValidationError("matrix measures pairs of ranks: --np must be at least 2 (got \(n))") }
-        if links != nil && ranks != nil { throw ValidationError("--links and --ranks both choose links: give one") }
+        if [links != nil, ranks != nil, rails].filter({ $0 }).count > 1 { throw ValidationError("--links, --ranks and --rails each choose links: give one") }
+        if rails, job.localRanks != nil { throw ValidationError("--rails measures links between hosts, but --np runs every rank on this host: launch on several hosts (mpirun, srun, or scripts/netns-hosts.sh)") }
         let selection = try links.map(LinkSelection.links) ?? ranks.map { .ranks(try LinkSelection.ranks($0)) }
         // Against the world size where it is known before launch; otherwise every rank checks
         // it alike at start.
@@ -128,6 +132,10 @@ struct MatrixCommand: MeasuringCommand {
                     options.only = try selection?.pairs(worldSize: job.worldSize)
                 } catch {
                     throw RankFailure(description: "\(error)", code: 2)
+                }
+                if rails {
+                    options.only = try MatrixBenchmark.railLinks(job: job)
+                    options.rails = true
                 }
                 let progress = sink.map { _ in Progress(what: "matrix") }
                 let benchmark = MatrixBenchmark(job: job, options: options, clock: clock)

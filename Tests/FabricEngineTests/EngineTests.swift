@@ -108,6 +108,52 @@ final class EngineTests: XCTestCase {
     func testStragglersSharingAHostAreNamedTogether() {
         XCTAssertEqual(StragglerAnalysis.byHost([1, 2, 5], hosts: ["a", "b", "b", "c", "c", "d"]), "host b (ranks 1, 2), rank 5 (host d)")
         XCTAssertEqual(StragglerAnalysis.byHost([1], hosts: []), "rank 1", "without hosts, ranks alone")
+        let nics = ["mlx5_0", "mlx5_1", "mlx5_0", "mlx5_1", "mlx5_0", "mlx5_1"]
+        XCTAssertEqual(StragglerAnalysis.byHost([1, 2, 5], hosts: ["a", "a", "b", "b", "c", "c"], nics: nics),
+                       "rank 1 (host a mlx5_1), rank 2 (host b mlx5_0), rank 5 (host c mlx5_1)")
+        XCTAssertEqual(StragglerAnalysis.byHost([2, 3], hosts: ["a", "a", "b", "b"], nics: nics), "host b (ranks 2 mlx5_0, 3 mlx5_1)")
+    }
+
+    /// Placements of `hosts` hosts with `perHost` ranks each, local rank i on NIC i.
+    static func placements(hosts: Int, perHost: Int, localRanks: Bool = true) -> [RankPlacement] {
+        (0..<hosts * perHost).map { r in
+            RankPlacement(rank: r, host: "node\(r / perHost)", localRank: localRanks ? r % perHost : nil, cpu: nil, nic: "mlx5_\(r % perHost)",
+                          nicChoice: nil, port: 1, gidIndex: 3, numaNode: nil, address: nil)
+        }
+    }
+
+    func testRailLinksJoinTheSameLocalRankOfDifferentHosts() {
+        let p = Self.placements(hosts: 3, perHost: 2)
+        XCTAssertEqual(Rails.of(p), [0, 1, 0, 1, 0, 1])
+        XCTAssertEqual(Rails.links(p), [[0, 2], [0, 4], [2, 4], [1, 3], [1, 5], [3, 5]])
+        // Without a launcher's local rank, a rank's place among its host's ranks.
+        XCTAssertEqual(Rails.of(Self.placements(hosts: 2, perHost: 3, localRanks: false)), [0, 1, 2, 0, 1, 2])
+        XCTAssertEqual(Rails.links(Self.placements(hosts: 1, perHost: 4)), [], "one host: no rail links")
+    }
+
+    /// Rails of 4 hosts × 2 NICs, node2's mlx5_1 (rank 5) slow both ways: named as the
+    /// (host, NIC) pair on its rail, not as the host; its re-tests stay on its rail.
+    func testARailSuspectIsNamedByHostNICAndRail() throws {
+        let placements = Self.placements(hosts: 4, perHost: 2)
+        let pairs = Rails.links(placements)
+        let sweep = pairs.map { p in
+            p.contains(5) ? Self.link(p[0], p[1], gbps: 0.02) : Self.link(p[0], p[1], gbps: 1.3 * (1 + 0.01 * Double((p[0] * 7 + p[1] * 3) % 5)))
+        }
+        let diagnosis = MatrixDiagnosis(rule: OutlierRule(), hosts: placements.map(\.host), nics: placements.map(\.nic), rails: Rails.of(placements))
+        let outcome = diagnosis.diagnose(sweep)
+        let suspects = outcome.verdicts.filter { $0.subject != .link }
+        XCTAssertFalse(suspects.isEmpty, "\(outcome.verdicts.map(\.text))")
+        for v in outcome.verdicts {
+            XCTAssertEqual(v.subject, .ranks, v.text)
+            XCTAssertEqual(v.ranks, [5], v.text)
+            XCTAssertEqual(v.nics, ["mlx5_1"], v.text)
+            XCTAssertEqual(v.rail, 1, v.text)
+        }
+        let text = try XCTUnwrap(suspects.first?.text)
+        XCTAssertTrue(text.hasPrefix("node2 mlx5_1 (rank 5): slow both ways on rail 1"), text)
+        let plan = diagnosis.retestPlan(outcome)
+        XCTAssertFalse(plan.isEmpty)
+        XCTAssertTrue(plan.allSatisfy { $0.contains(5) && $0.allSatisfy { $0 % 2 == 1 } }, "re-tests stay on rail 1: \(plan)")
     }
 
     /// A registry of made-up transports, so the choice is tested apart from this host.

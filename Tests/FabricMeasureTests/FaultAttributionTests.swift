@@ -91,6 +91,28 @@ final class FaultAttributionTests: XCTestCase {
         }
     }
 
+    /// A matrix measured rail by rail (4 namespace hosts × 2 NICs, `matrix --rails`, host 2's
+    /// eth1 shaped to 20 Mbit/s), figures as measured on a loaded 2-core machine: clean links
+    /// spread over 24× (0.03 to 0.78 GB/s). Judged against a reference that held its own six
+    /// links, rank 5 sat just inside the noise; against the others' links it is clearly out.
+    func testOneBadNICOnASparseNoisyRail() {
+        let bandwidth: [[Double?]] = [
+            [nil, nil, 0.0649, nil, 0.3438, nil, 0.1781, nil],
+            [nil, nil, nil, 0.1311, nil, 0.0024, nil, 0.0563],
+            [0.0325, nil, nil, nil, 0.7757, nil, 0.0688, nil],
+            [nil, 0.0780, nil, nil, nil, 0.0024, nil, 0.1009],
+            [0.0570, nil, 0.1117, nil, nil, nil, 0.0606, nil],
+            [nil, 0.0024, nil, 0.0024, nil, nil, nil, 0.0024],
+            [0.0470, nil, 0.0525, nil, 0.0597, nil, nil, nil],
+            [nil, 0.0496, nil, 0.0513, nil, 0.0024, nil, nil]]
+        let findings = FaultAttribution().attribute(values: bandwidth, hostOfRank: [0, 0, 1, 1, 2, 2, 3, 3], higherIsWorse: false, symmetric: false)
+        XCTAssertEqual(findings.count, 1, "\(findings)")
+        XCTAssertEqual(findings.first?.ranks, [5])
+        XCTAssertEqual(findings.first?.hosts, [2])
+        XCTAssertEqual(findings.first?.wholeHosts, false)
+        XCTAssertEqual(findings.first?.direction, .both)
+    }
+
     func testTwoBadHosts() {
         for (h, p) in shapes {
             var f = Fabric(hosts: h, perHost: p, noise: 0.1, seed: 5)
