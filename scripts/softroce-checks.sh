@@ -5,7 +5,7 @@
 #   single    every check on one rxe device, ending with a short verbs soak (8 runs) that
 #             finds no device resource left by anything the boot ran
 #   perftest  ib_write_lat / ib_write_bw beside fabricbench, timed (not a pass/fail on speed)
-#   pair      two NICs on one virtual wire (rxe0 <-> rxe1); boot the VM with -n 2
+#   pair      two NICs on one virtual wire (rxe0 <-> rxe1), one per rank; boot the VM with -n 2
 #   soak      the verbs conformance suites, then FABRICBENCH_VERBS_SOAK_RUNS (50) runs, then
 #             the same leftover count (docs/RELIABILITY.md, "Soak")
 # Each line also goes to RESULTS_DIR/MODE.results as it is printed, so the host still counts
@@ -73,6 +73,21 @@ soak() {  # runs
 # A collective over verbs whose table says every element was right.
 collective() { "$fb" "$@" --transport verbs -n 3 -w 1 -c 1 --timeout 120 > "$out/last.log" 2>&1 && grep -q "Out of bounds values : 0 OK" "$out/last.log"; }
 
+# A peer killed mid-run: rank 0 must fail with the verbs advice, long before --timeout.
+kill_test() {  # extra flags for both ranks
+    local json=$out/killed.json port=$((29500 + RANDOM % 50))
+    rm -f "$json"
+    "$fb" latency --rank 0 --world-size 2 --master 127.0.0.1:$port --transport verbs "$@" -b 8 -e 64 -f 2 -D 8 --timeout 120 --json "$json" > "$out/rank0.log" 2>&1 &
+    local r0=$!
+    "$fb" latency --rank 1 --world-size 2 --master 127.0.0.1:$port --transport verbs "$@" -b 8 -e 64 -f 2 -D 8 --timeout 120 > /dev/null 2>&1 &
+    local r1=$!
+    for _ in $(seq 1 600); do grep -q '"bytes"' "$json" 2>/dev/null && break; sleep 0.1; done
+    kill -9 $r1
+    local start=$SECONDS
+    wait $r0; local rc=$?
+    echo "rank 0 exit $rc after $((SECONDS - start)) s"; cat "$out/rank0.log"
+    [ $rc -ne 0 ] && [ $((SECONDS - start)) -lt 60 ] && grep -q "rank 1" "$out/rank0.log" && grep -q '"status" : "failed"' "$json"
+}
 if [ "$mode" = single ]; then
     check devices-sees-rxe0-and-picks-roce-v2 bash -c "'$fb' devices --json '$out/devices.json' | tee /dev/stderr | grep -q 'chosen: GID [0-9]* (RoCE v2'"
     # The default data path is RDMA write with immediate; --verb send is the two-sided one.
@@ -127,21 +142,6 @@ if [ "$mode" = single ]; then
         [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "RDMA" "$out/cm-bad.log"
     }
     check cm-bad-address-refused cm_bad_address
-    # A peer killed mid-run: rank 0 must fail with the verbs advice, long before --timeout.
-    kill_test() {  # extra flags for both ranks
-        local json=$out/killed.json port=$((29500 + RANDOM % 50))
-        rm -f "$json"
-        "$fb" latency --rank 0 --world-size 2 --master 127.0.0.1:$port --transport verbs "$@" -b 8 -e 64 -f 2 -D 8 --timeout 120 --json "$json" > "$out/rank0.log" 2>&1 &
-        local r0=$!
-        "$fb" latency --rank 1 --world-size 2 --master 127.0.0.1:$port --transport verbs "$@" -b 8 -e 64 -f 2 -D 8 --timeout 120 > /dev/null 2>&1 &
-        local r1=$!
-        for _ in $(seq 1 600); do grep -q '"bytes"' "$json" 2>/dev/null && break; sleep 0.1; done
-        kill -9 $r1
-        local start=$SECONDS
-        wait $r0; local rc=$?
-        echo "rank 0 exit $rc after $((SECONDS - start)) s"; cat "$out/rank0.log"
-        [ $rc -ne 0 ] && [ $((SECONDS - start)) -lt 60 ] && grep -q "rank 1" "$out/rank0.log" && grep -q '"status" : "failed"' "$json"
-    }
     check killed-peer-gives-an-error-not-a-hang kill_test
     check killed-peer-cm-gives-an-error-not-a-hang kill_test --cm
     # The conformance suite over verbs, both data paths.
@@ -217,6 +217,31 @@ elif [ "$mode" = pair ]; then
     # The same over rdma_cm: each rank listens on its own NIC's address (10.0.2.15, 10.0.2.16).
     check two-nics-latency-cm pair latency --cm -b 8 -e 64K -f 8 -n 100 -c 1
     check two-nics-allreduce-cm-qps-2 bash -c "$(declare -f pair); fb='$fb' out='$out'; pair allreduce --cm --qps 2 -b 8 -e 1M -f 32 -n 3 -c 1 | grep -q 'Out of bounds values : 0 OK'"
+    # One NIC per local rank (--device a list, or auto), as on a rail-optimized node: the JSON
+    # names each rank's device, and both devices' packet counters grow by the run's traffic.
+    sent() { cat "/sys/class/infiniband/$1/ports/1/hw_counters/sent_pkts" 2>/dev/null || cat "/sys/class/infiniband/$1/ports/1/counters/port_xmit_packets"; }
+    received() { cat "/sys/class/infiniband/$1/ports/1/hw_counters/rcvd_pkts" 2>/dev/null || cat "/sys/class/infiniband/$1/ports/1/counters/port_rcv_packets"; }
+    device_list() {  # --device value, the devices ranks 0 and 1 must report
+        local json=$out/devices-$1.json s0 s1 r0 r1
+        s0=$(sent rxe0) s1=$(sent rxe1) r0=$(received rxe0) r1=$(received rxe1)
+        "$fb" latency --np 2 --transport verbs --device "$1" -b 64K -n 200 -c 1 --timeout 120 --json "$json" || return 1
+        local ds0=$(( $(sent rxe0) - s0 )) ds1=$(( $(sent rxe1) - s1 )) dr0=$(( $(received rxe0) - r0 )) dr1=$(( $(received rxe1) - r1 ))
+        echo "packets during the run: rxe0 sent $ds0 received $dr0, rxe1 sent $ds1 received $dr1"
+        python3 - "$json" "$2" "$3" <<'PY' || return 1
+import json, sys
+ranks = json.load(open(sys.argv[1]))["environment"]["ranks"]
+print("ranks:", [(r["rank"], r["nic"], r.get("nic_choice")) for r in ranks])
+assert [r["nic"] for r in ranks] == sys.argv[2:], f"expected {sys.argv[2:]}"
+PY
+        # 200 round trips of 64 KiB each way: at least 200 packets through each device each way.
+        [ "$ds0" -ge 200 ] && [ "$ds1" -ge 200 ] && [ "$dr0" -ge 200 ] && [ "$dr1" -ge 200 ]
+    }
+    check device-list-one-nic-per-rank device_list rxe0,rxe1 rxe0 rxe1
+    check device-list-reversed device_list rxe1,rxe0 rxe1 rxe0
+    auto_nics() { device_list auto rxe0 rxe1 && "$fb" devices --ranks 2 --device auto | tee /dev/stderr | grep -q 'local rank 1: rxe1'; }
+    check device-auto-distinct-nics auto_nics
+    check allreduce-device-list-exact bash -c "'$fb' allreduce --np 2 --transport verbs --device rxe0,rxe1 -b 8 -e 1M -f 32 -n 3 -c 1 --timeout 120 | grep -q 'Out of bounds values : 0 OK'"
+    check killed-peer-device-list-named kill_test --device rxe0,rxe1
 elif [ "$mode" = soak ]; then
     check verbs-conformance-suite conformance VerbsConformance
     check verbs-send-path-conformance-suite conformance VerbsSendPathConformance
