@@ -46,6 +46,11 @@ enum TableHeader {
             "# fabricbench \(document.command): \(e.worldSize) ranks over \(e.transport.kind) (\(settings))",
             "# transport: \(e.transport.selection)",
         ]
+        // Ranks on different NICs (a list or auto): the settings above are rank 0's.
+        if let ranks = e.ranks, Set(ranks.map(\.nic)).count > 1 {
+            let shown = ranks.prefix(16).map { "\($0.rank) \($0.host) \($0.nic)" }.joined(separator: ", ")
+            lines.append("# NICs (rank host NIC): \(shown)\(ranks.count > 16 ? ", ... (every rank in the JSON's environment.ranks)" : ""); the settings above are rank 0's")
+        }
         lines += notes.map { "# \($0)" }
         if !columns.isEmpty {
             lines.append("-" + String(repeating: "-", count: columns.map(\.1).reduce(0, +) + columns.count))

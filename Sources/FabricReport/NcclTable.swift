@@ -10,7 +10,10 @@ public enum NcclTable {
         var lines = [TableHeader.render(document, notes: notes, columns: [])]
         lines.append("#")
         lines.append("# Using ranks")
-        for (rank, host) in e.rankHosts.enumerated() { lines.append("#  Rank \(pad(String(rank), 2)) on \(host)") }
+        for (rank, host) in e.rankHosts.enumerated() {
+            let nic = e.ranks.flatMap { rank < $0.count ? " device \($0[rank].nic)" : nil } ?? ""
+            lines.append("#  Rank \(pad(String(rank), 2)) on \(host)\(nic)")
+        }
         lines.append("#")
         lines.append("#                                                              out-of-place                       in-place          ")
         lines.append("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong")
