@@ -88,6 +88,14 @@ kill_test() {  # extra flags for both ranks
     echo "rank 0 exit $rc after $((SECONDS - start)) s"; cat "$out/rank0.log"
     [ $rc -ne 0 ] && [ $((SECONDS - start)) -lt 60 ] && grep -q "rank 1" "$out/rank0.log" && grep -q '"status" : "failed"' "$json"
 }
+# One perftest run: its server in the background, then the client once the server listens
+# (on perftest's port 18515; a fresh boot can take seconds to start it).
+perftest() {  # output file, tool and its arguments...
+    local file=$1; shift
+    ("$@" > "$file.server" 2>&1 &)
+    for _ in $(seq 1 300); do ss -ltn 2>/dev/null | grep -q ":18515 " && break; sleep 0.1; done
+    "$@" 127.0.0.1 > "$file" 2>&1 || { echo "$* 127.0.0.1 failed:"; cat "$file" "$file.server"; return 1; }
+}
 if [ "$mode" = single ]; then
     check devices-sees-rxe0-and-picks-roce-v2 bash -c "'$fb' devices --json '$out/devices.json' | tee /dev/stderr | grep -q 'chosen: GID [0-9]* (RoCE v2'"
     # The default data path is RDMA write with immediate; --verb send is the two-sided one.
@@ -160,14 +168,6 @@ if [ "$mode" = single ]; then
     check verbs-soak soak 8
 elif [ "$mode" = perftest ]; then
     # Same boot, same device: perftest's ib_write_lat beside fabricbench's verbs latency.
-    # One perftest run: its server in the background, then the client once the server listens
-    # (on perftest's port 18515; a fresh boot can take seconds to start it).
-    perftest() {  # output file, tool and its arguments...
-        local file=$1; shift
-        ("$@" > "$file.server" 2>&1 &)
-        for _ in $(seq 1 300); do ss -ltn 2>/dev/null | grep -q ":18515 " && break; sleep 0.1; done
-        "$@" 127.0.0.1 > "$file" 2>&1 || { echo "$* 127.0.0.1 failed:"; cat "$file" "$file.server"; return 1; }
-    }
     # perftest calibrates its cycle counter by sampling; on a busy VM the fit can fail
     # ("Correlation coefficient r^2 ... < 0.9") and every figure prints as inf: try again.
     perftest_latency() {
@@ -242,6 +242,44 @@ PY
     check device-auto-distinct-nics auto_nics
     check allreduce-device-list-exact bash -c "'$fb' allreduce --np 2 --transport verbs --device rxe0,rxe1 -b 8 -e 1M -f 32 -n 3 -c 1 --timeout 120 | grep -q 'Out of bounds values : 0 OK'"
     check killed-peer-device-list-named kill_test --device rxe0,rxe1
+    # One rank over both NICs (rank 0 rxe0+rxe1, rank 1 rxe1+rxe0, so each stripe crosses
+    # the wire): messages of at least 8 KiB cut in two, exact, both devices carrying them.
+    striped_latency() {
+        local json=$out/striped.json s0 s1
+        s0=$(sent rxe0) s1=$(sent rxe1)
+        "$fb" latency --np 2 --transport verbs --device rxe0+rxe1,rxe1+rxe0 -b 8 -e 1M -f 8 -n 50 -c 1 --timeout 120 --json "$json" || return 1
+        local ds0=$(( $(sent rxe0) - s0 )) ds1=$(( $(sent rxe1) - s1 ))
+        echo "packets sent during the run: rxe0 $ds0, rxe1 $ds1"
+        python3 - "$json" <<'PY' || return 1
+import json, sys
+d = json.load(open(sys.argv[1]))
+settings, ranks = d["environment"]["transport"]["settings"], d["environment"]["ranks"]
+print("rank 0:", settings["device"], "|", settings["striping"]); print("ranks:", [(r["rank"], r["nic"]) for r in ranks])
+assert settings["device"] == "rxe0+rxe1" and [r["nic"] for r in ranks] == ["rxe0+rxe1", "rxe1+rxe0"]
+assert all(r["wrong_bytes"] == 0 for r in d["results"]), [r["wrong_bytes"] for r in d["results"]]
+PY
+        # 50 round trips of 1 MiB alone put 50 × 512 KiB / MTU packets on each device.
+        [ "$ds0" -ge 1000 ] && [ "$ds1" -ge 1000 ]
+    }
+    check striped-latency-exact striped_latency
+    check striped-allreduce-exact collective allreduce --np 2 --device rxe0+rxe1,rxe1+rxe0 -b 8 -e 4M -f 16
+    check striped-allreduce-3-ranks-cm collective allreduce --np 3 --cm --device rxe0+rxe1,rxe1+rxe0 -b 8 -e 1M -f 32
+    check killed-peer-striped-named kill_test --device rxe0+rxe1
+    # Timed, not pass/fail on speed: 1 MiB bandwidth over one NIC a rank, over both striped, and
+    # perftest's ib_write_bw on each device (docs/PERFORMANCE.md, "Two NICs").
+    striping_comparison() {
+        for dev in rxe0 rxe1; do
+            perftest "$out/ib_write_bw_$dev.txt" ib_write_bw -d $dev -x 1 -s 1048576 -n 400 || return 1
+            echo "ib_write_bw -d $dev (1 MiB; BW peak, BW average in MB/s):"; grep -A1 "#bytes" "$out/ib_write_bw_$dev.txt" | tail -1
+        done
+        for devices in rxe0,rxe1 rxe0+rxe1,rxe1+rxe0; do
+            for run in 1 2; do
+                "$fb" bandwidth --np 2 --transport verbs --device $devices -b 1M -n 400 --timeout 120 > "$out/fb_bw_$run.txt" 2>&1 || return 1
+                echo "fabricbench bandwidth --device $devices (1 MiB, GB/s), run $run:"; grep -E "^ +1048576 " "$out/fb_bw_$run.txt"
+            done
+        done
+    }
+    check striping-comparison striping_comparison  # its log is $out/striping-comparison.log
 elif [ "$mode" = soak ]; then
     check verbs-conformance-suite conformance VerbsConformance
     check verbs-send-path-conformance-suite conformance VerbsSendPathConformance

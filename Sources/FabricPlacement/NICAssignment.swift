@@ -4,8 +4,10 @@ import Foundation
 /// Which NIC a rank uses on a node with several (`--device`, `--iface`): on a rail-optimized
 /// GPU server NIC i of every node hangs off the leaf switch of rail i, and local rank i must
 /// use it. A list gives local rank i entry i mod the list's length; `auto` (devices only)
-/// spreads the ranks over the NICs that are up, by NUMA proximity. Pure: the caller lists the
-/// NICs and says where the rank runs; the same inputs give every rank the same answer.
+/// spreads the ranks over the NICs that are up, by NUMA proximity. An entry may join NICs with
+/// '+' (mlx5_0+mlx5_1): that rank stripes its messages over all of them (`StripedTransport`).
+/// Pure: the caller lists the NICs and says where the rank runs; the same inputs give every
+/// rank the same answer.
 public struct NICAssignment: Sendable, Equatable {
     public enum Rule: Sendable, Equatable {
         /// No flag: the transport's own default (the first active device, the routed address).
@@ -36,8 +38,8 @@ public struct NICAssignment: Sendable, Equatable {
     /// The flag it came from ("--device"), for errors.
     public let flag: String
 
-    /// Parses "mlx5_0", "mlx5_0,mlx5_1" or "auto"; nil or empty is `.any`. An entry joining
-    /// NICs with '+' (one rank striping over several) is refused by name until it is built.
+    /// Parses "mlx5_0", "mlx5_0,mlx5_1", "mlx5_0+mlx5_1,mlx5_2+mlx5_3" or "auto"; nil or
+    /// empty is `.any`.
     public init(parsing text: String?, flag: String, allowsAuto: Bool) throws {
         self.flag = flag
         guard let text, !text.isEmpty else { rule = .any; return }
@@ -52,13 +54,25 @@ public struct NICAssignment: Sendable, Equatable {
         if let bad = entries.firstIndex(where: { $0.isEmpty || $0.contains(where: { $0.isWhitespace }) }) {
             throw FabricError.configuration("\(flag) '\(text)': entry \(bad + 1) is empty or has spaces; give NIC names separated by commas (\(flag) \(Self.example(flag)))")
         }
-        if let joined = entries.first(where: { $0.contains("+") }) {
-            throw FabricError.configuration("\(flag) '\(joined)': one rank striping over several NICs is not supported yet; give one NIC per rank (\(flag) \(joined.replacingOccurrences(of: "+", with: ",")) puts local rank i on entry i mod \(joined.split(separator: "+").count))")
+        if let joined = entries.first(where: { $0.split(separator: "+", omittingEmptySubsequences: false).contains { $0.isEmpty } }) {
+            throw FabricError.configuration("\(flag) '\(joined)': a NIC name is missing around '+'; join NICs a rank stripes over as \(flag) \(Self.example(flag).replacingOccurrences(of: ",", with: "+"))")
+        }
+        if let joined = entries.first(where: { $0.split(separator: "+").count > StripedTransport.maximumParts }) {
+            throw FabricError.configuration("\(flag) '\(joined)': a rank stripes over at most \(StripedTransport.maximumParts) NICs")
         }
         if entries.contains("auto") {
             throw FabricError.configuration("\(flag) '\(text)': 'auto' stands alone, not in a list")
         }
         rule = .list(entries)
+    }
+
+    /// This rank's entry when it joins several NICs with '+': the NICs, and why this entry.
+    public func striped(localRank: Int) -> (nics: [String], reason: String)? {
+        guard case let .list(entries) = rule else { return nil }
+        let i = localRank % entries.count
+        let nics = entries[i].split(separator: "+").map(String.init)
+        guard nics.count > 1 else { return nil }
+        return (nics, "\(flag) entry \(i + 1) of \(entries.count) (local rank \(localRank) mod \(entries.count))")
     }
 
     static func example(_ flag: String) -> String { flag == "--iface" ? "eth0,eth1" : "mlx5_0,mlx5_1" }

@@ -1,4 +1,5 @@
 import FabricCore
+import FabricPlacement
 import Foundation
 
 extension TransportKind {
@@ -16,6 +17,15 @@ extension TCPTransport {
             options.timeout = context.timeout
             options.localRank = context.localRank ?? store.rank
             if context.ranksOutnumberCores { options.spinsBeforeSleep = 0 }
-            return try TCPTransport(store: store, options: options, masterHost: context.masterHost)
+            // An entry joining interfaces with '+': one connection per interface, messages striped.
+            guard let striped = try NICAssignment(parsing: options.interface, flag: "--iface", allowsAuto: false).striped(localRank: options.localRank) else {
+                return try TCPTransport(store: store, options: options, masterHost: context.masterHost)
+            }
+            return try StripedTransport(parts: striped.nics.count, store: store) { i, partStore in
+                var part = options
+                part.interface = striped.nics[i]
+                part.interfaceReason = "\(striped.reason), striped over \(striped.nics.count) NICs"
+                return try TCPTransport(store: partStore, options: part, masterHost: context.masterHost)
+            }
         })
 }

@@ -12,6 +12,8 @@ public struct TCPOptions: TransportOptions {
     public var interface: String?
     /// This rank's index among its host's ranks, which picks its entry of an `interface` list.
     public var localRank = 0
+    /// Why `interface` (a striped part's NIC, chosen by its entry): replaces the list's reason.
+    public var interfaceReason: String?
     /// Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one full
     /// core per rank. Leave off when ranks outnumber cores.
     public var busyPoll: Bool = false
@@ -65,7 +67,7 @@ public final class TCPTransport: Transport {
         chosen.interface = nic.name
         let host = try Self.advertisedHost(options: chosen, masterHost: masterHost)
         interface = nic.name ?? Socket.interface(ofAddress: host) ?? "unknown"
-        interfaceChoice = options.bindAddress != nil ? "--bind" : nic.name == nil ? "the address routed to the master" : nic.reason
+        interfaceChoice = options.bindAddress != nil ? "--bind" : nic.name == nil ? "the address routed to the master" : options.interfaceReason ?? nic.reason
         listener = try Socket.listen(host: host, port: 0, localRank: rank)
         advertisedAddress = host.contains(":") ? "[\(host)]:\(listener.localPort)" : "\(host):\(listener.localPort)"
         try store.set("tcp/address/\(rank)", Array(advertisedAddress.utf8))

@@ -28,7 +28,7 @@ public struct DeviceSelection {
             let why = nic.name == nil || nic.name == options.device ? "" : " (\(nic.reason))"
             throw FabricError.configuration("rank \(rank): no RDMA device \(nic.name ?? "with an active port") port \(options.port)\(why) (devices: \(have.isEmpty ? "none" : have)); see 'fabricbench devices'")
         }
-        deviceChoice = nic.name == nil ? "the first device with an active port \(options.port)" : nic.reason
+        deviceChoice = options.deviceReason ?? (nic.name == nil ? "the first device with an active port \(options.port)" : nic.reason)
         guard chosen.state == "ACTIVE" else {
             throw FabricError.configuration("rank \(rank): \(chosen.device) port \(chosen.port) is \(chosen.state), not ACTIVE: check the cable/link (ibv_devinfo)")
         }

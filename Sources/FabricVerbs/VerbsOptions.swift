@@ -29,6 +29,8 @@ public struct VerbsOptions: TransportOptions {
     public var localRank = 0
     /// With --cpus: the NUMA node of each local rank's CPU (for `--device auto`).
     public var cpuNodes: [Int?] = []
+    /// Why `device` (a striped part's NIC, chosen by its entry): replaces the list's reason.
+    public var deviceReason: String?
     public var port: Int = 1
     /// GID table index; nil: the scored choice (see `GIDEntry.score`).
     public var gidIndex: Int?

@@ -31,8 +31,22 @@ extension VerbsTransport {
             options.localRank = context.localRank ?? store.rank
             options.cpuNodes = context.cpus.map(NICAssignment.numaNode(ofCPU:))
             // --cm's address: this rank's entry of an --iface list.
-            options.cmInterface = try NICAssignment(parsing: options.cmInterface, flag: "--iface", allowsAuto: false)
-                .choose(localRank: options.localRank, candidates: [], cpuNodes: []).name
-            return try VerbsTransport(store: store, options: options)
+            let cmInterfaces = try NICAssignment(parsing: options.cmInterface, flag: "--iface", allowsAuto: false)
+            options.cmInterface = try cmInterfaces.choose(localRank: options.localRank, candidates: [], cpuNodes: []).name
+            // An entry joining devices with '+': one part per device, messages striped over them.
+            guard let striped = try NICAssignment(parsing: options.device, flag: "--device", allowsAuto: true).striped(localRank: options.localRank) else {
+                return try VerbsTransport(store: store, options: options)
+            }
+            let addresses = cmInterfaces.striped(localRank: options.localRank)?.nics
+            if let addresses, addresses.count != striped.nics.count {
+                throw FabricError.configuration("--device stripes over \(striped.nics.count) devices but --iface over \(addresses.count) interfaces: give one interface per device (--iface eth0+eth1 with --device mlx5_0+mlx5_1)")
+            }
+            return try StripedTransport(parts: striped.nics.count, store: store) { i, partStore in
+                var part = options
+                part.device = striped.nics[i]
+                part.deviceReason = "\(striped.reason), striped over \(striped.nics.count) NICs"
+                if let addresses { part.cmInterface = addresses[i] }
+                return try VerbsTransport(store: partStore, options: part)
+            }
         })
 }

@@ -217,7 +217,7 @@ struct JobFlags: ParsableArguments {
         o.jitterSeed = jitterSeed
         o.transportContext.cpus = o.cpus
         // Rank 0 is local rank 0 under every launcher: its entry is the first.
-        o.storeAddress = bind ?? iface.flatMap { $0.split(separator: ",").first.flatMap { try? Socket.address(ofInterface: String($0)) } }
+        o.storeAddress = bind ?? iface.flatMap { $0.split(separator: ",").first?.split(separator: "+").first.flatMap { try? Socket.address(ofInterface: String($0)) } }
         var tcp = TCPOptions()
         tcp.bindAddress = bind
         tcp.interface = iface

@@ -19,4 +19,6 @@ final class TCPConformance: XCTestCase { func testConformance() throws { try Tra
 // Verbs in CI runs in the Soft-RoCE VM under emulation (scripts/softroce-checks.sh): smaller counts, every check.
 final class VerbsConformance: XCTestCase { func testConformance() throws { try TransportConformance(VerbsTransport.plugin, scale: .emulated).run() } }
 final class VerbsSendPathConformance: XCTestCase { func testConformance() throws { try TransportConformance(VerbsTransport.plugin, named: "verbs --verb send", scale: .emulated) { $0[VerbsOptions.self].dataPath = .send }.run() } }
+// One rank over two NICs (StripedTransport), here two TCP connections per peer on loopback.
+final class StripedTCPConformance: XCTestCase { func testConformance() throws { try TransportConformance(TCPTransport.plugin, named: "tcp striped over lo+lo") { $0[TCPOptions.self].interface = "lo+lo" }.run() } }
 final class SharedMemoryConformance: XCTestCase { func testConformance() throws { try TransportConformance(SharedMemoryTransport.plugin).run() } }
