@@ -25,9 +25,14 @@ struct ModelCommand: ParsableCommand {
           fabricbench latency --np 2 -b 8 -e 1M -f 4 -n 20000 --json lat.json
           fabricbench model lat.json --ranks 8,1024,1M --algo ring,tree,rd -b 8 -e 1G -f 8
           fabricbench model lat.json bw.json --ranks 4096 -b 1M --json prediction.json
+
+        Two NICs side by side: two latency results (each optionally followed by its bandwidth \
+        result) are profiles A and B; per algorithm, size and N the faster one (lower simulated \
+        mean), by how much, and the rank counts where the faster one changes.
+          fabricbench model nic-a.json nic-b.json --ranks 8,64,1K,16K,1M -b 8 -e 1M -f 64
         """)
 
-    @Argument(help: ArgumentHelp("A latency result (--json), and optionally a bandwidth result.", valueName: "result.json"))
+    @Argument(help: ArgumentHelp("A latency result (--json), optionally followed by a bandwidth result; a second latency result (and its bandwidth result) compares two profiles.", valueName: "result.json"))
     var files: [String] = []
 
     @Option(help: ArgumentHelp("Rank counts, comma-separated; K = 1,000 and M = 1,000,000 (e.g. 8,1024,1M).", valueName: "list"))
@@ -55,7 +60,7 @@ struct ModelCommand: ParsableCommand {
     var json: String?
 
     func validate() throws {
-        guard (1...2).contains(files.count) else { throw ValidationError("model takes a latency result and optionally a bandwidth result (got \(files.count) files)") }
+        guard (1...4).contains(files.count) else { throw ValidationError("model takes a latency result, optionally its bandwidth result, and optionally a second profile the same way (got \(files.count) files)") }
         _ = try rankCounts()
         _ = try algorithms()
         do { _ = try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor) } catch { throw ValidationError("\(error)") }
@@ -96,67 +101,109 @@ struct ModelCommand: ParsableCommand {
             var gammaUsPerByte: Double
         }
         var command = "model"
+        /// The first profile's inputs; `profiles` has both when two are compared.
         var inputs: Inputs
+        var profiles: [Inputs]?
         var method: String
         var predictions: [Prediction]
+        /// Two profiles: the second one's predictions, and the two side by side.
+        var predictionsB: [Prediction]?
+        var comparison: [ProfileComparison]?
     }
 
     func run() throws {
-        let profile: ModelProfile
+        let profiles: [(files: [String], profile: ModelProfile)]
         do {
-            profile = try load()
+            profiles = try load()
         } catch let error as ReportError {
             throw RankFailure(description: error.singleLine, code: 2)
         } catch let error as ModelInputError {
             throw RankFailure(description: error.description, code: 2)
         }
         let sizes = try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor).sizes
-        let predictions = profile.predict(algorithms: try algorithms(), sizes: sizes, ranks: try rankCounts(), runs: runs, seed: seed)
-        let l = profile.link
-        print("# model: per message \(String(format: "%.2f", l.alpha)) us mean latency at \(profile.latencyBytes) B (\(Int(l.latency.sampleCount)) samples), "
-              + "β \(String(format: "%.3g", l.beta)) us/B (\(profile.betaSource)), γ \(String(format: "%.3g", l.gamma)) us/B (this host's float sum)")
-        print("# times in us; sim = dependency simulation; ab = α-β-γ mean (no jitter); sync = synchronous bound; * = extrapolated")
-        let header = ["algo", "bytes", "ranks", "sim mean", "sim p50", "sim p99", "lower", "upper", "ab", "sync", "p99/ab"]
-        let widths = [6, 12, 9, 11, 11, 11, 11, 11, 11, 11, 8]
-        func row(_ cells: [String]) -> String { zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ") }
-        print(row(header))
+        let rankCounts = try rankCounts()
         let f = { (v: Double) in v >= 1e5 ? String(format: "%.4g", v) : String(format: "%.2f", v) }
-        for p in predictions {
-            print(row([p.algo, "\(p.bytes)", "\(p.ranks)", f(p.meanUs), f(p.p50Us), f(p.p99Us) + (p.extrapolated ? "*" : ""), f(p.lowerUs), f(p.upperUs),
-                       f(p.alphaBetaUs), f(p.synchronousUs), String(format: "%.2f", p.amplification)]))
-        }
-        for bytes in sizes {
-            for n in try rankCounts() {
-                let here = predictions.filter { $0.bytes == bytes && $0.ranks == n }
-                if let best = here.min(by: { $0.meanUs < $1.meanUs }), here.count > 1 {
-                    print("# \(ByteCount.format(bytes)) at \(n) ranks: \(best.algo) is fastest (mean \(f(best.meanUs)) us, p99 \(f(best.p99Us)) us)")
+        var all: [[Prediction]] = []
+        for (index, (files, profile)) in profiles.enumerated() {
+            let predictions = profile.predict(algorithms: try algorithms(), sizes: sizes, ranks: rankCounts, runs: runs, seed: seed)
+            all.append(predictions)
+            let l = profile.link
+            let name = profiles.count > 1 ? "profile \(index == 0 ? "A" : "B") (\(files.joined(separator: " + "))): " : ""
+            print("# model: \(name)per message \(String(format: "%.2f", l.alpha)) us mean latency at \(profile.latencyBytes) B (\(Int(l.latency.sampleCount)) samples), "
+                  + "β \(String(format: "%.3g", l.beta)) us/B (\(profile.betaSource)), γ \(String(format: "%.3g", l.gamma)) us/B (this host's float sum)")
+            print("# times in us; sim = dependency simulation; ab = α-β-γ mean (no jitter); sync = synchronous bound; * = extrapolated")
+            let header = ["algo", "bytes", "ranks", "sim mean", "sim p50", "sim p99", "lower", "upper", "ab", "sync", "p99/ab"]
+            let widths = [6, 12, 9, 11, 11, 11, 11, 11, 11, 11, 8]
+            print(Self.row(header, widths))
+            for p in predictions {
+                print(Self.row([p.algo, "\(p.bytes)", "\(p.ranks)", f(p.meanUs), f(p.p50Us), f(p.p99Us) + (p.extrapolated ? "*" : ""), f(p.lowerUs), f(p.upperUs),
+                                f(p.alphaBetaUs), f(p.synchronousUs), String(format: "%.2f", p.amplification)], widths))
+            }
+            for bytes in sizes {
+                for n in rankCounts {
+                    let here = predictions.filter { $0.bytes == bytes && $0.ranks == n }
+                    if let best = here.min(by: { $0.meanUs < $1.meanUs }), here.count > 1 {
+                        print("# \(ByteCount.format(bytes)) at \(n) ranks: \(best.algo) is fastest (mean \(f(best.meanUs)) us, p99 \(f(best.p99Us)) us)")
+                    }
                 }
             }
         }
+        var comparison: [ProfileComparison]?
+        if all.count == 2 {
+            let rows = ProfileComparison.compare(all[0], all[1])
+            comparison = rows
+            print("# A against B: the faster is the lower simulated mean; by = slower ÷ faster")
+            let widths = [6, 12, 9, 11, 11, 11, 11, 7, 7]
+            print(Self.row(["algo", "bytes", "ranks", "A mean", "B mean", "A p99", "B p99", "faster", "by"], widths))
+            for r in rows {
+                print(Self.row([r.algo, "\(r.bytes)", "\(r.ranks)", f(r.aMeanUs), f(r.bMeanUs), f(r.aP99Us), f(r.bP99Us),
+                                r.faster == "tie" ? "tie" : r.faster.uppercased(), String(format: "%.2f×", r.by)], widths))
+            }
+            let changes = ProfileComparison.crossovers(rows)
+            for c in changes {
+                print("# \(c.algo) \(ByteCount.format(c.bytes)): \(c.from.uppercased()) is faster below \(c.ranks) ranks, \(c.to.uppercased()) from \(c.ranks) on")
+            }
+            if changes.isEmpty { print("# the faster profile is the same at every rank count modelled") }
+        }
         if let json {
+            let inputs = profiles.map { files, profile in
+                Document.Inputs(files: files, latencyBytes: profile.latencyBytes, latencySamples: profile.link.latency.sampleCount, alphaUs: profile.link.alpha,
+                                betaUsPerByte: profile.link.beta, betaSource: profile.betaSource, gammaUsPerByte: profile.link.gamma)
+            }
             let document = Document(
-                inputs: .init(files: files, latencyBytes: profile.latencyBytes, latencySamples: l.latency.sampleCount, alphaUs: l.alpha,
-                              betaUsPerByte: l.beta, betaSource: profile.betaSource, gammaUsPerByte: l.gamma),
+                inputs: inputs[0], profiles: inputs.count > 1 ? inputs : nil,
                 method: "dependency simulation (seed \(seed), up to \(runs) runs), α–β–γ mean, synchronous bound; see fabricbench model --help",
-                predictions: predictions)
+                predictions: all[0], predictionsB: all.count > 1 ? all[1] : nil, comparison: comparison)
             try JSONReport.writeValue(document, to: json, flag: "--json")
         }
     }
 
-    private func load() throws -> ModelProfile {
-        var latency: [(bytes: Int, histogram: LatencyHistogram)] = []
-        var bandwidth: Double?
+    static func row(_ cells: [String], _ widths: [Int]) -> String {
+        zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ")
+    }
+
+    /// Each latency result starts a profile; a bandwidth result right after one belongs to it.
+    private func load() throws -> [(files: [String], profile: ModelProfile)] {
+        var groups: [(files: [String], latency: [(bytes: Int, histogram: LatencyHistogram)], bandwidth: Double?)] = []
         for path in files {
             guard case .pointToPoint(let d) = try AnyRunDocument.read(path, shapes: FabricBench.resultShapes) else {
                 throw ModelInputError("\(path) is not a latency or bandwidth result")
             }
             if d.command == "bandwidth" {
-                bandwidth = d.results.compactMap { $0.bandwidth?.gbps }.max()
+                guard !groups.isEmpty, groups[groups.count - 1].bandwidth == nil else {
+                    throw ModelInputError("\(path) is a bandwidth result with no latency result before it: give each profile's latency result first, then its bandwidth result")
+                }
+                groups[groups.count - 1].bandwidth = d.results.compactMap { $0.bandwidth?.gbps }.max()
+                groups[groups.count - 1].files.append(path)
             } else {
-                latency += try d.results.compactMap { r in try r.histogram.map { (r.bytes, try HistogramEncoding.decode($0)) } }
+                let latency = try d.results.compactMap { r in try r.histogram.map { (r.bytes, try HistogramEncoding.decode($0)) } }
+                guard !latency.isEmpty else { throw ModelInputError("\(path) holds no latency histogram: give the JSON of a `fabricbench latency` run") }
+                groups.append(([path], latency, nil))
             }
         }
-        guard !latency.isEmpty else { throw ModelInputError("no latency result among \(files.joined(separator: ", ")): give the JSON of a `fabricbench latency` run") }
-        return try ModelProfile.fit(latency: latency, bandwidthGbps: bandwidth, gamma: ReductionProbe.microsecondsPerByte())
+        guard !groups.isEmpty else { throw ModelInputError("no latency result among \(files.joined(separator: ", ")): give the JSON of a `fabricbench latency` run") }
+        guard groups.count <= 2 else { throw ModelInputError("\(groups.count) latency results: model compares at most two profiles (A and B)") }
+        let gamma = ReductionProbe.microsecondsPerByte()
+        return try groups.map { ($0.files, try ModelProfile.fit(latency: $0.latency, bandwidthGbps: $0.bandwidth, gamma: gamma)) }
     }
 }

@@ -22,7 +22,7 @@ final class StripedTransportTests: XCTestCase {
 
     /// Records posts; `finish` completes a posted operation.
     final class RecordingPart: Transport {
-        struct Post: Equatable { var operation: Completion.Operation; var peer: Int; var offset: Int; var length: Int; var id: UInt64 }
+        struct Post: Equatable { var operation: Completion.Operation; var peer: Int; var base: UnsafeMutableRawPointer; var offset: Int; var length: Int; var id: UInt64 }
         var posts: [Post] = []
         var ready: [Completion] = []
         var registered = 0
@@ -40,10 +40,10 @@ final class StripedTransportTests: XCTestCase {
         func deregister(_ region: MemoryRegion) { registered -= 1 }
         var registrationCount: Int { registered }
         func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
-            posts.append(Post(operation: .send, peer: peer, offset: offset, length: length, id: id))
+            posts.append(Post(operation: .send, peer: peer, base: region.base, offset: offset, length: length, id: id))
         }
         func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
-            posts.append(Post(operation: .receive, peer: peer, offset: offset, length: length, id: id))
+            posts.append(Post(operation: .receive, peer: peer, base: region.base, offset: offset, length: length, id: id))
         }
         func finish(_ index: Int) { let p = posts[index]; ready.append(Completion(peer: p.peer, operation: p.operation, id: p.id, bytes: p.length)) }
         func poll(_ completions: inout [Completion]) throws { completions += ready; ready.removeAll() }
@@ -100,6 +100,13 @@ final class StripedTransportTests: XCTestCase {
         parts[0].finish(2)
         try t.poll(&done)
         XCTAssertEqual(done.last, Completion(peer: 1, operation: .receive, id: 20, bytes: 16))
+        // A slice of the region (its base moved, its key kept, as CollectiveBuffers cuts
+        // them) reaches every part at the slice's base.
+        let slice = MemoryRegion(base: region.base + 4096, length: 1 << 16, key: region.key)
+        try t.postSend(to: 1, from: slice, offset: 0, length: 1 << 16, id: 30)
+        XCTAssertEqual(parts[0].posts.last?.base, region.base + 4096)
+        XCTAssertEqual(parts[1].posts.last?.base, region.base + 4096)
+        XCTAssertEqual(parts[1].posts.last?.offset, 1 << 15)
         t.deregister(region)
         XCTAssertEqual(parts.map(\.registered), [0, 0])
         XCTAssertEqual(t.registrationCount, 0)

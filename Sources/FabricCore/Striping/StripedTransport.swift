@@ -112,11 +112,14 @@ public final class StripedTransport: Transport {
 
     public var registrationCount: Int { registrations.count }
 
+    /// Each part's view of `region`. A region may be a slice of a registered one (its base
+    /// moved, its key kept, as CollectiveBuffers cuts them): the slice's base and length are
+    /// kept, with each part's key.
     private func regions(_ region: MemoryRegion, peer: Int) throws -> [MemoryRegion] {
         guard let regions = registrations[region.key] else {
             throw FabricError.configuration("rank \(rank): a region of \(region.length) bytes is not registered with this transport (to rank \(peer))")
         }
-        return regions
+        return regions.map { MemoryRegion(base: region.base, length: region.length, key: $0.key) }
     }
 
     private func post(_ operation: Completion.Operation, peer: Int, region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
