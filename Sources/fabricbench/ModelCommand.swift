@@ -161,7 +161,7 @@ struct ModelCommand: ParsableCommand {
             }
             let changes = ProfileComparison.crossovers(rows)
             for c in changes {
-                print("# \(c.algo) \(ByteCount.format(c.bytes)): \(c.from.uppercased()) is faster below \(c.ranks) ranks, \(c.to.uppercased()) from \(c.ranks) on")
+                print("# \(c.algo) \(c.bytes) B: \(c.from.uppercased()) is faster below \(c.ranks) ranks, \(c.to.uppercased()) from \(c.ranks) on")
             }
             if changes.isEmpty { print("# the faster profile is the same at every rank count modelled") }
         }
