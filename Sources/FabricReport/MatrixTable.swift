@@ -35,9 +35,10 @@ public enum MatrixTable {
         if diagnosis.isEmpty {
             lines.append("# verdict: nothing wrong among \(m.links.count) links")
         } else {
-            let suspects = m.suspectHosts
+            let suspects = m.suspectHosts, nics = m.suspectNICs
             lines.append("# verdict: \(diagnosis.count) finding\(diagnosis.count == 1 ? "" : "s")"
-                         + (suspects.isEmpty ? "" : "; suspect host\(suspects.count == 1 ? "" : "s"): \(suspects.joined(separator: ", "))"))
+                         + (suspects.isEmpty ? "" : "; suspect host\(suspects.count == 1 ? "" : "s"): \(suspects.joined(separator: ", "))")
+                         + (nics.isEmpty ? "" : "; suspect NIC\(nics.count == 1 ? "" : "s"): \(nics.joined(separator: ", "))"))
             lines += diagnosis.map { "# \($0.subject == .link ? "outlier" : "suspect"): \($0.text)" }
         }
         for v in m.transientSuspects ?? [] {

@@ -70,6 +70,16 @@ public struct LinkMatrixResult: Codable, Sendable {
         return seen
     }
 
+    /// The (host, NIC) pairs that confirmed verdicts on some ranks of a host name ("node2
+    /// mlx5_1"), each once: on a multi-NIC node, the part to pull.
+    public var suspectNICs: [String] {
+        var seen: [String] = []
+        for v in diagnosis ?? [] where v.subject == .ranks {
+            for nic in v.nics ?? [] where !seen.contains("\(v.hosts[0]) \(nic)") { seen.append("\(v.hosts[0]) \(nic)") }
+        }
+        return seen
+    }
+
     /// The ranks that confirmed verdicts implicate: every rank of a suspect host, and
     /// suspect ranks; not the ends of single links.
     public var suspectRanks: [Int] {

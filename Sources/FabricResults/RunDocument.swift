@@ -30,6 +30,8 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
     /// (suspects first, then links no suspect explains).
     public var suspectHosts: [String]?
     public var suspectRanks: [Int]?
+    /// `matrix` only: the (host, NIC) pairs verdicts on some ranks of a host name ("node2 mlx5_1").
+    public var suspectNics: [String]?
     public var verdicts: [Verdict]?
 
 

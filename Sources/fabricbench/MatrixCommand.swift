@@ -159,6 +159,7 @@ struct MatrixCommand: MeasuringCommand {
                     $0.outliers = result.outliers
                     $0.suspectHosts = result.suspectHosts
                     $0.suspectRanks = result.suspectRanks
+                    $0.suspectNics = result.suspectNICs
                     $0.verdicts = result.diagnosis ?? []
                 }
                 let verdicts = result.diagnosis ?? []

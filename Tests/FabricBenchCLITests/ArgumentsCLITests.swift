@@ -78,7 +78,7 @@ final class ArgumentsCLITests: XCTestCase {
         // Files of schema version 1 (before "interrupted" existed) still load.
         let old = dir.appendingPathComponent("v1.json")
         let text = try String(contentsOf: URL(fileURLWithPath: files[0]), encoding: .utf8)
-        try text.replacingOccurrences(of: "\"schema_version\" : 3", with: "\"schema_version\" : 1").write(to: old, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: #""schema_version" : [0-9]+"#, with: "\"schema_version\" : 1", options: .regularExpression).write(to: old, atomically: true, encoding: .utf8)
         XCTAssertTrue(try String(contentsOf: old, encoding: .utf8).contains("\"schema_version\" : 1"))
         let compare = try CLI.run(["compare", old.path, files[0]])
         XCTAssertEqual(compare.status, 0, compare.stderr)

@@ -92,7 +92,8 @@ final class CollectiveCLITests: XCTestCase {
         XCTAssertEqual(report["flagged_hosts"] as? [String], ["node-7"], "\(report)")
         XCTAssertEqual(report["slowest_rank"] as? Int, 2)
         XCTAssertGreaterThan(report["slowest_late_us"] as? Double ?? 0, 10_000)
-        XCTAssertTrue(r.stdout.contains("straggler: rank 2 (host node-7)"), r.stdout)
+        // Named with its host and its NIC (over loopback TCP, lo).
+        XCTAssertTrue(r.stdout.contains("straggler: rank 2 (host node-7 lo)"), r.stdout)
         XCTAssertEqual((document["environment"] as? [String: Any])?["rank_hosts"] as? [String], Array(repeating: "node-7", count: 4))
     }
 

@@ -90,8 +90,9 @@ final class NamespaceHostsTests: XCTestCase {
         let document = try CLI.json(json)
         XCTAssertEqual(document["outliers"] as? [[Int]], [[2, 3]], r.stdout)
         XCTAssertEqual(document["suspect_hosts"] as? [String], [], r.stdout)
-        XCTAssertTrue(r.stdout.contains("# outlier: rank 2 → rank 3 (netns-host2 → netns-host3): bandwidth"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("# outlier: rank 3 → rank 2 (netns-host3 → netns-host2): bandwidth"), r.stdout)
+        // Each end named with its host and NIC.
+        XCTAssertTrue(r.stdout.contains("# outlier: rank 2 → rank 3 (netns-host2 eth0 → netns-host3 eth0): bandwidth"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("# outlier: rank 3 → rank 2 (netns-host3 eth0 → netns-host2 eth0): bandwidth"), r.stdout)
         let result = try XCTUnwrap((document["results"] as? [[String: Any]])?.first)
         // The shaped link was measured again, alone, and flagged again: a bad link, not a hiccup.
         let retests = try XCTUnwrap(result["retests"] as? [[String: Any]], "\(result.keys)")
@@ -225,6 +226,8 @@ final class NamespaceHostsTests: XCTestCase {
             XCTAssertEqual(v["direction"] as? String, "both", r.stdout)
         }
         XCTAssertTrue(r.stdout.contains("# suspect: netns-host2 eth1 (rank 5): slow both ways on rail 1"), r.stdout)
+        XCTAssertEqual(document["suspect_nics"] as? [String], ["netns-host2 eth1"], r.stdout)
+        XCTAssertTrue(r.stdout.contains("suspect NIC: netns-host2 eth1"), r.stdout)
         XCTAssertEqual(try leftovers(), [])
     }
 

@@ -148,6 +148,9 @@ public enum HTMLReport {
         if !m.suspectHosts.isEmpty {
             out += "<p class=\"verdict bad\">Suspect hosts: \(SVG.escape(m.suspectHosts.joined(separator: ", ")))</p>"
         }
+        if !m.suspectNICs.isEmpty {
+            out += "<p class=\"verdict bad\">Suspect NICs: \(SVG.escape(m.suspectNICs.joined(separator: ", ")))</p>"
+        }
         if diagnosis.isEmpty && m.verdicts.isEmpty {
             out += "<p class=\"verdict good\">Nothing wrong among \(m.links.count) links.</p>"
         }
