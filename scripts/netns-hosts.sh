@@ -189,7 +189,8 @@ for ((i = 0; i < hosts; i++)); do
 done
 for spec in "${cuts[@]}"; do
     after=${spec%%:*} host=${spec##*:}
-    ( sleep "$after"; ip link set "${prefix}v$host" down 2>/dev/null && echo "# netns-hosts: host $host cut off after ${after}s" >&2 ) &
+    ( sleep "$after"; for ((r = 0; r < rails; r++)); do ip link set "$(rail_veth "$host" "$r")" down 2>/dev/null; done
+      echo "# netns-hosts: host $host cut off after ${after}s" >&2 ) &
 done
 status=0
 for ((r = 0; r < world; r++)); do

@@ -89,15 +89,17 @@ public struct MatrixDiagnosis: Sendable {
         let suspectRanks = Set(outcome.verdicts.filter { $0.subject != .link }.flatMap(\.ranks))
         for v in outcome.verdicts where v.subject != .link {
             let own = Set(v.ranks.map { hostOfRank[$0] })
-            // With --rails only the suspect's own rail crosses its NIC: stay on it.
             let peers = (0..<hosts.count).filter { p in
                 !suspectRanks.contains(p) && (v.betweenHosts ? !own.contains(hostOfRank[p]) : hostOfRank[p] == hostOfRank[v.ranks[0]])
-                    && (v.rail == nil || rails?[p] == v.rail)
             }
             var usedHosts: Set<Int> = []
             var chosen = 0
             for p in peers where chosen < 3 && (!v.betweenHosts || !usedHosts.contains(hostOfRank[p])) {
-                add(v.ranks[chosen % v.ranks.count], p)
+                // With --rails a link leaves the rail only through a spine: each sample pairs a
+                // suspect rank with a peer on its own rail.
+                let onRail = v.ranks.filter { rails == nil || rails![$0] == rails![p] }
+                guard !onRail.isEmpty else { continue }
+                add(onRail[chosen % onRail.count], p)
                 usedHosts.insert(hostOfRank[p])
                 chosen += 1
             }

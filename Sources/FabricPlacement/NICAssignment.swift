@@ -99,7 +99,11 @@ public struct NICAssignment: Sendable, Equatable {
             guard !candidates.isEmpty else {
                 throw FabricError.configuration("\(flag) auto: this host has no NIC that is up; see 'fabricbench devices'")
             }
-            let ordered = candidates.sorted { ($0.numaNode ?? Int.max, $0.name) < ($1.numaNode ?? Int.max, $1.name) }
+            // By node, then by name in numeric order (mlx5_2 before mlx5_10).
+            let ordered = candidates.sorted {
+                ($0.numaNode ?? Int.max) != ($1.numaNode ?? Int.max) ? ($0.numaNode ?? Int.max) < ($1.numaNode ?? Int.max)
+                    : $0.name.compare($1.name, options: .numeric) == .orderedAscending
+            }
             if !cpuNodes.isEmpty, let node = cpuNodes[localRank % cpuNodes.count] {
                 let near = ordered.filter { $0.numaNode == node }
                 let sharing = (0..<localRank).filter { cpuNodes[$0 % cpuNodes.count] == node }.count

@@ -21,6 +21,9 @@ extension TCPTransport {
             guard let striped = try NICAssignment(parsing: options.interface, flag: "--iface", allowsAuto: false).striped(localRank: options.localRank) else {
                 return try TCPTransport(store: store, options: options, masterHost: context.masterHost)
             }
+            if let bind = options.bindAddress {
+                throw FabricError.configuration("--bind \(bind) puts every NIC of --iface \(striped.nics.joined(separator: "+")) on one address: drop --bind to stripe over the interfaces' own addresses")
+            }
             return try StripedTransport(parts: striped.nics.count, store: store) { i, partStore in
                 var part = options
                 part.interface = striped.nics[i]

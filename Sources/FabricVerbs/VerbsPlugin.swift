@@ -38,6 +38,9 @@ extension VerbsTransport {
                 return try VerbsTransport(store: store, options: options)
             }
             let addresses = cmInterfaces.striped(localRank: options.localRank)?.nics
+            if options.connectionManager, addresses == nil, let one = options.cmBindAddress ?? options.cmInterface {
+                throw FabricError.configuration("--cm over \(striped.nics.joined(separator: "+")) with one address (\(one)) for every device: give one interface per device (--iface eth0+eth1), or neither --bind nor --iface to use each device's own GID address")
+            }
             if let addresses, addresses.count != striped.nics.count {
                 throw FabricError.configuration("--device stripes over \(striped.nics.count) devices but --iface over \(addresses.count) interfaces: give one interface per device (--iface eth0+eth1 with --device mlx5_0+mlx5_1)")
             }

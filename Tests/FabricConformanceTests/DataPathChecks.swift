@@ -71,14 +71,16 @@ extension TransportConformance {
 
     /// Rank 0 sends one length, rank 1 posts a receive of another: some rank must fail with a
     /// protocol violation naming the other, rank 1's receive must not complete, and nobody
-    /// may wait out more than the timeout. Shorter, longer, and zero against eight bytes.
+    /// may wait out more than the timeout. Shorter, longer, and zero against eight bytes; and
+    /// lengths either side of 8 KiB and 12 KiB, where a transport that cuts large messages in
+    /// pieces over several NICs (StripedTransport) cuts one and not the other.
     func exactLengths(_ findings: Findings) {
-        for (sent, posted) in [(64, 32), (64, 4096), (0, 8)] {
+        for (sent, posted) in [(64, 32), (64, 4096), (0, 8), (8192, 4096), (4096, 8192), (12288, 6144)] {
             let what = "a \(sent)-byte send against a \(posted)-byte receive"
             let outcome = job(timeout: scale.shortTimeout, findings, judgingErrors: true) { rank in
                 let t = rank.transport, peer = 1 - rank.rank
                 try t.connect(to: [peer])
-                let memory = try RegisteredMemory(count: 4096, transport: t)
+                let memory = try RegisteredMemory(count: 12288, transport: t)
                 if rank.rank == 0 {
                     try t.postSend(to: 1, from: memory.region, offset: 0, length: sent, id: 1)
                 } else {

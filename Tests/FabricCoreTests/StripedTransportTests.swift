@@ -65,13 +65,23 @@ final class StripedTransportTests: XCTestCase {
     }
 
     func testStripesCoverTheMessageOnceAlignedAndSmallOnesGoWhole() {
-        XCTAssertEqual(StripedTransport.stripes(of: 8191, parts: 2).map(\.part), [0], "below 2 × 4 KiB: whole, on the first NIC")
+        let small = StripedTransport.stripes(of: 8191, parts: 3)
+        XCTAssertEqual(small.map(\.part), [0, 1, 2], "below 3 × 4 KiB: whole on the first NIC, empty on the others")
+        XCTAssertEqual(small.map(\.length), [8191, 0, 0])
         for (length, parts) in [(8192, 2), (1 << 20, 2), (1_000_003, 3), (65536 + 1, 4), (1 << 24, 8)] {
             let s = StripedTransport.stripes(of: length, parts: parts)
             XCTAssertEqual(s.map(\.part), Array(0..<parts))
             XCTAssertEqual(s.map(\.length).reduce(0, +), length)
             for (a, b) in zip(s, s.dropFirst()) { XCTAssertEqual(a.offset + a.length, b.offset, "contiguous, no overlap") }
             XCTAssertTrue(s.allSatisfy { $0.offset % 64 == 0 && $0.length >= StripedTransport.minimumStripe }, "\(s)")
+        }
+        // Every message touches every NIC, so two ends that disagree on a length disagree on
+        // some NIC's stripe, whatever the two lengths.
+        for a in stride(from: 0, through: 40000, by: 1000) {
+            for b in stride(from: a + 1, through: 40001, by: 1999) {
+                let (x, y) = (StripedTransport.stripes(of: a, parts: 2), StripedTransport.stripes(of: b, parts: 2))
+                XCTAssertNotEqual(x.map(\.length), y.map(\.length), "\(a) against \(b)")
+            }
         }
     }
 
@@ -84,10 +94,11 @@ final class StripedTransportTests: XCTestCase {
         try t.postSend(to: 1, from: region, offset: 0, length: 1 << 20, id: 10)   // striped
         try t.postSend(to: 1, from: region, offset: 64, length: 100, id: 11)      // whole, on mlx5_0
         XCTAssertEqual(parts[0].posts.map(\.length), [1 << 19, 100])
-        XCTAssertEqual(parts[1].posts.map(\.length), [1 << 19])
+        XCTAssertEqual(parts[1].posts.map(\.length), [1 << 19, 0], "the small one whole on mlx5_0, empty on mlx5_1")
         XCTAssertEqual(parts[1].posts[0].offset, 1 << 19)
         var done: [Completion] = []
         parts[0].finish(1)  // the small one is done before the big one's stripes
+        parts[1].finish(1)
         parts[0].finish(0)
         try t.poll(&done)
         XCTAssertEqual(done, [], "message 10 still waits for its stripe on mlx5_1, and 11 waits for 10")
@@ -98,6 +109,7 @@ final class StripedTransportTests: XCTestCase {
         // Receives are queued apart from sends.
         try t.postReceive(from: 1, into: region, offset: 0, length: 16, id: 20)
         parts[0].finish(2)
+        parts[1].finish(2)
         try t.poll(&done)
         XCTAssertEqual(done.last, Completion(peer: 1, operation: .receive, id: 20, bytes: 16))
         // A slice of the region (its base moved, its key kept, as CollectiveBuffers cuts
@@ -107,6 +119,11 @@ final class StripedTransportTests: XCTestCase {
         XCTAssertEqual(parts[0].posts.last?.base, region.base + 4096)
         XCTAssertEqual(parts[1].posts.last?.base, region.base + 4096)
         XCTAssertEqual(parts[1].posts.last?.offset, 1 << 15)
+        // Out of range: refused before any NIC posts anything.
+        let before = parts.map(\.posts.count)
+        XCTAssertThrowsError(try t.postSend(to: 2, from: region, offset: 0, length: 8, id: 40))
+        XCTAssertThrowsError(try t.postSend(to: 1, from: slice, offset: 64, length: 1 << 16, id: 41))
+        XCTAssertEqual(parts.map(\.posts.count), before)
         t.deregister(region)
         XCTAssertEqual(parts.map(\.registered), [0, 0])
         XCTAssertEqual(t.registrationCount, 0)

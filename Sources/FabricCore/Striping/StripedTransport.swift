@@ -2,9 +2,12 @@
 /// transport per NIC (a "part", each finding its peers' parts through its own corner of the
 /// store), and every message of at least `minimumStripe` bytes a part cut into 64-byte aligned
 /// stripes, one per part, as `--qps` does over queue pairs of one NIC. Smaller messages go
-/// whole over the first part. Both ends cut a message alike from its length alone, which the
-/// contract makes equal on both sides, so each part sees the same sequence of sends and
-/// receives at both ends.
+/// whole over the first part, with an empty message over each other part. Both ends cut a
+/// message alike from its length alone, which the contract makes equal on both sides, so each
+/// part sees the same sequence of sends and receives at both ends; and since every message
+/// touches every part, two ends that disagree on a length disagree on some part's length,
+/// which that part reports at once (a message cut in two against a smaller one left whole
+/// would otherwise agree on the first part and leave a stray stripe on the second).
 ///
 /// Completions are released per peer and direction in the order the messages were posted,
 /// whichever part finished first, so the Transport contract holds for the whole. Any transport
@@ -73,10 +76,10 @@ public final class StripedTransport: Transport {
         return merged
     }
 
-    /// Where each part's stripe of a message of `length` bytes starts and how long it is; one
-    /// entry (part 0, everything) below the striping size.
+    /// Where each part's stripe of a message of `length` bytes starts and how long it is; below
+    /// the striping size, everything on part 0 and an empty stripe on each other part.
     public static func stripes(of length: Int, parts: Int) -> [(part: Int, offset: Int, length: Int)] {
-        guard parts > 1, length >= parts * minimumStripe else { return [(0, 0, length)] }
+        guard parts > 1, length >= parts * minimumStripe else { return [(0, 0, length)] + (1..<max(parts, 1)).map { ($0, length, 0) } }
         let share = length / parts / alignment * alignment
         return (0..<parts).map { p in (p, p * share, p == parts - 1 ? length - p * share : share) }
     }
@@ -123,6 +126,14 @@ public final class StripedTransport: Transport {
     }
 
     private func post(_ operation: Completion.Operation, peer: Int, region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
+        // Checked before any part posts: a part refusing a later stripe would leave the
+        // earlier ones on the wire and the peer out of step.
+        guard peer >= 0, peer < worldSize, peer != rank else {
+            throw FabricError.configuration("rank \(rank): peer rank \(peer) is out of range (world size \(worldSize))")
+        }
+        guard offset >= 0, length >= 0, offset <= region.length - length else {
+            throw FabricError.configuration("rank \(rank): \(length) bytes at offset \(offset) do not fit a region of \(region.length) bytes (to rank \(peer))")
+        }
         let regions = try regions(region, peer: peer)
         let stripes = Self.stripes(of: length, parts: parts.count)
         let serial = nextSerial
@@ -173,21 +184,26 @@ public final class StripedTransport: Transport {
         orderStart[queue] = start
     }
 
-    /// Sleeps on the parts that have operations posted (a small message's only), a share of
-    /// the time each: activity on any of them ends the wait within its share.
+    /// Sleeps on the parts that have operations posted: on the one alone, or 1 ms on each in
+    /// turn when several do, so data on one is never left waiting long behind a sleep on another.
     public func waitForActivity(milliseconds: Int32) throws {
         if spinsBeforeSleep == Int.max { return }
         let busy = parts.filter { !$0.pendingPeers().isEmpty }
-        let waiting = busy.isEmpty ? [parts[0]] : busy
-        let share = max(1, milliseconds / Int32(waiting.count))
-        for part in waiting { try part.waitForActivity(milliseconds: share) }
+        if busy.count <= 1 { return try (busy.first ?? parts[0]).waitForActivity(milliseconds: milliseconds) }
+        for part in busy { try part.waitForActivity(milliseconds: min(milliseconds, 1)) }
     }
 
     public func checkJobIsAlive() throws { try parts[0].checkJobIsAlive() }
 
     public func pendingPeers() -> [Int] { Array(Set(parts.flatMap { $0.pendingPeers() })).sorted() }
 
-    public func describe(peer: Int) -> String { parts[0].describe(peer: peer) }
+    /// Every NIC's view of the peer, the ones with operations pending to it first, so a
+    /// timeout names the NIC that did not deliver.
+    public func describe(peer: Int) -> String {
+        let pending = parts.filter { $0.pendingPeers().contains(peer) }
+        let shown = pending.isEmpty ? parts : pending
+        return shown.map { $0.describe(peer: peer) }.joined(separator: " + ")
+    }
 
     public func close() {
         for part in parts { part.close() }
