@@ -8,6 +8,10 @@ import Foundation
 
 public enum FabricBenchVersion {
     public static let current = "0.1.0"
+    /// Compiled in by scripts/package.sh; "unknown" in a plain `swift build`.
+    public static let commit = String(cString: fab_build_commit())
+    /// What `fabricbench --version` prints.
+    public static var description: String { "\(current) (commit \(commit))" }
 }
 
 /// What the JSON's `environment` records: enough to tell two runs' conditions apart.
@@ -26,6 +30,7 @@ public enum EnvironmentProbe {
             worldSize: job.worldSize,
             rankHosts: try job.hostNames(),
             fabricbenchVersion: FabricBenchVersion.current,
+            fabricbenchCommit: FabricBenchVersion.commit,
             libraries: libraries())
         environment.ranks = try job.placements()
         return environment

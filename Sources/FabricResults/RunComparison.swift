@@ -240,7 +240,8 @@ public enum RunComparison {
         let ea = a.environment, eb = b.environment
         var fields: [(String, String, String)] = [
             ("kernel", ea.kernel, eb.kernel), ("CPU", ea.cpuModel, eb.cpuModel), ("cores", "\(ea.cores)", "\(eb.cores)"),
-            ("fabricbench version", ea.fabricbenchVersion, eb.fabricbenchVersion), ("transport", ea.transport.kind, eb.transport.kind),
+            ("fabricbench version", ea.fabricbenchVersion, eb.fabricbenchVersion),
+            ("fabricbench commit", ea.fabricbenchCommit ?? "unknown", eb.fabricbenchCommit ?? "unknown"), ("transport", ea.transport.kind, eb.transport.kind),
             ("world size", "\(ea.worldSize)", "\(eb.worldSize)"), ("clock", ea.clockSource, eb.clockSource),
         ]
         for key in Set(ea.libraries.keys).union(eb.libraries.keys).sorted() {

@@ -62,10 +62,13 @@ public struct RunEnvironment: Codable, Sendable {
     /// Where each rank ran and which NIC it used, by rank (schema 4 on; nil in older files).
     public var ranks: [RankPlacement]?
     public var fabricbenchVersion: String
+    /// The git commit of the build; nil in files written before it was recorded.
+    public var fabricbenchCommit: String?
     public var libraries: [String: String]
 
     public init(hostname: String, kernel: String, cpuModel: String, cores: Int, clockSource: String, transport: TransportInfo,
-                launcher: String, worldSize: Int, rankHosts: [String], fabricbenchVersion: String, libraries: [String: String]) {
+                launcher: String, worldSize: Int, rankHosts: [String], fabricbenchVersion: String, fabricbenchCommit: String? = nil,
+                libraries: [String: String]) {
         self.hostname = hostname
         self.kernel = kernel
         self.cpuModel = cpuModel
@@ -76,6 +79,7 @@ public struct RunEnvironment: Codable, Sendable {
         self.worldSize = worldSize
         self.rankHosts = rankHosts
         self.fabricbenchVersion = fabricbenchVersion
+        self.fabricbenchCommit = fabricbenchCommit
         self.libraries = libraries
     }
 }

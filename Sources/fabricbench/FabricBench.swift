@@ -1,5 +1,6 @@
 import ArgumentParser
 import FabricCore
+import FabricEngine
 import FabricResults
 import Foundation
 
@@ -18,6 +19,7 @@ struct FabricBench: ParsableCommand {
           fabricbench allreduce --np 4 -b 8 -e 64M -f 4
           mpirun -np 2 fabricbench latency --master node1:29500
         """,
+        version: "fabricbench \(FabricBenchVersion.description)",
         subcommands: [LatencyCommand.self, BandwidthCommand.self, MatrixCommand.self, CompareCommand.self, ReportCommand.self, ModelCommand.self, AllReduceCommand.self, ReduceScatterCommand.self,
                       AllGatherCommand.self, BroadcastCommand.self, BarrierCommand.self, DevicesCommand.self])
 

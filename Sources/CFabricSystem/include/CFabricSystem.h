@@ -12,6 +12,10 @@
 extern "C" {
 #endif
 
+// ---- build ----
+/// The git commit the binary was built from (scripts/package.sh), else "unknown".
+const char *fab_build_commit(void);
+
 // ---- clocks ----
 uint64_t fab_clock_monotonic_raw_ns(void);
 uint64_t fab_rdtsc(void);
