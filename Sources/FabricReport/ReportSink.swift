@@ -7,7 +7,7 @@ import Foundation
 /// does not stop the measurement: it warns once and writes again at the end.
 // @unchecked: the signal handler's thread calls `interrupt` while the measuring thread adds
 // results; both go through `lock`.
-public final class ReportSink<Result: Codable & Sendable & CSVRecord>: @unchecked Sendable {
+public final class ReportSink<Result: Codable & Sendable & CSVRecord & MonitoredResult>: @unchecked Sendable {
     public var document: RunDocument<Result> { lock.withLock { _document } }
     private var _document: RunDocument<Result>
     private let lock = NSLock()
@@ -17,16 +17,22 @@ public final class ReportSink<Result: Codable & Sendable & CSVRecord>: @unchecke
     private var savedResults = 0
     private let jsonPath: String?
     private let csvPath: String?
+    private let junitPath: String?
+    private let promPath: String?
     private let row: ([Result]) -> String
     private let detail: (([Result]) -> String?)?
     private var progress: (line: Progress, steps: [String], done: Int)?
 
     /// `row` renders the entries of one size (one line of the table), `detail` optional lines under it.
-    public init(document: RunDocument<Result>, jsonPath: String?, csvPath: String? = nil, header: String,
-                row: @escaping ([Result]) -> String, detail: (([Result]) -> String?)? = nil) throws {
+    /// `junitPath` and `promPath` are rewritten with the JSON, so each file always says how
+    /// far the run got (a run killed mid-way shows as a failing case, and as not successful).
+    public init(document: RunDocument<Result>, jsonPath: String?, csvPath: String? = nil, junitPath: String? = nil, promPath: String? = nil,
+                header: String, row: @escaping ([Result]) -> String, detail: (([Result]) -> String?)? = nil) throws {
         _document = document
         self.jsonPath = jsonPath
         self.csvPath = csvPath
+        self.junitPath = junitPath
+        self.promPath = promPath
         self.row = row
         self.detail = detail
         print(header)
@@ -77,7 +83,7 @@ public final class ReportSink<Result: Codable & Sendable & CSVRecord>: @unchecke
             _document.status = .complete
             try saveAtEnd()
         }
-        for path in [jsonPath, csvPath].compactMap({ $0 }) { print("# results written to \(path)") }
+        for path in [jsonPath, csvPath, junitPath, promPath].compactMap({ $0 }) { print("# results written to \(path)") }
     }
 
     /// Records the failure; never throws, so the original error is what the user sees.
@@ -142,6 +148,8 @@ public final class ReportSink<Result: Codable & Sendable & CSVRecord>: @unchecke
     private func save(_ document: RunDocument<Result>) throws {
         if let jsonPath { try JSONReport.write(document, to: jsonPath) }
         if let csvPath { try JSONReport.writeAtomically(Data(CSVReport.render(document.results).utf8), to: csvPath, flag: "--csv") }
+        if let junitPath { try JSONReport.writeAtomically(Data(JUnitReport.render(document).utf8), to: junitPath, flag: "--junit") }
+        if let promPath { try JSONReport.writeAtomically(Data(PrometheusReport.render(document).utf8), to: promPath, flag: "--prom") }
         savedResults = document.results.count
     }
 }

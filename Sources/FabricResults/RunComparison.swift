@@ -193,7 +193,7 @@ public enum RunComparison {
     }
 
     public static func ratio(_ r: Double) -> String { r.isFinite ? String(format: r >= 10 ? "%.0f×" : "%.2f×", r) : "∞" }
-    static func percent(_ f: Double) -> String { String(format: "%g%%", f * 100) }
+    public static func percent(_ f: Double) -> String { String(format: "%g%%", f * 100) }
 
     // MARK: what can be compared
 
@@ -247,7 +247,7 @@ public enum RunComparison {
         for key in Set(ea.libraries.keys).union(eb.libraries.keys).sorted() {
             fields.append(("library \(key)", ea.libraries[key] ?? "none", eb.libraries[key] ?? "none"))
         }
-        let ignored: Set<String> = ["json", "csv"]
+        let ignored: Set<String> = ["json", "csv", "junit", "prom"]
         for key in Set(a.arguments.keys).union(b.arguments.keys).sorted() where !ignored.contains(key) {
             fields.append(("argument \(key)", a.arguments[key] ?? "unset", b.arguments[key] ?? "unset"))
         }

@@ -47,7 +47,7 @@ struct BandwidthCommand: MeasuringCommand {
         let arguments = RecordedArguments.of(self).merging(sweep.derived) { _, b in b }
         try RankRunner.run(command: "bandwidth", flags: job, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv,
+                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv, junitPath: job.junit, promPath: job.prom,
                                header: BandwidthTable.header(document, bidirectional: options.bidirectional, window: options.window),
                                row: { $0.map(BandwidthTable.row).joined(separator: "\n") })
             },

@@ -123,7 +123,7 @@ enum CollectiveRun {
         ]
         try RankRunner.run(command: kind.rawValue, flags: flags, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: flags.json, csvPath: flags.csv, header: NcclTable.header(document, notes: notes), row: NcclTable.row,
+                try ReportSink(document: document, jsonPath: flags.json, csvPath: flags.csv, junitPath: flags.junit, promPath: flags.prom, header: NcclTable.header(document, notes: notes), row: NcclTable.row,
                                detail: { entries in
                                    guard let first = entries.first, first.algoSelection.hasPrefix("auto ("), first.bytes == options.sizes.first else { return nil }
                                    return "# algo \(first.algoSelection)"

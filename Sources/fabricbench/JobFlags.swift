@@ -158,6 +158,12 @@ struct JobFlags: ParsableArguments {
     @Option(help: "Write results as CSV to this file too (rewritten after each size).")
     var csv: String?
 
+    @Option(help: ArgumentHelp("Write a JUnit XML report to this file for CI (one test case per size and gate, figures as properties; e.g. --junit fabricbench.xml).", valueName: "path"))
+    var junit: String?
+
+    @Option(help: ArgumentHelp("Write Prometheus metrics for node_exporter's textfile collector to this file, replaced atomically (e.g. --prom /var/lib/node_exporter/textfile/fabricbench.prom).", valueName: "path"))
+    var prom: String?
+
     func validate() throws {
         if let n = localRanks, n < 1 { throw ValidationError("--np must be at least 1 (got \(n))") }
         if let n = localRanks, n > 1024 { throw ValidationError("--np \(n) is more local ranks than fabricbench will spawn (at most 1024)") }
@@ -179,6 +185,8 @@ struct JobFlags: ParsableArguments {
         if let master {
             do { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") } catch { throw ValidationError("\(error)") }
         }
+        try OutputPath.check(junit, "--junit")
+        try OutputPath.check(prom, "--prom")
         _ = try cpuList()
         try FlagBounds.check(localRank, "--local-rank", 0...LaunchEnvironment.maximumWorldSize)
         if localRanks != nil && localRank != nil { throw ValidationError("--np numbers its ranks itself: drop --local-rank") }
@@ -244,6 +252,20 @@ struct JobFlags: ParsableArguments {
         return o
     }
 
+}
+
+/// A file a command will write: its folder must exist, so a typo fails at once (exit 2),
+/// not after the measurement.
+enum OutputPath {
+    static func check(_ path: String?, _ flag: String) throws {
+        guard let path else { return }
+        guard !path.isEmpty, !path.hasSuffix("/") else { throw ValidationError("\(flag) '\(path)' is not a file name") }
+        let folder = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(flag) \(path): the folder \(folder) does not exist")
+        }
+    }
 }
 
 /// Message-size sweep flags in the perftest/nccl-tests spelling.

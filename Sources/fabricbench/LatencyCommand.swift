@@ -61,7 +61,7 @@ struct LatencyCommand: MeasuringCommand {
         let showHistogram = histogram
         try RankRunner.run(command: "latency", flags: job, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv, header: LatencyTable.header(document), row: { $0.map(LatencyTable.row).joined(separator: "\n") },
+                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv, junitPath: job.junit, promPath: job.prom, header: LatencyTable.header(document), row: { $0.map(LatencyTable.row).joined(separator: "\n") },
                                detail: { results in
                                    guard let r = results.first else { return nil }
                                    var lines: [String] = []

@@ -122,7 +122,7 @@ struct MatrixCommand: MeasuringCommand {
         let arguments = RecordedArguments.of(self)
         try RankRunner.run(command: "matrix", flags: job, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv, header: MatrixTable.header(document, notes: [
+                try ReportSink(document: document, jsonPath: job.json, csvPath: job.csv, junitPath: job.junit, promPath: job.prom, header: MatrixTable.header(document, notes: [
                     "every pair of ranks on its own, \(serial ? "one pair at a time" : "in rounds of disjoint pairs"); latency one-way (round trip / 2), GB/s = 1e9 bytes/s",
                 ]), row: { $0.map(MatrixTable.render).joined(separator: "\n") })
             },

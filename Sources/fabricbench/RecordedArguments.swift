@@ -42,7 +42,7 @@ enum RecordedArguments {
     /// Options that may differ between ranks: where a rank runs, writes and waits, and what
     /// rank 0 alone does with the results. Every other recorded argument must agree on all ranks.
     static let rankLocal: Set<String> = [
-        "np", "rank", "world_size", "master", "json", "csv", "cpus", "clock", "timeout", "device", "port", "gid_index",
+        "np", "rank", "world_size", "master", "json", "csv", "junit", "prom", "cpus", "clock", "timeout", "device", "port", "gid_index",
         "iface", "bind", "numa", "busy_poll", "sock_buf", "events", "inline", "tc", "sl", "mtu", "histogram",
         "min_busbw", "max_time_us", "straggler_k", "inject_delay", "outlier_k", "outlier_ratio", "fail_on_outlier",
         "host_label", "histograms",
