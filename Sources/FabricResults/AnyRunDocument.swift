@@ -23,6 +23,12 @@ public enum AnyRunDocument: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportError("cannot read \(path): \(String(cString: strerror(errno))) (is the path right?)")
         }
+        return try decode(data, name: path, shapes: shapes)
+    }
+
+    /// As `read`, for a document already in memory (a run embedded in a smoke file);
+    /// `name` stands for the file in messages.
+    public static func decode(_ data: Data, name path: String, shapes: [String: Shape]) throws -> AnyRunDocument {
         let header: Header
         do {
             header = try JSONReport.decoder().decode(Header.self, from: data)
