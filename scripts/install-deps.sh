@@ -3,9 +3,10 @@
 # missing). The RDMA libraries are needed for their headers at build time; at run time
 # fabricbench opens them with dlopen and works without them. The tests use openmpi-bin (runs
 # under mpirun), iproute2 (scripts/netns-hosts.sh: namespaces, veth, tc) and chromium (the
-# HTML report rendered in a real browser).
+# HTML report rendered in a real browser), python3-junitparser and python3-yaml (the JUnit files
+# and CI recipes read by real parsers) and prometheus (its promtool checks the --prom files).
 set -euo pipefail
-packages=(libibverbs-dev librdmacm-dev libnuma-dev zlib1g-dev openmpi-bin iproute2 chromium)
+packages=(libibverbs-dev librdmacm-dev libnuma-dev zlib1g-dev openmpi-bin iproute2 chromium python3-junitparser python3-yaml prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

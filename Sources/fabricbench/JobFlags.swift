@@ -185,8 +185,10 @@ struct JobFlags: ParsableArguments {
         if let master {
             do { _ = try LaunchEnvironment.parseHostPort(master, what: "--master") } catch { throw ValidationError("\(error)") }
         }
-        try OutputPath.check(junit, "--junit")
-        try OutputPath.check(prom, "--prom")
+        if writesResults {
+            try OutputPath.check(junit, "--junit")
+            try OutputPath.check(prom, "--prom")
+        }
         _ = try cpuList()
         try FlagBounds.check(localRank, "--local-rank", 0...LaunchEnvironment.maximumWorldSize)
         if localRanks != nil && localRank != nil { throw ValidationError("--np numbers its ranks itself: drop --local-rank") }
@@ -211,6 +213,18 @@ struct JobFlags: ParsableArguments {
         if cm && (mtu != nil || sl != 0) {
             throw ValidationError("--cm takes the path MTU and service level from the route rdma_cm resolves: drop \(mtu != nil ? "--mtu" : "--sl"), or drop --cm to set it yourself")
         }
+    }
+
+    /// Only rank 0 writes result files, so only it (or the --np launcher) checks their folders:
+    /// another rank may run on a host without that folder. The first launcher variable present
+    /// names the rank, in LaunchEnvironment's order.
+    var writesResults: Bool {
+        if let rank { return rank == 0 }
+        let environment = ProcessInfo.processInfo.environment
+        for key in [LaunchEnvironment.Variable.rank, "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", "RANK"] {
+            if let value = environment[key] { return value == "0" }
+        }
+        return true
     }
 
     func cpuList() throws -> [Int] { try FlagBounds.cpuList(cpus) }
