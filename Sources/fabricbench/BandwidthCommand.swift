@@ -16,6 +16,7 @@ struct BandwidthCommand: MeasuringCommand {
         Examples:
           fabricbench bandwidth --np 2 -b 4K -e 64M -f 4
           fabricbench bandwidth --np 2 -b 1M --bidir --window 16 --json bw.json
+          fabricbench bandwidth --np 2 -b 64K -e 16M --junit bw.xml --prom bw.prom
           fabricbench bandwidth --np 2 --transport verbs --qps 4 -b 64K -e 64M -f 4
         """)
 

@@ -175,6 +175,7 @@ struct AllReduceCommand: MeasuringCommand {
           fabricbench allreduce --np 4 -b 8 -e 128M -f 2
           fabricbench allreduce --np 2 -b 1M -e 64M --algo ring --dtype double --op max --json ar.json
           fabricbench allreduce --np 4 -b 1M --min-busbw 1.5      # CI floor: exit 1 below 1.5 GB/s
+          fabricbench allreduce --np 4 -b 1M --min-busbw 1.5 --junit ar.xml --prom ar.prom   # the gate as a JUnit case
           fabricbench allreduce --np 4 -b 64M --chunk 512K --slots 8 --max-time-us 200000
           fabricbench allreduce --np 4 -b 8 -n 100 --inject-delay 2:500   # see the straggler report name rank 2
           srun fabricbench allreduce --transport verbs --cm --qps 2 -b 8 -e 1G

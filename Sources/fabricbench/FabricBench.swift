@@ -18,6 +18,8 @@ struct FabricBench: ParsableCommand {
           fabricbench bandwidth --np 2 -b 64K -e 16M --bidir
           fabricbench allreduce --np 4 -b 8 -e 64M -f 4
           mpirun -np 2 fabricbench latency --master node1:29500
+          fabricbench smoke --junit fabricbench-smoke.xml          # the CI gate (under 30 s)
+          fabricbench --version                                     # version and git commit
         """,
         version: "fabricbench \(FabricBenchVersion.description)",
         subcommands: [LatencyCommand.self, BandwidthCommand.self, MatrixCommand.self, CompareCommand.self, ReportCommand.self, ModelCommand.self, AllReduceCommand.self, ReduceScatterCommand.self,

@@ -23,6 +23,7 @@ struct LatencyCommand: MeasuringCommand {
           fabricbench latency --np 2 --transport verbs --verb send --events       # two-sided, sleeping waits
           fabricbench latency --np 2 --transport verbs --cm --iface eth1
           fabricbench latency --np 2 -b 8 -e 1M --json lat.json --csv lat.csv
+          fabricbench latency --np 2 -b 8 -e 1M --junit lat.xml --prom /var/lib/prometheus/node-exporter/lat.prom
           fabricbench latency --np 2 --transport shm -b 8 -e 1M   # host floor
           srun fabricbench latency --job-token-file ~/.fbtoken   # a secret
         """)

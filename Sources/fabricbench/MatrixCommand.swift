@@ -39,6 +39,8 @@ struct MatrixCommand: MeasuringCommand {
           fabricbench matrix --np 6 --bw-size 4M --serial --fail-on-outlier
           fabricbench matrix --np 8 --links fabric.json   # re-measure a run's suspects only
           fabricbench matrix --np 8 --links 2-5,3-5       # or given links
+          fabricbench matrix --np 4 --prom /var/lib/prometheus/node-exporter/fabricbench-matrix.prom   # for node_exporter
+          fabricbench matrix --np 4 --junit matrix.xml    # a case per link and one for the verdicts
         """)
 
     @OptionGroup var job: JobFlags
