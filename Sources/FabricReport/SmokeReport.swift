@@ -52,6 +52,27 @@ public enum SmokeReport {
     /// for a short CI run, and compare leaves them untested with so few samples anyway).
     static let gatedMetrics: Set<String> = ["latency_p50_us", "bandwidth_gbps", "busbw_gbps"]
 
+    /// What smoke's matrix does not fail on: tail latency. On a shared CI runner with 3 ranks
+    /// on 2 cores a scheduler stall makes a p99.9 verdict that survives its re-test in about
+    /// one run in ten; median latency and bandwidth verdicts hold. Tail verdicts stay in the
+    /// report (a property of "matrix verdicts", and the JSON and Prometheus files).
+    static let unjudgedMatrixMetrics: Set<String> = ["latency_p999_us"]
+
+    /// The matrix's JUnit cases, failing only on verdicts smoke judges.
+    static func matrixCases(_ document: RunDocument<LinkMatrixResult>) -> [JUnitCase] {
+        var judged = document
+        guard var m = judged.results.first else { return LinkMatrixResult.junitCases(document) }
+        let tails = (m.diagnosis ?? []).filter { unjudgedMatrixMetrics.contains($0.metric) }
+        m.verdicts.removeAll { unjudgedMatrixMetrics.contains($0.metric) }
+        m.diagnosis = m.diagnosis?.filter { !unjudgedMatrixMetrics.contains($0.metric) }
+        judged.results[0] = m
+        var cases = LinkMatrixResult.junitCases(judged)
+        if let i = cases.lastIndex(where: { $0.name == "matrix verdicts" }) {
+            cases[i].properties.append(("tail_verdicts_not_judged", tails.map(\.text).joined(separator: "\n")))
+        }
+        return cases
+    }
+
     public static func judge(_ run: CheckRun, _ t: Thresholds) -> Verdict {
         let classname = "fabricbench.smoke.\(run.name)"
         var cases: [JUnitCase] = []
@@ -65,7 +86,7 @@ public enum SmokeReport {
         switch document {
         case .pointToPoint(let d): own = PointToPointResult.junitCases(d) + [JUnitReport.runCase(d)]
         case .collective(let d): own = CollectiveResult.junitCases(d) + [JUnitReport.runCase(d)]
-        case .matrix(let d): own = LinkMatrixResult.junitCases(d) + [JUnitReport.runCase(d)]
+        case .matrix(let d): own = matrixCases(d) + [JUnitReport.runCase(d)]
         }
         // The run case carries the exit status and the time the whole check took.
         if var last = own.popLast() {

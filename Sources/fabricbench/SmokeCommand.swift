@@ -15,8 +15,9 @@ struct SmokeCommand: ParsableCommand {
         Runs five checks, each an ordinary fabricbench run on local ranks (under 30 s in all on \
         a 2-core host over loopback): latency (8 B to 32 KiB, every byte checked), bandwidth \
         (64 KiB to 4 MiB), allreduce-ring and allreduce-tree (1 KiB to 1 MiB, results checked \
-        exactly) on --np ranks, and a matrix of --matrix-np ranks (fails on any confirmed \
-        verdict). A check fails when its run fails, its data check fails, or a gate fails; the \
+        exactly) on --np ranks, and a matrix of --matrix-np ranks (fails on a confirmed \
+        verdict on median latency or bandwidth; tail latency verdicts, which a busy runner \
+        makes, are reported, not failed). A check fails when its run fails, its data check fails, or a gate fails; the \
         exit status is 1 when any check failed, 2 for bad input. Start it once per host, not \
         under mpirun or srun.
 

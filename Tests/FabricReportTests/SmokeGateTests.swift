@@ -65,6 +65,28 @@ extension ComparisonTests {
         XCTAssertEqual(w.failures, ["latency run: exited with status 1: it broke"])
     }
 
+    func testSmokeMatrixFailsOnBandwidthAndMedianVerdictsButNotOnTailOnes() throws {
+        guard case .matrix(var d) = BoundaryValueTests.matrix(figure: 2, world: 3) else { return XCTFail("no matrix") }
+        d.status = .complete
+        // A bandwidth verdict (link 0-1, and its host): the link's case and the verdicts fail.
+        let bandwidth = SmokeReport.judge(check(.matrix(d), name: "matrix"), SmokeReport.Thresholds())
+        XCTAssertEqual(bandwidth.failures, ["link 0-1: flagged (confirmed by its re-test): bandwidth_gbps", "matrix verdicts: t"])
+        // A median latency verdict fails alike.
+        d.results[0].verdicts[0].metric = "latency_p50_us"
+        d.results[0].diagnosis![0].metric = "latency_p50_us"
+        XCTAssertEqual(SmokeReport.judge(check(.matrix(d), name: "matrix"), SmokeReport.Thresholds()).failures,
+                       ["link 0-1: flagged (confirmed by its re-test): latency_p50_us", "matrix verdicts: t"])
+        // Tail latency only: nothing fails, and the verdict is still in the report.
+        d.results[0].verdicts[0].metric = "latency_p999_us"
+        d.results[0].diagnosis![0].metric = "latency_p999_us"
+        d.results[0].diagnosis![0].text = "rank 0 on host h: latency p99.9 is high"
+        let tail = SmokeReport.judge(check(.matrix(d), name: "matrix"), SmokeReport.Thresholds())
+        XCTAssertTrue(tail.passed, "\(tail.failures)")
+        let verdicts = try XCTUnwrap(tail.cases.first { $0.name == "matrix verdicts" })
+        XCTAssertTrue(verdicts.properties.contains { $0 == ("tail_verdicts_not_judged", "rank 0 on host h: latency p99.9 is high") }, "\(verdicts.properties)")
+        XCTAssertTrue(verdicts.properties.contains { $0 == ("verdicts", "0") }, "\(verdicts.properties)")
+    }
+
     func testJUnitAndPrometheusEscapeWhatAHostNameCanHold() throws {
         XCTAssertEqual(JUnitReport.xml("a<b>&\"'\u{1}\u{7}z\n"), "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}\u{FFFD}z&#10;")
         let text = PrometheusReport.render([
