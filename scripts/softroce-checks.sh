@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs INSIDE the Soft-RoCE VM (see scripts/test-softroce.sh): real verbs checks against rxe
 # devices, one line per check, "softroce: N passed, N failed" at the end, exit 1 on any failure.
-# Usage: softroce-checks.sh single|perftest|pair|soak FABRICBENCH RESULTS_DIR
+# Usage: softroce-checks.sh single|perftest|pair|soak|packed FABRICBENCH RESULTS_DIR [TARBALL]
+#   packed    only the checks of scripts/package.sh's TARBALL: devices and a verbs latency run
+#             from the unpacked binary without Swift (single runs them first when given TARBALL)
 #   single    every check on one rxe device, ending with a short verbs soak (8 runs) that
 #             finds no device resource left by anything the boot ran
 #   perftest  ib_write_lat / ib_write_bw beside fabricbench, timed (not a pass/fail on speed)
@@ -11,7 +13,7 @@
 # Each line also goes to RESULTS_DIR/MODE.results as it is printed, so the host still counts
 # the finished checks if the VM's watchdog ends the boot early.
 set -u
-mode=$1 fb=$2 out=$3
+mode=$1 fb=$2 out=$3 tarball=${4:-}
 # The host-built XCTest bundle (debug), for the conformance suite.
 xctest=${FABRICBENCH_XCTEST:-$(cd "$(dirname "$0")/.." && pwd)/.build/debug/FabricBenchPackageTests.xctest}
 passed=0 failed=0
@@ -96,7 +98,37 @@ perftest() {  # output file, tool and its arguments...
     for _ in $(seq 1 300); do ss -ltn 2>/dev/null | grep -q ":18515 " && break; sleep 0.1; done
     "$@" 127.0.0.1 > "$file" 2>&1 || { echo "$* 127.0.0.1 failed:"; cat "$file" "$file.server"; return 1; }
 }
-if [ "$mode" = single ]; then
+# The tarball, as a node without Swift gets it: unpacked here and run with env -i in a mount
+# namespace where an empty tmpfs covers the toolchain's Swift runtime. The control: $fb (linked
+# with the Swift runtime dynamically) cannot start there.
+packed_checks() {
+    local dir=$out/packed pfb swiftlib
+    rm -rf "$dir"; mkdir -p "$dir"
+    check packed-unpack tar -xzf "$tarball" -C "$dir"
+    pfb=$(echo "$dir"/fabricbench-*/bin/fabricbench)
+    swiftlib=$(ldd "$fb" | sed -n 's|.*libswiftCore\.so => \(/.*\)/libswiftCore\.so .*|\1|p')
+    noswift() {
+        unshare --mount --propagation private sh -c \
+            'mount -t tmpfs -o size=1m no-swift "$0" && [ ! -e "$0/libswiftCore.so" ] && exec env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH= "$@"' \
+            "$swiftlib" "$@"
+    }
+    packed_control() { [ -n "$swiftlib" ] && noswift "$fb" --version 2>&1 | tee /dev/stderr | grep -q "libswift"; }
+    packed_devices() { noswift "$pfb" devices | tee /dev/stderr | grep -q 'chosen: GID [0-9]* (RoCE v2'; }
+    packed_latency() {
+        noswift "$pfb" latency --np 2 --transport verbs -b 8 -e 64K -f 8 -n 200 -c 1 --timeout 120 --json "$out/packed-latency.json" &&
+            grep -q '"verb" : "write"' "$out/packed-latency.json"
+    }
+    check packed-control-swift-hidden packed_control
+    check packed-devices-without-swift packed_devices
+    check packed-latency-verbs-without-swift packed_latency
+}
+
+if [ "$mode" = packed ] || { [ "$mode" = single ] && [ -n "$tarball" ]; }; then
+    if [ -z "$tarball" ]; then say "FAIL packed (no TARBALL argument)"; failed=$((failed + 1)); else packed_checks; fi
+fi
+if [ "$mode" = packed ]; then
+    :
+elif [ "$mode" = single ]; then
     check devices-sees-rxe0-and-picks-roce-v2 bash -c "'$fb' devices --json '$out/devices.json' | tee /dev/stderr | grep -q 'chosen: GID [0-9]* (RoCE v2'"
     # The default data path is RDMA write with immediate; --verb send is the two-sided one.
     check latency-2-ranks-verbs-checked bash -c "'$fb' latency --np 2 --transport verbs -b 8 -e 64K -f 8 -n 200 -c 1 --json '$out/latency.json' --timeout 120 && grep -q '\"verb\" : \"write\"' '$out/latency.json'"
@@ -295,7 +327,7 @@ elif [ "$mode" = soak ]; then
     check verbs-send-path-conformance-suite conformance VerbsSendPathConformance
     check verbs-soak soak "${FABRICBENCH_VERBS_SOAK_RUNS:-50}"
 else
-    echo "softroce-checks.sh: unknown mode '$mode' (single, perftest, pair or soak)" >&2; exit 2
+    echo "softroce-checks.sh: unknown mode '$mode' (single, perftest, pair, soak or packed)" >&2; exit 2
 fi
 say "softroce: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

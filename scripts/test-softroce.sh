@@ -15,6 +15,9 @@ swift build -c release --product fabricbench >&2
 # The test bundle (debug, as scripts/test.sh builds it): the verbs conformance suite runs from it.
 swift build --build-tests >&2
 fb=$PWD/.build/release/fabricbench
+# The tarball for nodes without Swift: the single boot also runs it from the unpacked tarball
+# (scripts/test.sh packs it before the tests; run alone, this packs it here).
+tarball=${FABRICBENCH_TARBALL:-$PWD/$(scripts/package.sh --skip-deps | tail -1)}
 out=$(mktemp -d /tmp/fabricbench-softroce.XXXXXX)
 "$vm" --prepare >&2
 status=0
@@ -22,7 +25,7 @@ status=0
 boot() {  # mode, watchdog seconds, extra VM options...
     local mode=$1 limit=$2 rc=0
     shift 2
-    "$vm" -t "$limit" "$@" -w "$out" bash scripts/softroce-checks.sh "$mode" "$fb" "$out" || rc=$?
+    "$vm" -t "$limit" "$@" -w "$out" bash scripts/softroce-checks.sh "$mode" "$fb" "$out" "$tarball" || rc=$?
     if ! grep -qE "^softroce: " "$out/$mode.results" 2>/dev/null; then
         local done_ok
         done_ok=$(grep -c "^PASS " "$out/$mode.results" 2>/dev/null || true)
