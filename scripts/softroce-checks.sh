@@ -112,8 +112,8 @@ packed_checks() {
             'mount -t tmpfs -o size=1m no-swift "$0" && [ ! -e "$0/libswiftCore.so" ] && exec env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH= "$@"' \
             "$swiftlib" "$@"
     }
-    packed_control() { [ -n "$swiftlib" ] && noswift "$fb" --version 2>&1 | tee /dev/stderr | grep -q "libswift"; }
-    packed_devices() { noswift "$pfb" devices | tee /dev/stderr | grep -q 'chosen: GID [0-9]* (RoCE v2'; }
+    packed_control() { [ -n "$swiftlib" ] && noswift "$fb" --version 2>&1 | tee "$out/packed-control.txt" | grep -q "libswift"; }
+    packed_devices() { noswift "$pfb" devices | tee "$out/packed-devices.txt" | grep -q 'chosen: GID [0-9]* (RoCE v2'; }
     packed_latency() {
         noswift "$pfb" latency --np 2 --transport verbs -b 8 -e 64K -f 8 -n 200 -c 1 --timeout 120 --json "$out/packed-latency.json" &&
             grep -q '"verb" : "write"' "$out/packed-latency.json"
