@@ -11,9 +11,10 @@
 # and removed afterwards (it is .gitignored): the binary names its commit without a
 # generated file in git, and a plain `swift build` still compiles (it says "unknown").
 #
-# The build has its own scratch folder (.build-dist), so it never disturbs .build. It takes
-# about 5 minutes on 2 cores from scratch (the man page plugin builds the whole package in
-# release first), less when .build-dist is there. The last line printed is the tarball's path.
+# The build has its own scratch folder (.build-dist), so it never disturbs .build. It took 5
+# to 7 minutes on 2 cores here, from scratch and after small changes alike: the man page plugin
+# builds the whole package in release, then the static build compiles the executable again. The last line printed is
+# the tarball's path.
 # Usage: scripts/package.sh [--skip-deps]   (--skip-deps: do not run scripts/install-deps.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."

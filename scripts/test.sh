@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
-# The tarball for nodes without Swift (a release build of its own in .build-dist, about 5
-# minutes from scratch): PackageCLITests unpacks it and runs it with the toolchain hidden.
+# The tarball for nodes without Swift (a release build of its own in .build-dist, 5 to 7
+# minutes): PackageCLITests unpacks it and runs it with the toolchain hidden.
 tarball=$(scripts/package.sh --skip-deps | tail -1)
 export FABRICBENCH_TARBALL=$PWD/$tarball
 log=$(mktemp)
