@@ -12,7 +12,7 @@
 # generated file in git, and a plain `swift build` still compiles (it says "unknown").
 #
 # The build has its own scratch folder (.build-dist), so it never disturbs .build. It took 5
-# to 7 minutes on 2 cores here, from scratch and after small changes alike: the man page plugin
+# to 7 minutes on 2 shared cores here (15 from a fresh clone while other builds ran): the man page plugin
 # builds the whole package in release, then the static build compiles the executable again. The last line printed is
 # the tarball's path.
 # Usage: scripts/package.sh [--skip-deps]   (--skip-deps: do not run scripts/install-deps.sh)
