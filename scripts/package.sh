@@ -11,7 +11,8 @@
 # and removed afterwards (it is .gitignored): the binary names its commit without a
 # generated file in git, and a plain `swift build` still compiles (it says "unknown").
 #
-# The build has its own scratch folder (.build-dist), so it never disturbs .build. It took 5
+# The build has scratch folders of its own (.build-dist, .build-dist-static), so it never
+# disturbs .build. It took 5
 # to 7 minutes on 2 shared cores here (15 from a fresh clone while other builds ran): the man page plugin
 # builds the whole package in release, then the static build compiles the executable again. The last line printed is
 # the tarball's path.
@@ -23,7 +24,11 @@ case "$*" in
     --skip-deps) ;;
     *) echo "package: unknown arguments '$*': usage: scripts/package.sh [--skip-deps]" >&2; exit 2 ;;
 esac
+# Two scratch folders: the man page plugin builds every product in release without the static
+# runtime, and sharing one folder with the static build let a later run keep a dynamically
+# linked binary (its link was judged up to date); the check below caught it.
 scratch=.build-dist
+static_scratch=.build-dist-static
 header=Sources/CFabricSystem/build_commit.h
 
 commit=unknown
@@ -36,14 +41,13 @@ trap 'rm -f "$header"' EXIT
 printf '// Written by scripts/package.sh; not in git.\n#define FABRICBENCH_COMMIT "%s"\n' "$commit" > "$header"
 
 echo "# building fabricbench (release, static Swift runtime, commit $commit)" >&2
-# The man page plugin builds every product in release first; the static link comes after,
-# so the binary packed is the one linked with the Swift runtime inside.
+# The man pages come from the plugin's own release build; the binary packed is the static one.
 swift package --scratch-path "$scratch" generate-manual --multi-page >&2
-swift build --scratch-path "$scratch" -c release --static-swift-stdlib --product fabricbench >&2 || {
+swift build --scratch-path "$static_scratch" -c release --static-swift-stdlib --product fabricbench >&2 || {
     echo "package: the static build failed (above); a toolchain without lib/swift_static cannot link the Swift runtime in: use a swift.org toolchain" >&2
     exit 1
 }
-binary="$scratch/release/fabricbench"
+binary="$static_scratch/release/fabricbench"
 
 version=$("$binary" --version | awk '{print $2}')
 arch=$(uname -m)

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
-# The tarball for nodes without Swift (a release build of its own in .build-dist, 5 to 7
+# The tarball for nodes without Swift (release builds of its own in .build-dist*, 5 to 7
 # minutes): PackageCLITests unpacks it and runs it with the toolchain hidden.
 tarball=$(scripts/package.sh --skip-deps | tail -1)
 export FABRICBENCH_TARBALL=$PWD/$tarball
