@@ -256,7 +256,7 @@ elif [ "$mode" = pair ]; then
     device_list() {  # --device value, the devices ranks 0 and 1 must report
         local json=$out/devices-$1.json s0 s1 r0 r1
         s0=$(sent rxe0) s1=$(sent rxe1) r0=$(received rxe0) r1=$(received rxe1)
-        "$fb" latency --np 2 --transport verbs --device "$1" -b 64K -n 200 -c 1 --timeout 120 --json "$json" || return 1
+        "$fb" latency --np 2 --transport verbs --device "$1" -b 64K -n 100 -c 1 --timeout 120 --json "$json" || return 1
         local ds0=$(( $(sent rxe0) - s0 )) ds1=$(( $(sent rxe1) - s1 )) dr0=$(( $(received rxe0) - r0 )) dr1=$(( $(received rxe1) - r1 ))
         echo "packets during the run: rxe0 sent $ds0 received $dr0, rxe1 sent $ds1 received $dr1"
         python3 - "$json" "$2" "$3" <<'PY' || return 1
@@ -265,8 +265,8 @@ ranks = json.load(open(sys.argv[1]))["environment"]["ranks"]
 print("ranks:", [(r["rank"], r["nic"], r.get("nic_choice")) for r in ranks])
 assert [r["nic"] for r in ranks] == sys.argv[2:], f"expected {sys.argv[2:]}"
 PY
-        # 200 round trips of 64 KiB each way: at least 200 packets through each device each way.
-        [ "$ds0" -ge 200 ] && [ "$ds1" -ge 200 ] && [ "$dr0" -ge 200 ] && [ "$dr1" -ge 200 ]
+        # 100 round trips of 64 KiB each way: at least 100 × 64 packets through each device each way.
+        [ "$ds0" -ge 6400 ] && [ "$ds1" -ge 6400 ] && [ "$dr0" -ge 6400 ] && [ "$dr1" -ge 6400 ]
     }
     check device-list-one-nic-per-rank device_list rxe0,rxe1 rxe0 rxe1
     check device-list-reversed device_list rxe1,rxe0 rxe1 rxe0
@@ -297,7 +297,7 @@ PY
     }
     check striped-latency-exact striped_latency
     check striped-allreduce-exact collective allreduce --np 2 --device rxe0+rxe1 -b 8 -e 4M -f 16
-    check striped-allreduce-3-ranks-cm-send collective allreduce --np 3 --cm --verb send --device rxe0+rxe1 -b 8 -e 1M -f 32
+    check striped-allreduce-3-ranks-cm-send collective allreduce --np 3 --cm --verb send --device rxe0+rxe1 -b 8 -e 256K -f 32
     check striped-bandwidth-window-64 "$fb" bandwidth --np 2 --transport verbs --device rxe0+rxe1 -b 64K -e 1M -f 4 -n 200 --timeout 120
     check killed-peer-striped-named kill_test --device rxe0+rxe1
     # Timed, not pass/fail on speed: 1 MiB bandwidth on one NIC, on both striped, and
@@ -308,7 +308,7 @@ PY
         for dev in rxe0 rxe1; do
             local attempt
             for attempt in 1 2 3; do
-                perftest "$out/ib_write_bw_$dev.txt" ib_write_bw -d $dev -x 1 -s 1048576 -n 400 > /dev/null && break
+                perftest "$out/ib_write_bw_$dev.txt" ib_write_bw -d $dev -x 1 -s 1048576 -n 200 > /dev/null && break
                 sleep 2
             done
             echo "ib_write_bw -d $dev (1 MiB; BW peak, BW average in MB/s), try $attempt:"
@@ -316,7 +316,7 @@ PY
         done
         for run in 1 2; do
             for devices in rxe0 rxe0+rxe1; do
-                "$fb" bandwidth --np 2 --transport verbs --device $devices -b 1M -n 400 --timeout 120 > "$out/fb_bw.txt" 2>&1 || { cat "$out/fb_bw.txt"; return 1; }
+                "$fb" bandwidth --np 2 --transport verbs --device $devices -b 1M -n 200 --timeout 120 > "$out/fb_bw.txt" 2>&1 || { cat "$out/fb_bw.txt"; return 1; }
                 echo "fabricbench bandwidth --device $devices (1 MiB, GB/s), run $run:"; grep -E "^ +1048576 " "$out/fb_bw.txt"
             done
         done
