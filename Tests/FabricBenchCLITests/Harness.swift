@@ -63,6 +63,8 @@ enum CLI {
             p.waitUntilExit()
             XCTFail("fabricbench did not finish within \(limit) s")
         }
+        // Returns at once now; Foundation frees the Process's run-loop source (a cycle) only here.
+        p.waitUntilExit()
         let text = { (u: URL) in String(decoding: FileManager.default.contents(atPath: u.path) ?? Data(), as: UTF8.self) }
         return CLIRun(status: p.terminationStatus, stdout: text(out), stderr: text(err), seconds: Date().timeIntervalSince(start),
                       signaled: p.terminationReason == .uncaughtSignal)
