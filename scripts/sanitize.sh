@@ -47,12 +47,13 @@ export FABRICBENCH_SANITIZER=$kind
 # (scripts/fuzz-results.sh).
 skip=(--skip 'FabricConformanceTests\.Verbs' --skip StrangerConnectRequestTests --skip testLongRunThroughTheCLI)
 # Under ThreadSanitizer only: the namespace tests that tell links apart by their speed (the
-# matrix verdicts, compare on an 8x shaped link). Every instrumented access costs 5-15x, so a
-# 16 KiB round trip took 1.3 ms shaped or not, and the contrast they assert is not there to see;
-# measured: compare's ratio 1.05 where 8x the rate gives < 0.5 in the plain and ASan runs. Their
-# code paths (matrix rounds, re-tests, compare) still run under TSan in MatrixCLITests,
-# LaunchCLITests and ResultFilesFuzzTests, on loopback, where nothing is asserted about speed.
-[ "$kind" = thread ] && skip+=(--skip 'NamespaceHostsTests\.testMatrixNames' --skip 'NamespaceHostsTests\.testCompareTellsDifferentlyShapedLinksApart')
+# matrix verdicts, by host or by NIC, and compare on an 8x shaped link). Every instrumented
+# access costs 5-15x, so a 16 KiB round trip took 1.3 ms shaped or not, and the contrast they
+# assert is not there to see (measured: compare's ratio 1.05, where 8x the rate must show as
+# < 0.75). Their code paths (matrix rounds, re-tests, compare) still run under TSan in
+# MatrixCLITests, LaunchCLITests and ResultFilesFuzzTests, on loopback, with no speed asserted.
+[ "$kind" = thread ] && skip+=(--skip 'NamespaceHostsTests\.testMatrixNames' --skip 'NamespaceHostsTests\.testRailsMatrixNames'
+                              --skip 'NamespaceHostsTests\.testCompareTellsDifferentlyShapedLinksApart')
 status=0
 swift test --skip-build --disable-swift-testing --sanitize="$kind" --scratch-path "$scratch" "${skip[@]}" \
     ${filter:+--filter "$filter"} > "$log" 2>&1 || status=$?
