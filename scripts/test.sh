@@ -4,8 +4,9 @@
 # Soft-RoCE VM (scripts/test-softroce.sh, three VM boots, about 10 minutes). Nothing is
 # skipped: FABRICBENCH_REQUIRE_ALL=1 makes a test whose requirement is missing (root, mpirun,
 # chromium) fail instead of skip, a skipped test counts as failed, and a VM that cannot
-# start is a failure. FABRICBENCH_SKIP_SOFTROCE=1 leaves the VM
-# part out for a quick local run, and says so.
+# start is a failure. Between the two, the suite runs again under AddressSanitizer and
+# ThreadSanitizer (scripts/sanitize.sh). FABRICBENCH_SKIP_SOFTROCE=1 leaves the VM part out,
+# FABRICBENCH_SKIP_SANITIZERS=1 the sanitizer runs, for a quick local run, and each says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -39,6 +40,24 @@ if [ "$skipped" -gt 0 ]; then
     failed=$((failed + skipped))
 fi
 passed=$((total - failed))
+# The same suite again under AddressSanitizer (with LeakSanitizer) and ThreadSanitizer
+# (scripts/sanitize.sh; docs/RELIABILITY.md has their wall times, builds included). Each test that
+# fails there and each sanitizer report counts as a failure.
+if [ "${FABRICBENCH_SKIP_SANITIZERS:-0}" = 1 ]; then
+    echo "# sanitizer runs NOT done (FABRICBENCH_SKIP_SANITIZERS=1): ASan and TSan reports go unseen"
+else
+    for kind in address thread; do
+        scripts/sanitize.sh "$kind" 2>&1 | tee "$log" || status=1
+        line=$(sed -nE 's/^sanitize '"$kind"': ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) reports$/\1 \2 \3/p' "$log" | tail -1)
+        if [ -z "$line" ]; then
+            echo "tests: the $kind sanitizer run printed no result" >&2
+            failed=$((failed + 1))
+            continue
+        fi
+        read -r p f r <<<"$line"
+        passed=$((passed + p)); failed=$((failed + f + r))
+    done
+fi
 if [ "${FABRICBENCH_SKIP_SOFTROCE:-0}" = 1 ]; then
     echo "# Soft-RoCE checks NOT run (FABRICBENCH_SKIP_SOFTROCE=1)"
 else
