@@ -52,8 +52,8 @@ skip=(--skip 'FabricConformanceTests\.Verbs' --skip StrangerConnectRequestTests 
 # assert is not there to see (measured: compare's ratio 1.05, where 8x the rate must show as
 # < 0.75). Their code paths (matrix rounds, re-tests, compare) still run under TSan in
 # MatrixCLITests, LaunchCLITests and ResultFilesFuzzTests, on loopback, with no speed asserted.
-[ "$kind" = thread ] && skip+=(--skip 'NamespaceHostsTests\.testMatrixNames' --skip 'NamespaceHostsTests\.testRailsMatrixNames'
-                              --skip 'NamespaceHostsTests\.testCompareTellsDifferentlyShapedLinksApart')
+[ "$kind" = thread ] && skip+=(--skip 'NamespaceHostsTests/testMatrixNames' --skip 'NamespaceHostsTests/testRailsMatrixNames'
+                              --skip 'NamespaceHostsTests/testCompareTellsDifferentlyShapedLinksApart')
 status=0
 swift test --skip-build --disable-swift-testing --sanitize="$kind" --scratch-path "$scratch" "${skip[@]}" \
     ${filter:+--filter "$filter"} > "$log" 2>&1 || status=$?
