@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long fuzz runs (the test suite runs short passes of the same tests):
 #   - rendezvous frames against a live store: FRAMES mutated frames (default 1e6), then a
-#     real rank must be answered within 100 ms and resident memory stay under 256 MiB;
+#     real rank must be answered within 100 ms and resident memory grow by less than 256 MiB;
 #   - histogram decoding: HISTOGRAMS mutated encodings (default 1e5: about 3 ms each in the
 #     debug build), 0 crashes.
 # A crash fails the test binary, so "passed" is the proof. Prints each test's own summary.

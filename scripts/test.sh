@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The test command (README line 2, and .ci/run): installs what the build needs, packs the
-# tarball (scripts/package.sh), runs every XCTest test (well under a minute of tests on 2
-# cores), then the real-RDMA checks in the Soft-RoCE VM (scripts/test-softroce.sh, three VM
-# boots, about 10 minutes). Nothing is skipped: FABRICBENCH_REQUIRE_ALL=1 makes a test whose
-# requirement is missing (root, mpirun, chromium, the tarball) fail instead of skip, a
-# skipped test counts as failed, and a VM that cannot start is a failure.
-# FABRICBENCH_SKIP_SOFTROCE=1 leaves the VM part out for a quick local run, and says so.
+# tarball (scripts/package.sh), runs every XCTest test, then the in-process suites again under
+# AddressSanitizer and ThreadSanitizer (scripts/sanitize.sh), then the real-RDMA checks in the
+# Soft-RoCE VM (scripts/test-softroce.sh). Nothing is skipped: FABRICBENCH_REQUIRE_ALL=1 makes a
+# test whose requirement is missing (root, mpirun, chromium, the tarball) fail instead of skip,
+# a skipped test counts as failed, and a VM that cannot start is a failure.
+# FABRICBENCH_SKIP_SOFTROCE=1 leaves the VM part out, FABRICBENCH_SKIP_SANITIZERS=1 the sanitizer
+# runs, for a quick local run, and each says so. FABRICBENCH_SANITIZE_ALL=1 runs the whole suite
+# under both sanitizers, the CLI tests' hundreds of fabricbench processes too (about 25 minutes
+# for ASan and over 35 for TSan on 2 cores: more than CI's 90 minutes allow beside the rest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -43,6 +46,28 @@ if [ "$skipped" -gt 0 ]; then
     failed=$((failed + skipped))
 fi
 passed=$((total - failed))
+# The in-process suites again under AddressSanitizer (with LeakSanitizer) and ThreadSanitizer
+# (scripts/sanitize.sh): transports, conformance, rendezvous and store, collectives, engines,
+# measurement, reports, the model. The CLI tests, which start hundreds of fabricbench
+# processes, run under both with FABRICBENCH_SANITIZE_ALL=1 (docs/RELIABILITY.md has the wall
+# times). Each test that fails there and each sanitizer report counts as a failure.
+in_process='^(FabricCoreTests|FabricMeasureTests|FabricRendezvousTests|FabricTCPTests|FabricSHMTests|FabricCollectivesTests|FabricConformanceTests|FabricEngineTests|FabricReportTests|FabricModelTests|FabricVerbsTests)\.'
+scope=$in_process; [ "${FABRICBENCH_SANITIZE_ALL:-0}" = 1 ] && scope=
+if [ "${FABRICBENCH_SKIP_SANITIZERS:-0}" = 1 ]; then
+    echo "# sanitizer runs NOT done (FABRICBENCH_SKIP_SANITIZERS=1): ASan and TSan reports go unseen"
+else
+    for kind in address thread; do
+        scripts/sanitize.sh "$kind" "$scope" 2>&1 | tee "$log" || status=1
+        line=$(sed -nE 's/^sanitize '"$kind"': ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) reports$/\1 \2 \3/p' "$log" | tail -1)
+        if [ -z "$line" ]; then
+            echo "tests: the $kind sanitizer run printed no result" >&2
+            failed=$((failed + 1))
+            continue
+        fi
+        read -r p f r <<<"$line"
+        passed=$((passed + p)); failed=$((failed + f + r))
+    done
+fi
 if [ "${FABRICBENCH_SKIP_SOFTROCE:-0}" = 1 ]; then
     echo "# Soft-RoCE checks NOT run (FABRICBENCH_SKIP_SOFTROCE=1)"
 else

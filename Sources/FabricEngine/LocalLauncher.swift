@@ -109,6 +109,10 @@ public enum LocalLauncher {
             }
         }
         collectExits()
+        // Every child has exited, so this returns at once; it is where Foundation (on Linux)
+        // drops the run-loop source that holds each Process, which otherwise outlives them
+        // in a cycle (LeakSanitizer reported it at every launcher exit).
+        for p in children { p.waitUntilExit() }
         let signalled = interrupted.load(ordering: .relaxed)
         if signalled != 0 && firstCode == 0 { firstCode = 128 + signalled }
         return Outcome(exitCode: firstCode, failures: signalled != 0 ? ["interrupted"] + failures : failures)

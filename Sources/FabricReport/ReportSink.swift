@@ -134,13 +134,18 @@ public final class ReportSink<Result: Codable & Sendable & CSVRecord & Monitored
             try save(_document)
         } catch {
             guard unsaved != nil || savedResults < _document.results.count else { throw error }
-            var kept = _document
-            kept.results = Array(_document.results.prefix(savedResults))
-            if kept.status == .complete { kept.status = .failed }
+            // The old file stays until the new one is renamed over it, so on a full disk even
+            // the same results with a longer error may not fit beside it: then fewer results,
+            // until a file that says what it holds fits (a file left saying "running" would lie).
             let cause = "\(error)"
-            kept.error = "only \(savedResults) of \(_document.results.count) result(s) could be saved: \(cause)"
-                + (_document.error.flatMap { $0 == cause ? nil : "; \($0)" } ?? "")
-            try? save(kept)
+            for count in stride(from: savedResults, through: 0, by: -1) {
+                var kept = _document
+                kept.results = Array(_document.results.prefix(count))
+                if kept.status == .complete { kept.status = .failed }
+                kept.error = "only \(count) of \(_document.results.count) result(s) could be saved: \(cause)"
+                    + (_document.error.flatMap { $0 == cause ? nil : "; \($0)" } ?? "")
+                if (try? save(kept)) != nil { break }
+            }
             throw error
         }
     }

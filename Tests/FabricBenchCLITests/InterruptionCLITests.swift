@@ -1,5 +1,7 @@
 import Foundation
 import XCTest
+import FabricReport
+import FabricResults
 
 /// Runs that end early, by a signal or a full disk: what was measured is kept, the file says
 /// why it ends where it does, and no rank outlives its launcher.
@@ -86,6 +88,43 @@ final class InterruptionCLITests: XCTestCase {
         let kept = (d["results"] as? [Any])?.count ?? 0
         XCTAssertGreaterThan(kept, 0)
         XCTAssertTrue(error.contains("only \(kept) of 18"), error)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: small.path), ["r.json"], "no temporary file left behind")
+    }
+
+    /// The old file stays until its replacement is renamed over it, so at the end of a run on a
+    /// full disk the results of the last good write (with a longer error) may not fit beside
+    /// it. The file must still end up saying "failed" and how many results it holds, with fewer
+    /// results if need be, not stay "running". Result sizes are chosen so that it happens:
+    /// a 5-page tmpfs; the file grows 1 page, 3 pages, then 5 pages (which cannot be written).
+    func testAtTheEndOfAFullDiskTheFileSaysWhatItHoldsEvenWhenTheLastGoodOneLeavesNoRoom() throws {
+        try Requirement.check(getuid() == 0, "root (to mount a small tmpfs)")
+        let dir = CLI.temporaryDirectory()
+        let small = dir.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
+        let mount = try CLI.run(["-t", "tmpfs", "-o", "size=20k", "tmpfs", small.path], limit: 10, executable: "/usr/bin/mount")
+        XCTAssertEqual(mount.status, 0, mount.stderr)
+        defer { _ = try? CLI.run([small.path], limit: 10, executable: "/usr/bin/umount") }
+        let json = small.appendingPathComponent("r.json")
+        let env = RunEnvironment(hostname: "h", kernel: "k", cpuModel: "cpu", cores: 2, clockSource: "c",
+                                 transport: TransportInfo(kind: "tcp", selection: "requested", settings: [:]),
+                                 launcher: "flags", worldSize: 2, rankHosts: ["h", "h"], fabricbenchVersion: "0", libraries: [:])
+        let sink = try ReportSink(document: RunDocument<PointToPointResult>(command: "latency", arguments: [:], argv: [], environment: env),
+                                  jsonPath: json.path, header: "", row: { _ in "" })
+        func result(_ bytes: Int, padding: Int) -> PointToPointResult {
+            var r = PointToPointResult(bytes: bytes, iterations: 1, warmupIterations: 0, pairs: [])
+            r.histogram = String(repeating: "x", count: padding)
+            return r
+        }
+        try sink.add([result(8, padding: 1_000)])
+        try sink.add([result(16, padding: 8_000)])
+        XCTAssertEqual((try CLI.json(json)["results"] as? [Any])?.count, 2, "the 3-page file fits beside the 1-page one")
+        try sink.add([result(32, padding: 6_000)])  // warns, the run goes on
+        XCTAssertThrowsError(try sink.complete())
+        let d = try CLI.json(json)
+        XCTAssertEqual(d["status"] as? String, "failed")
+        let error = d["error"] as? String ?? ""
+        XCTAssertEqual((d["results"] as? [Any])?.count, 1, error)
+        XCTAssertTrue(error.contains("only 1 of 3") && error.contains("No space left"), error)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: small.path), ["r.json"], "no temporary file left behind")
     }
 }

@@ -25,9 +25,13 @@ final class RendezvousTests: XCTestCase {
         XCTAssertEqual(try a.add("c", 5), 5)
         XCTAssertEqual(try b.add("c", -2), 3)
         // A get waits for a later set.
-        nonisolated(unsafe) let setter = a  // handed to one other thread, used there alone
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { try? setter.set("late", [9]) }
+        nonisolated(unsafe) let setter = a  // handed to one other thread until `setDone`
+        let setDone = DispatchSemaphore(value: 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { try? setter.set("late", [9]); setDone.signal() }
         XCTAssertEqual(try b.get("late", description: "late"), [9])
+        // The get returns once the value reached the store, possibly before the setter has read
+        // its own reply: a client is one thread's, so `a` is used again only after that.
+        XCTAssertEqual(setDone.wait(timeout: .now() + 10), .success)
         a.bye(); b.bye()
         XCTAssertEqual(s.waitForRanksToLeave(deadline: Deadline(seconds: 2)), [])
     }
