@@ -74,8 +74,10 @@ public struct LinkMatrixResult: Codable, Sendable {
     /// mlx5_1"), each once: on a multi-NIC node, the part to pull.
     public var suspectNICs: [String] {
         var seen: [String] = []
+        // Read from files too: a verdict without hosts names no pair rather than trapping.
         for v in diagnosis ?? [] where v.subject == .ranks {
-            for nic in v.nics ?? [] where !seen.contains("\(v.hosts[0]) \(nic)") { seen.append("\(v.hosts[0]) \(nic)") }
+            guard let host = v.hosts.first else { continue }
+            for nic in v.nics ?? [] where !seen.contains("\(host) \(nic)") { seen.append("\(host) \(nic)") }
         }
         return seen
     }

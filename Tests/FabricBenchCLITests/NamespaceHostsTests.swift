@@ -156,8 +156,12 @@ final class NamespaceHostsTests: XCTestCase {
         let (document, stdout, _) = try matrix(hosts: 4, shape: ["1:200mbit:out"], file: "egress.json")
         XCTAssertEqual(document["suspect_hosts"] as? [String], ["netns-host1"], stdout)
         let v = verdicts(document)
-        XCTAssertTrue(v.allSatisfy { $0.hosts == ["netns-host1"] && $0.subject == "host" && $0.direction == "sends" }, stdout)
-        XCTAssertTrue(v.contains { $0.metric == "bandwidth_gbps" }, stdout)
+        // Suspects: the host, by its sends. A token bucket on its egress can also hold an 8 B
+        // ping-pong back behind the stream before it; such a link verdict, re-tested and still
+        // slow, must at least touch the shaped host.
+        XCTAssertTrue(v.filter { $0.subject != "link" }.allSatisfy { $0.hosts == ["netns-host1"] && $0.subject == "host" && $0.direction == "sends" }, stdout)
+        XCTAssertTrue(v.filter { $0.subject == "link" }.allSatisfy { $0.hosts.contains("netns-host1") }, stdout)
+        XCTAssertTrue(v.contains { $0.metric == "bandwidth_gbps" && $0.subject == "host" }, stdout)
         XCTAssertTrue(stdout.contains("# suspect: host netns-host1: its sends are slow"), stdout)
     }
 
