@@ -17,6 +17,7 @@ public enum FabricBenchVersion {
 /// What the JSON's `environment` records: enough to tell two runs' conditions apart.
 public enum EnvironmentProbe {
     public static func collect(job: Job, clock: Clock) throws -> RunEnvironment {
+        let placements = try job.placements()
         var settings = job.transport.settings
         if let cpu = job.pinnedCPU { settings["rank0_cpu"] = "\(cpu)" }
         var environment = RunEnvironment(
@@ -28,11 +29,11 @@ public enum EnvironmentProbe {
             transport: TransportInfo(kind: job.transport.kind.rawValue, selection: job.selection.reason, settings: settings),
             launcher: job.spec.launcher.rawValue,
             worldSize: job.worldSize,
-            rankHosts: try job.hostNames(),
+            rankHosts: placements.map(\.host),
             fabricbenchVersion: FabricBenchVersion.current,
             fabricbenchCommit: FabricBenchVersion.commit,
             libraries: libraries())
-        environment.ranks = try job.placements()
+        environment.ranks = placements
         return environment
     }
 

@@ -99,7 +99,6 @@ public final class Job {
         let made = try plugin.make(rendezvous, context)
         transport = options.injectJitter.map { JitteredTransport(wrapping: made, distribution: $0, seed: options.jitterSeed &+ UInt64(spec.rank)) } ?? made
         let host = options.hostLabel ?? ProcessInfo.processInfo.hostName
-        try rendezvous.set("host/\(spec.rank)", Array(host.utf8))
         let placement = RankPlacement(rank: spec.rank, host: host, localRank: spec.localRank, cpu: pinnedCPU,
                                       kind: made.kind.rawValue, settings: made.settings)
         try rendezvous.set("placement/\(spec.rank)", Array(try JSONEncoder().encode(placement)))
@@ -128,11 +127,8 @@ public final class Job {
         if let refusal { throw FabricError.configuration(refusal) }
     }
 
-    public func hostNames() throws -> [String] {
-        try (0..<worldSize).map { r in
-            String(decoding: try rendezvous.get("host/\(r)", description: "rank \(r)'s host name"), as: UTF8.self)
-        }
-    }
+    /// Every rank's host label, by rank (from the placements).
+    public func hostNames() throws -> [String] { try placements().map(\.host) }
 
     /// Every rank's host, local rank, CPU and NIC, by rank (what each published at start).
     public func placements() throws -> [RankPlacement] {

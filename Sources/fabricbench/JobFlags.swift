@@ -238,8 +238,9 @@ struct JobFlags: ParsableArguments {
         o.injectJitter = injectJitter.flatMap { try? JitterDistribution(parsing: $0) }
         o.jitterSeed = jitterSeed
         o.transportContext.cpus = o.cpus
-        // Rank 0 is local rank 0 under every launcher: its entry is the first.
-        o.storeAddress = bind ?? iface.flatMap { $0.split(separator: ",").first?.split(separator: "+").first.flatMap { try? Socket.address(ofInterface: String($0)) } }
+        // Rank 0 is local rank 0 under every launcher: its entry, and of a striped one its first NIC.
+        let rankZeroInterface = (try? NICAssignment(parsing: iface, flag: "--iface", allowsAuto: false).choose(localRank: 0, candidates: [], cpuNodes: []))?.name
+        o.storeAddress = bind ?? rankZeroInterface.flatMap { $0.split(separator: "+").first.flatMap { try? Socket.address(ofInterface: String($0)) } }
         var tcp = TCPOptions()
         tcp.bindAddress = bind
         tcp.interface = iface

@@ -39,6 +39,7 @@ struct MatrixCommand: MeasuringCommand {
           fabricbench matrix --np 6 --bw-size 4M --serial --fail-on-outlier
           fabricbench matrix --np 8 --links fabric.json   # re-measure a run's suspects only
           fabricbench matrix --np 8 --links 2-5,3-5       # or given links
+          srun -N 16 --ntasks-per-node 8 fabricbench matrix --rails --device auto   # rail by rail, verdicts per (host, NIC)
           fabricbench matrix --np 4 --prom /var/lib/prometheus/node-exporter/fabricbench-matrix.prom   # for node_exporter
           fabricbench matrix --np 4 --junit matrix.xml    # a case per link and one for the verdicts
         """)
