@@ -121,6 +121,7 @@ public final class BandwidthBenchmark {
         completions.reserveCapacity(2 * window + 4)
         var posted = (send: 0, receive: 0), done = (send: 0, receive: 0)
         let sendID: UInt64 = 1, receiveID: UInt64 = 2, ackID: UInt64 = 3
+        var sinceLook = 0
 
         let t0 = clock.now()
         var windowStart = t0
@@ -135,6 +136,8 @@ public final class BandwidthBenchmark {
         while done.send < sendTarget || done.receive < receiveTarget {
             completions.removeAll(keepingCapacity: true)
             try t.waitForCompletions(1, into: &completions, doing: "\(size)-byte messages (\(done.send)/\(sendTarget) sent, \(done.receive)/\(receiveTarget) received)")
+            sinceLook += completions.count
+            if sinceLook >= window { sinceLook = 0; try job.noticeLostRendezvous() }
             for c in completions {
                 if c.id == sendID {
                     done.send += 1

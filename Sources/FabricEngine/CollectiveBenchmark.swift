@@ -93,6 +93,7 @@ public final class CollectiveBenchmark {
                     let t0 = clock.now()
                     try algorithm.run(comm, a)
                     durations[i] = clock.nanoseconds(clock.now() &- t0)
+                    try job.noticeLostRendezvous()
                 }
                 var report = RankReport(nanoseconds: durations, wrong: nil, mismatches: [])
                 if options.check {

@@ -144,6 +144,19 @@ public final class Job {
 
     public func barrier(_ name: String) throws { try control.barrier(name) }
 
+    private var nextRendezvousLook: UInt64 = 0
+    /// Rank 0 hosts the store. When it dies mid-size, ranks whose own peers still answer would
+    /// measure on until the size ends (seconds, minutes at large sizes) before a store call
+    /// tells them. Engines call this between iterations, outside the timed region: at most
+    /// every 250 ms it looks at the store's socket (one poll, no round trip).
+    @inline(__always)
+    public func noticeLostRendezvous() throws {
+        let now = monotonicNanoseconds()
+        guard now >= nextRendezvousLook else { return }
+        nextRendezvousLook = now &+ 250_000_000
+        try rendezvous.checkConnection()
+    }
+
     /// Clean exit: say goodbye; rank 0 keeps the store up until the others have left.
     public func finish() {
         rendezvous.bye()

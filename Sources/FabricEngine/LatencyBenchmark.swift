@@ -134,6 +134,7 @@ public final class LatencyBenchmark {
                     try p.awaitLastByte(of: receive, toBe: value)
                     let t1 = clock.now()
                     if record { histogram.record(nanoseconds: clock.nanoseconds(t1 &- t0) / 2) }
+                    try job.noticeLostRendezvous()
                 }
                 try p.finish()
                 pingPong = p
@@ -152,6 +153,7 @@ public final class LatencyBenchmark {
                 completions.removeAll(keepingCapacity: true)
                 if record { histogram.record(nanoseconds: clock.nanoseconds(t1 &- t0) / 2) }
                 if options.check { wrong += receive.mismatches(against: send, count: size) }
+                try job.noticeLostRendezvous()
             }
         }
 
@@ -203,6 +205,7 @@ public final class LatencyBenchmark {
                 for _ in 0..<count {
                     try p.awaitLastByte(of: buffer, toBe: p.next())
                     try p.write(from: buffer)
+                    try job.noticeLostRendezvous()
                 }
                 try p.finish()
                 pingPong = p
@@ -224,6 +227,7 @@ public final class LatencyBenchmark {
                 echoed = false
                 try t.postSend(to: peer, from: buffer.region, offset: 0, length: size, id: 2)
                 try waitFor("the echo of a \(size)-byte ping", until: { echoed })
+                try job.noticeLostRendezvous()
             }
         }
     }

@@ -62,6 +62,14 @@ public final class RendezvousClient: Store {
         }
     }
 
+    /// Throws at once if the store's end of the connection has closed: the rank that hosts
+    /// it (rank 0) is gone. No round trip, so engines may call it between iterations.
+    public func checkConnection() throws {
+        if socket.peerHasClosed {
+            throw FabricError.aborted("rank \(rank): the rendezvous at \(serverAddress) (rank 0) closed the connection mid-run: that rank exited or crashed")
+        }
+    }
+
     /// Tells the store this rank finished cleanly, so its disconnect aborts nobody.
     public func bye() {
         _ = try? request(.bye, [], what: "leaving the job", seconds: 5)

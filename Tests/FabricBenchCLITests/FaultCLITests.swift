@@ -50,4 +50,27 @@ final class FaultCLITests: XCTestCase {
         let d = try CLI.json(json)
         XCTAssertGreaterThanOrEqual((d["results"] as? [Any])?.count ?? 0, measured, "the last good file keeps every completed size")
     }
+
+    /// Ranks 1 and 3 measure each other while rank 0 and rank 2 do: when rank 0 (and with it
+    /// the store) dies, 1 and 3 see nothing wrong on their own link. They must still stop at
+    /// once, not when their 30-second size ends.
+    func testRanksWhosePeerLivesStopWhenRankZeroDies() throws {
+        let json = CLI.temporaryDirectory().appendingPathComponent("long.json")
+        let port = CLI.freePort()
+        let dir = CLI.temporaryDirectory()
+        let common = ["latency", "-b", "8", "-D", "30", "--world-size", "4", "--master", "127.0.0.1:\(port)",
+                      "--job-token", "lost-\(port)", "--timeout", "60", "--json", json.path]
+        let ranks = try (0..<4).map { try CLI.start(common + ["--rank", "\($0)"], in: dir) }
+        // The file appears once the job is set up; give the pairs a moment to be mid-size.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && !FileManager.default.fileExists(atPath: json.path) { usleep(50_000) }
+        sleep(2)
+        kill(ranks[0].0.processIdentifier, SIGKILL)
+        let killedAt = Date()
+        let others = ranks.dropFirst().map { CLI.wait($0, limit: 40) }
+        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 5, "every rank must stop within 5 s of rank 0's death, not when its size ends")
+        for r in others { XCTAssertNotEqual(r.status, 0, r.stderr) }
+        XCTAssertTrue(others.contains { $0.stderr.contains("rendezvous") && $0.stderr.contains("rank 0") }, others.map(\.stderr).joined())
+        _ = CLI.wait(ranks[0], limit: 5)
+    }
 }

@@ -145,6 +145,14 @@ public final class Socket {
 
     // MARK: options
 
+    /// Whether the peer has closed or reset the connection: one poll(2) that waits for
+    /// nothing and reads nothing, so it costs no round trip.
+    public var peerHasClosed: Bool {
+        let readHangUp: Int16 = 0x2000  // POLLRDHUP: the peer sent FIN (Glibc's module omits the GNU constant)
+        var p = pollfd(fd: fd, events: readHangUp, revents: 0)
+        return Glibc.poll(&p, 1, 0) == 1 && p.revents & (readHangUp | Int16(POLLHUP | POLLERR)) != 0
+    }
+
     public func setNoDelay() {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
