@@ -190,6 +190,7 @@ done
 for spec in "${cuts[@]}"; do
     after=${spec%%:*} host=${spec##*:}
     ( sleep "$after"; for ((r = 0; r < rails; r++)); do ip link set "$(rail_veth "$host" "$r")" down 2>/dev/null; done
+      date +%s.%N > "/tmp/$prefix.cut"
       echo "# netns-hosts: host $host cut off after ${after}s" >&2 ) &
 done
 status=0
@@ -200,4 +201,10 @@ for ((r = 0; r < world; r++)); do
         [ "$status" = 0 ] || [ "$rc" = 124 ] && status=$rc
     fi
 done
+# How long the ranks took to give up after the partition: what a test bounds (the total time
+# also holds the namespaces' setup, which a loaded machine stretches).
+if [ -f "/tmp/$prefix.cut" ]; then
+    echo "# netns-hosts: every rank ended $(awk -v a="$(cat "/tmp/$prefix.cut")" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s after the cut" >&2
+    rm -f "/tmp/$prefix.cut"
+fi
 exit "$status"
