@@ -67,6 +67,9 @@ rss_dev = max(abs(r[2] - rss0) for r in steady) / rss0
 ok = fd_dev <= 0.01 and rss_dev <= 0.01
 print(f"soak long run: {sys.argv[2]} iterations over {rows[-1][0] - rows[0][0]} s, {len(rows)} samples; rank 0 after warm-up: "
       f"fds {fd0} (max deviation {fd_dev:.2%}), RSS {rss0} KiB (max deviation {rss_dev:.2%}) {'flat' if ok else 'NOT FLAT'}")
+# Where it moved: resident KiB at each tenth of the steady window (a step is an allocator
+# keeping a freed block; a slope is a leak).
+print("soak long run: RSS KiB at each tenth after warm-up: " + " ".join(str(steady[min(len(steady) - 1, i * len(steady) // 10)][2]) for i in range(11)))
 sys.exit(0 if ok else 1)
 PY
 exit $status
