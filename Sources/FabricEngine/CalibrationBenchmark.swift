@@ -77,7 +77,7 @@ public final class CalibrationBenchmark {
             bandwidthOptions.bidirectional = true
             bandwidthOptions.pairing = pairing
             var bandwidth: [PointToPointResult] = []
-            try BandwidthBenchmark(job: job, options: bandwidthOptions, clock: clock).run { bandwidth.append($0) }
+            try undelayed { try BandwidthBenchmark(job: job, options: bandwidthOptions, clock: clock).run { bandwidth.append($0) } }
             guard job.rank == 0 else { continue }
             // Bidirectional totals count both directions of every pair: one a sending rank.
             let total = bandwidth.last?.bandwidth?.gbps ?? 0
@@ -94,6 +94,14 @@ public final class CalibrationBenchmark {
                                        gbps: usPerByte > 0 ? 1 / (usPerByte * 1000) : 0, usPerByte: usPerByte)
         }
         return CalibrationProfile(hosts: plan.hosts, ranksPerHost: plan.ranksPerHost, links: links, reduction: reduction)
+    }
+
+    /// `--inject-jitter` delays the latency sweep only: the model adds a latency draw to every
+    /// message and bytes·β on top, so a bandwidth figure with the delays in it would count
+    /// them twice.
+    private func undelayed<T>(_ body: () throws -> T) rethrows -> T {
+        guard let jittered = job.transport as? JitteredTransport else { return try body() }
+        return try jittered.withoutDelays(body)
     }
 }
 

@@ -1,30 +1,7 @@
 import FabricCollectives
 import FabricMeasure
+import FabricResults
 import Foundation
-
-/// What `fabricbench model` predicts for one algorithm, size and rank count. Times in µs.
-public struct Prediction: Codable, Sendable, Equatable {
-    public var algo: String
-    public var bytes: Int
-    public var ranks: Int
-    /// The dependency simulation's mean, median and 99th percentile (the headline figures).
-    public var meanUs: Double
-    public var p50Us: Double
-    public var p99Us: Double
-    /// Every message at the fastest latency measured.
-    public var lowerUs: Double
-    /// Every step waits for the 99th percentile of the slowest of N draws.
-    public var upperUs: Double
-    /// α–β–γ with the mean latency: what a model without jitter says.
-    public var alphaBetaUs: Double
-    /// The synchronous bound: every step costs the expected slowest of N draws.
-    public var synchronousUs: Double
-    /// p99 ÷ the α–β–γ time: what the tail costs at this N.
-    public var amplification: Double
-    /// The simulation ran at fewer ranks and was scaled (ring above its limit), or N needs
-    /// more samples than the histogram has for the max's p99: both are extrapolations.
-    public var extrapolated: Bool
-}
 
 /// The inputs of a prediction: the links' costs, how ranks sit on hosts, and where the
 /// figures came from.

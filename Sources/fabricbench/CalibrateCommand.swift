@@ -15,7 +15,9 @@ struct CalibrateCommand: ParsableCommand {
         paired rank sending and receiving at once (the model's β: a collective's ranks all send \
         at once, which a ping-pong slope misses). Then the reduction kernel (sum) per element \
         type, timed on every rank at once (γ), and the ranks of each host. Any launch mode and \
-        transport, as the other measuring commands. The profile's shape is in docs/MODEL.md.
+        transport, as the other measuring commands. The profile's shape is in docs/MODEL.md. \
+        --inject-jitter delays the latency sweep only: the model adds a latency draw to every \
+        message, so a bandwidth figure with the delays in it would count them twice.
 
         Examples:
           fabricbench calibrate --np 2 --json profile.json

@@ -115,37 +115,6 @@ struct ModelCommand: ParsableCommand {
         }
     }
 
-    /// The JSON: the inputs the predictions came from, the method, the predictions.
-    struct Document: Encodable {
-        struct Inputs: Encodable {
-            var files: [String]
-            var latencyBytes: Int
-            var latencySamples: Double
-            var alphaUs: Double
-            var betaUsPerByte: Double
-            var betaSource: String
-            var gammaUsPerByte: Double
-            var ranksPerHost: Int
-            var oversubscription: Double
-            /// The intra-host link, when the all-reduce is hierarchical (R > 1).
-            var intra: Link?
-        }
-        struct Link: Encodable {
-            var alphaUs: Double
-            var betaUsPerByte: Double
-            var source: String
-        }
-        var command = "model"
-        /// The first profile's inputs; `profiles` has both when two are compared.
-        var inputs: Inputs
-        var profiles: [Inputs]?
-        var method: String
-        var predictions: [Prediction]
-        /// Two profiles: the second one's predictions, and the two side by side.
-        var predictionsB: [Prediction]?
-        var comparison: [ProfileComparison]?
-    }
-
     func run() throws {
         let profiles: [(files: [String], profile: ModelProfile)]
         do {
@@ -209,13 +178,13 @@ struct ModelCommand: ParsableCommand {
         }
         if let json {
             let inputs = profiles.map { files, profile in
-                Document.Inputs(files: files, latencyBytes: profile.latencyBytes, latencySamples: profile.link.latency.sampleCount, alphaUs: profile.link.alpha,
+                ModelDocument.Inputs(files: files, latencyBytes: profile.latencyBytes, latencySamples: profile.link.latency.sampleCount, alphaUs: profile.link.alpha,
                                 betaUsPerByte: profile.link.beta, betaSource: profile.betaSource, gammaUsPerByte: profile.link.gamma,
                                 ranksPerHost: profile.topology.ranksPerHost, oversubscription: profile.topology.oversubscription,
                                 intra: profile.topology.ranksPerHost > 1
-                                    ? Document.Link(alphaUs: profile.topology.intra.alpha, betaUsPerByte: profile.topology.intra.beta, source: profile.intraSource ?? profile.betaSource) : nil)
+                                    ? ModelDocument.Link(alphaUs: profile.topology.intra.alpha, betaUsPerByte: profile.topology.intra.beta, source: profile.intraSource ?? profile.betaSource) : nil)
             }
-            let document = Document(
+            let document = ModelDocument(
                 inputs: inputs[0], profiles: inputs.count > 1 ? inputs : nil,
                 method: "dependency simulation (seed \(seed), up to \(runs) runs), α–β–γ mean, synchronous bound; see fabricbench model --help",
                 predictions: all[0], predictionsB: all.count > 1 ? all[1] : nil, comparison: comparison)
