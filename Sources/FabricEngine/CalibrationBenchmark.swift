@@ -1,4 +1,5 @@
 import FabricCollectives
+import FabricCore
 import FabricMeasure
 import FabricResults
 import Foundation
@@ -59,6 +60,9 @@ public final class CalibrationBenchmark {
     /// back; nil on the other ranks.
     public func run(onLink: (LinkCalibration) throws -> Void) throws -> CalibrationProfile? {
         let plan = CalibrationPlan(hosts: try job.hostNames())
+        guard !plan.intra.isEmpty || !plan.inter.isEmpty else {
+            throw FabricError.configuration("calibrate measures links between ranks, and this job has \(job.worldSize): run it on at least 2 ranks (--np 2)")
+        }
         var links: [LinkCalibration] = []
         for (level, pairs) in [("intra", plan.intra), ("inter", plan.inter)] where !pairs.isEmpty {
             let pairing = Pairing(label: level, pairs: pairs)

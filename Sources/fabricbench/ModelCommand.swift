@@ -213,7 +213,7 @@ struct ModelCommand: ParsableCommand {
             }
             if d.command == "bandwidth" {
                 guard !groups.isEmpty, groups[groups.count - 1].bandwidth == nil, calibrated[groups.count - 1] == nil else {
-                    throw ModelInputError("\(path) is a bandwidth result with no latency result before it: give each profile's latency result first, then its bandwidth result")
+                    throw ModelInputError("\(path) is a bandwidth result with no latency result before it: give each profile's latency result first, then its bandwidth result (a calibrate profile has its own)")
                 }
                 groups[groups.count - 1].bandwidth = d.results.compactMap { $0.bandwidth?.gbps }.max()
                 groups[groups.count - 1].files.append(path)
