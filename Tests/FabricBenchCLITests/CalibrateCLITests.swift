@@ -92,6 +92,35 @@ final class CalibrateCLITests: XCTestCase {
         XCTAssertGreaterThan(link["per_rank_gbps"] as? Double ?? 0, 0.05, "the bandwidth run was not delayed")
     }
 
+    /// Four ranks started by hand, two labelled as each of two hosts: the intra-host pairs
+    /// (within each host) and the inter-host pairs (host A's ranks with host B's) are measured
+    /// apart, and model takes each link for its level.
+    func testTwoHostsGiveIntraAndInterHostLinksApart() throws {
+        let dir = CLI.temporaryDirectory()
+        let master = "127.0.0.1:\(CLI.freePort())"
+        let started = try (0..<4).map { rank in
+            try CLI.start(["calibrate", "--rank", "\(rank)", "--world-size", "4", "--master", master, "--host-label", rank < 2 ? "hostA" : "hostB",
+                           "-b", "8", "-n", "100", "-w", "5", "--bandwidth-bytes", "64K", "--bandwidth-iterations", "30", "--json", "two.json"], in: dir)
+        }
+        for (rank, process) in started.enumerated() {
+            let r = CLI.wait(process, limit: 180)
+            XCTAssertEqual(r.status, 0, "rank \(rank): \(r.stderr)")
+        }
+        let profile = try XCTUnwrap((try CLI.json(dir.appendingPathComponent("two.json"))["results"] as? [[String: Any]])?.first)
+        XCTAssertEqual((profile["hosts"] as? [[String: Any]])?.map { $0["ranks"] as? [Int] }, [[0, 1], [2, 3]])
+        XCTAssertEqual(profile["ranks_per_host"] as? Int, 2)
+        let links = try XCTUnwrap(profile["links"] as? [[String: Any]])
+        XCTAssertEqual(links.map { $0["level"] as? String }, ["intra", "inter"])
+        XCTAssertEqual(links.map { $0["pairs"] as? [[Int]] }, [[[0, 1], [2, 3]], [[0, 2], [1, 3]]])
+        let r = try CLI.run(["model", "two.json", "--ranks", "8", "--algo", "ring", "-b", "64K", "--ranks-per-host", "2", "--json", "m.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let inputs = try XCTUnwrap(try CLI.json(dir.appendingPathComponent("m.json"))["inputs"] as? [String: Any])
+        let perRank = links.map { $0["per_rank_gbps"] as? Double ?? 0 }
+        XCTAssertEqual(inputs["beta_us_per_byte"] as? Double ?? 0, 1 / (perRank[1] * 1000), accuracy: 1e-9 / perRank[1], "inter-host β from the inter link")
+        XCTAssertEqual((inputs["intra"] as? [String: Any])?["beta_us_per_byte"] as? Double ?? 0, 1 / (perRank[0] * 1000), accuracy: 1e-9 / perRank[0],
+                       "intra-host β from the intra link")
+    }
+
     func testAModelFileWithABadFigureIsRefusedNamingTheField() throws {
         let dir = CLI.temporaryDirectory()
         let text = """
