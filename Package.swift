@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "FabricReport", dependencies: ["FabricResults", "FabricMeasure"]),
         // Predictions at scale from measured distributions: closed forms and a simulation over
         // the collectives' own step structure.
-        .target(name: "FabricModel", dependencies: ["FabricMeasure", "FabricCollectives"]),
+        .target(name: "FabricModel", dependencies: ["FabricMeasure", "FabricCollectives", "FabricResults"]),
         // The measuring engines and job setup; they never see a renderer or a concrete transport.
         .target(
             name: "FabricEngine",
@@ -94,7 +94,7 @@ let package = Package(
                            "FabricCollectives", "FabricTestSupport"]
         ),
         .testTarget(name: "FabricMeasureTests", dependencies: ["FabricMeasure"]),
-        .testTarget(name: "FabricModelTests", dependencies: ["FabricModel", "FabricMeasure"]),
+        .testTarget(name: "FabricModelTests", dependencies: ["FabricModel", "FabricMeasure", "FabricResults"]),
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricCore", "FabricVerbs", "FabricTransports", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP", "FabricTestSupport"]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The model against real runs on this machine (issue 14's validation): calibrate on 2 ranks
-# with injected jitter, predict 4 and 8 ranks, measure the same all-reduce runs, and print
+# The model against real runs on this machine (issue 14's validation): `calibrate` on 2 ranks
+# with injected jitter (latency histograms with the delays in them; bandwidth with both ranks
+# sending at once, undelayed), predict 4 and 8 ranks, measure the same all-reduce runs, and print
 # predicted against measured mean and p99, and whether each measured figure lies inside the
 # predicted [lower, upper].
 #
@@ -19,7 +20,8 @@ work=$(mktemp -d /tmp/fabricbench-model.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 for dist in exp:500 pareto:250:2.5; do
     tag=${dist//:/-}
-    "$bin" latency --np 2 -b 8 -e 1M -f 8 -n 4000 -w 50 --inject-jitter "$dist" --json "$work/cal-$tag.json" >/dev/null
+    "$bin" calibrate --np 2 -b 8 -e 1M -f 8 -n 4000 -w 50 --bandwidth-bytes 1M --bandwidth-iterations 400 \
+        --inject-jitter "$dist" --json "$work/cal-$tag.json" >/dev/null
     "$bin" model "$work/cal-$tag.json" --ranks 4,8 --algo ring,tree,rd -b 8 -e 64K -f 8192 --runs 200 --json "$work/model-$tag-a.json" >/dev/null
     "$bin" model "$work/cal-$tag.json" --ranks 4,8 --algo ring,tree,rd -b 1M --runs 200 --json "$work/model-$tag-b.json" >/dev/null
     for n in 4 8; do
@@ -36,6 +38,13 @@ import json, sys, glob, os
 work = sys.argv[1]
 rows, inside, total = [], 0, 0
 means, p99s = [], []
+for tag in ["exp-500", "pareto-250-2.5"]:
+    p = json.load(open(f"{work}/cal-{tag}.json"))["results"][0]
+    link = p["links"][0]
+    s = link["latency"][0]["one_way_us"]
+    gbps = next(r["gbps"] for r in p["reduction"] if r["dtype"] == "float")
+    print(f"# {tag} calibration ({link['level']}): {link['latency'][0]['bytes']} B one-way mean {s['mean']:.0f} us, p50 {s['p50']:.0f}, p99 {s['p99']:.0f}, max {s['max']:.0f}; "
+          f"{link['per_rank_gbps']:.3f} GB/s a rank, both sending; float sum {gbps:.2f} GB/s")
 print(f"{'jitter':>14} {'N':>2} {'algo':>5} {'bytes':>8} | {'pred mean':>10} {'meas mean':>10} {'err':>6} | {'pred p99':>10} {'meas p99':>10} {'err':>6} | {'lower':>9} {'upper':>10} in")
 for tag in ["exp-500", "pareto-250-2.5"]:
     preds = []

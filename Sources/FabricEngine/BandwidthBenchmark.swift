@@ -11,6 +11,8 @@ public struct BandwidthOptions: Sendable {
     public var window = 64
     public var bidirectional = false
     public var maxBytesPerSize = 4 << 30
+    /// Which ranks pair up; nil: rank i with rank i + N/2.
+    public var pairing: Pairing?
     public init() {}
 
     public func iterations(for size: Int) -> Int {
@@ -40,7 +42,7 @@ public final class BandwidthBenchmark {
     }
 
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
-        let sweep = try PairwiseSweep<PairReport>(job: job, name: "bandwidth")
+        let sweep = try PairwiseSweep<PairReport>(job: job, name: "bandwidth", pairing: options.pairing)
         try sweep.run(sizes: options.sizes, measure: measure, combine: combine, onResult: onResult)
     }
 

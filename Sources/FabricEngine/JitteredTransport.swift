@@ -13,6 +13,7 @@ public final class JitteredTransport: Transport {
     public let seed: UInt64
     private let delays: [UInt32]  // nanoseconds
     private var next = 0
+    private var paused = false
 
     /// Pre-drawn delays; after that many messages the sequence repeats.
     public static let predrawn = 1 << 20
@@ -26,7 +27,16 @@ public final class JitteredTransport: Transport {
         _ = fab_set_timer_slack_ns(1)
     }
 
+    /// Sends without the delay while `body` runs: calibrate's bandwidth run, whose β must not
+    /// count again the per-message delay the model already draws from the latency histogram.
+    public func withoutDelays<T>(_ body: () throws -> T) rethrows -> T {
+        paused = true
+        defer { paused = false }
+        return try body()
+    }
+
     private func sleepBeforeSend() {
+        guard !paused else { return }
         let ns = delays[next]
         next = next + 1 == delays.count ? 0 : next + 1
         guard ns > 0 else { return }

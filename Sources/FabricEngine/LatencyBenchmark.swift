@@ -13,6 +13,8 @@ public struct LatencyOptions: Sendable {
     public var check = false
     /// RDMA write and poll the last byte, as ib_write_lat (needs a one-sided transport).
     public var lastByte = false
+    /// Which ranks pair up; nil: rank i with rank i + N/2.
+    public var pairing: Pairing?
     public init() {}
 }
 
@@ -42,7 +44,7 @@ public final class LatencyBenchmark {
 
     /// Runs the sweep; on rank 0, `onResult` gets each size as soon as every pair reported.
     public func run(onResult: (PointToPointResult) throws -> Void) throws {
-        let sweep = try PairwiseSweep<PairReport>(job: job, name: "latency")
+        let sweep = try PairwiseSweep<PairReport>(job: job, name: "latency", pairing: options.pairing)
         try sweep.run(sizes: options.sizes, measure: measure, combine: combine, onResult: onResult)
     }
 

@@ -21,6 +21,18 @@ public enum RankPairs {
     public static func initiators(worldSize n: Int) -> [Int] { Array(0..<(n / 2)) }
 }
 
+/// Other pairs than rank i with i + N/2, measured all at once (disjoint: a rank in one pair
+/// at most); `label` keeps their store keys apart from other sweeps of the same job.
+public struct Pairing: Sendable, Equatable {
+    public var label: String
+    /// [initiator, responder] each.
+    public var pairs: [[Int]]
+    public init(label: String, pairs: [[Int]]) {
+        self.label = label
+        self.pairs = pairs
+    }
+}
+
 /// The loop every pairwise benchmark shares: connect each rank to its partner, then per
 /// size: line all ranks up, let each pair measure, send the initiators' reports to rank 0
 /// through the rendezvous store, and let rank 0 combine them into one result.
@@ -28,13 +40,19 @@ struct PairwiseSweep<Report: Codable> {
     let job: Job
     let name: String
     let role: RankPairs.Role?
+    /// [initiator, responder], in the order rank 0 combines their reports.
+    let pairs: [[Int]]
     /// Rank 0 only: each rank's host, for naming pairs.
     let hosts: [String]
 
-    init(job: Job, name: String) throws {
+    /// `pairing` nil: rank i with rank i + N/2.
+    init(job: Job, name: String, pairing: Pairing? = nil) throws {
         self.job = job
-        self.name = name
-        role = RankPairs.role(of: job.rank, worldSize: job.worldSize)
+        let half = job.worldSize / 2
+        pairs = pairing?.pairs ?? (0..<half).map { [$0, $0 + half] }
+        self.name = pairing.map { "\(name)/\($0.label)" } ?? name
+        role = pairing == nil ? RankPairs.role(of: job.rank, worldSize: job.worldSize)
+            : PairSchedule.role(of: job.rank, in: pairs.map { ($0[0], $0[1]) })
         if let role { try job.transport.connect(to: [role.peer]) }
         hosts = job.rank == 0 ? try job.hostNames() : []
     }
@@ -44,14 +62,13 @@ struct PairwiseSweep<Report: Codable> {
     func run(sizes: [Int], measure: (_ size: Int, _ role: RankPairs.Role) throws -> Report?,
              combine: (_ size: Int, _ reports: [(pair: PairResult, report: Report)]) throws -> PointToPointResult,
              onResult: (PointToPointResult) throws -> Void) throws {
-        let initiators = RankPairs.initiators(worldSize: job.worldSize)
+        let initiators = pairs.map { $0[0] }
         for (index, size) in sizes.enumerated() {
             try job.barrier("\(name)/\(index)")
             let report = try role.flatMap { try measure(size, $0) }
             guard let decoded = try job.control.gather("\(name)/\(index)", report, from: initiators, what: "\(name) report") else { continue }
-            let reports = zip(initiators, decoded).map { initiator, report -> (pair: PairResult, report: Report) in
-                let peer = initiator + job.worldSize / 2
-                return (PairResult(ranks: [initiator, peer], hosts: [hosts[initiator], hosts[peer]]), report)
+            let reports = zip(pairs, decoded).map { pair, report -> (pair: PairResult, report: Report) in
+                (PairResult(ranks: pair, hosts: pair.map { hosts[$0] }), report)
             }
             try onResult(combine(size, reports))
         }

@@ -74,30 +74,49 @@ public enum ModelAlgorithm: String, CaseIterable, Sendable {
     }
 }
 
-/// The closed forms: mean and synchronous bound, from the step structure.
+/// The closed forms: mean and synchronous bound, from the step structure of each phase
+/// (one phase, the algorithm over every rank, when the topology is flat).
 public struct CollectiveModel: Sendable {
-    public var link: LinkCosts
-    public init(link: LinkCosts) { self.link = link }
+    public var topology: Topology
+    public var chunkBytes: Int
+    public init(topology: Topology, chunkBytes: Int = PipelineTuning().chunkBytes) {
+        self.topology = topology
+        self.chunkBytes = chunkBytes
+    }
+    public init(link: LinkCosts) { self.init(topology: .flat(link)) }
 
-    /// α–β–γ: the ring step by step, each step α + m·β + r·γ (Thakur, Rabenseifner and
+    public var link: LinkCosts { topology.inter }
+
+    /// α–β–γ: ring phases step by step, each step α + m·β + r·γ (Thakur, Rabenseifner and
     /// Gropp's form); recursive doubling and the pipelined tree by their own recurrences with
     /// every latency at α: the tree's chunks overlap, and with N not a power of two the ranks
     /// that folded in start late while the others wait, which no per-step sum captures (for
-    /// a power of two it is lg N·(α + nβ + nγ)).
+    /// a power of two it is lg N·(α + nβ + nγ)). Phases follow one another: with every draw at
+    /// its mean all ranks finish a phase together.
     public func mean(_ algorithm: ModelAlgorithm, bytes: Double, ranks: Int) -> Double {
-        if algorithm != .ring {
-            let alpha = link.alpha
-            return DependencySimulation(link: link).run(algorithm, bytes: bytes, ranks: ranks) { alpha }
+        topology.phases(algorithm, bytes: bytes, ranks: ranks, chunkBytes: chunkBytes).reduce(0) { total, phase in
+            let link = topology.link(phase.level), alpha = link.alpha
+            if phase.algorithm == .ring {
+                return total + phase.steps.reduce(0) { $0 + alpha + $1.bytes * link.beta + $1.reduced * link.gamma }
+            }
+            var times = [Double](repeating: 0, count: phase.group)
+            DependencySimulation.advance(phase, link: link, chunkBytes: chunkBytes, times: &times) { alpha }
+            return total + (times.max() ?? 0)
         }
-        let alpha = link.alpha
-        return algorithm.steps(bytes: bytes, ranks: ranks).reduce(0) { $0 + alpha + $1.bytes * link.beta + $1.reduced * link.gamma }
     }
 
     /// Each step ends when the slowest of the N ranks' draws does: E[max of N draws] in place
     /// of α. An upper bound for algorithms whose ranks do not all wait for all (the ring
     /// absorbs a late rank's delay along the ring; the simulation shows by how much).
     public func synchronousBound(_ algorithm: ModelAlgorithm, bytes: Double, ranks: Int) -> Double {
-        let slowest = link.latency.expectedMaximum(of: Double(ranks))
-        return algorithm.steps(bytes: bytes, ranks: ranks).reduce(0) { $0 + slowest + $1.bytes * link.beta + $1.reduced * link.gamma }
+        stepSum(algorithm, bytes: bytes, ranks: ranks) { $0.latency.expectedMaximum(of: Double(ranks)) }
+    }
+
+    /// Every step at `latency(link)` plus its bytes' costs, over every phase.
+    func stepSum(_ algorithm: ModelAlgorithm, bytes: Double, ranks: Int, latency: (LinkCosts) -> Double) -> Double {
+        topology.phases(algorithm, bytes: bytes, ranks: ranks, chunkBytes: chunkBytes).reduce(0) { total, phase in
+            let link = topology.link(phase.level), each = latency(link)
+            return total + phase.steps.reduce(0) { $0 + each + $1.bytes * link.beta + $1.reduced * link.gamma }
+        }
     }
 }

@@ -8,105 +8,158 @@ import Foundation
 /// message at a time. A late rank delays only those who wait on it, and only by as much as
 /// they have not already waited: that is why the synchronous bound overshoots the ring.
 public struct DependencySimulation: Sendable {
-    public var link: LinkCosts
+    public var topology: Topology
     public var chunkBytes: Int
-    /// Ring simulation costs N² per run: above this many ranks it is extrapolated.
+    /// A ring over N ranks costs N² per run: above this many ranks (of one group, fewer when
+    /// R groups run at once) it is extrapolated.
     public var ringLimit = 4096
 
-    public init(link: LinkCosts, chunkBytes: Int = PipelineTuning().chunkBytes) {
-        self.link = link
+    public init(topology: Topology, chunkBytes: Int = PipelineTuning().chunkBytes) {
+        self.topology = topology
         self.chunkBytes = chunkBytes
     }
+    public init(link: LinkCosts, chunkBytes: Int = PipelineTuning().chunkBytes) { self.init(topology: .flat(link), chunkBytes: chunkBytes) }
 
     public struct Outcome: Sendable, Equatable {
         public var mean: Double
         public var p50: Double
         public var p99: Double
         public var runs: Int
-        /// Scaled from a simulation at fewer ranks (the ring above `ringLimit`).
+        /// Scaled from a simulation at this many ranks (the ring above its limit).
         public var extrapolatedFrom: Int?
+    }
+
+    /// The most hosts a ring across hosts is simulated over: R rings of H hosts cost R·H² a
+    /// run, held to what one flat ring of `ringLimit` ranks costs.
+    public var ringHostLimit: Int { max(2, Int(Double(ringLimit) / Double(topology.ranksPerHost).squareRoot())) }
+
+    /// Rank-steps of one run: what a run costs, for choosing how many runs fit.
+    public func work(_ algorithm: ModelAlgorithm, ranks: Int) -> Double {
+        let hosts = min(topology.hosts(ranks), algorithm == .ring ? ringHostLimit : .max)
+        let simulated = min(ranks, hosts * topology.ranksPerHost)
+        let steps = topology.phases(algorithm, bytes: 0, ranks: simulated, chunkBytes: chunkBytes).reduce(0) { $0 + max(1, $1.steps.count) }
+        return Double(simulated) * Double(max(steps, 1))
     }
 
     /// `runs` seeded runs; the time of a run is when its last rank finishes.
     public func simulate(_ algorithm: ModelAlgorithm, bytes: Double, ranks: Int, runs: Int, seed: UInt64) -> Outcome {
-        if algorithm == .ring && ranks > ringLimit {
+        let r = topology.ranksPerHost, hosts = topology.hosts(ranks), limit = ringHostLimit
+        let model = CollectiveModel(topology: topology, chunkBytes: chunkBytes)
+        if algorithm == .ring && hosts > limit {
             // The delay a step adds beyond its mean, per step, taken from the largest ring
-            // simulated, times the steps at N: jitter absorbed along a ring does not grow
-            // with N once the ring is long (each step waits on one neighbour).
-            let base = simulate(.ring, bytes: bytes * Double(ringLimit) / Double(ranks), ranks: ringLimit, runs: runs, seed: seed)
-            let model = CollectiveModel(link: link)
-            let smallMean = model.mean(.ring, bytes: bytes * Double(ringLimit) / Double(ranks), ranks: ringLimit)
-            let scale = Double(2 * (ranks - 1)) / Double(2 * (ringLimit - 1))
+            // simulated (on a piece of the same size), times the steps at N: jitter absorbed
+            // along a ring does not grow with N once the ring is long (each step waits on one
+            // neighbour).
+            let smallBytes = bytes * Double(limit) / Double(hosts), smallRanks = r * limit
+            let base = simulate(.ring, bytes: smallBytes, ranks: smallRanks, runs: runs, seed: seed)
+            let smallMean = model.mean(.ring, bytes: smallBytes, ranks: smallRanks)
+            let scale = Double(2 * (r - 1) + 2 * (hosts - 1)) / Double(2 * (r - 1) + 2 * (limit - 1))
             let mean = model.mean(.ring, bytes: bytes, ranks: ranks)
             return Outcome(mean: mean + (base.mean - smallMean) * scale, p50: mean + (base.p50 - smallMean) * scale,
-                           p99: mean + (base.p99 - smallMean) * scale, runs: base.runs, extrapolatedFrom: ringLimit)
+                           p99: mean + (base.p99 - smallMean) * scale, runs: base.runs, extrapolatedFrom: smallRanks)
         }
         var rng = SplitMix64(seed: seed)
-        let sampler = Sampler(link.latency)
+        let intra = Sampler(topology.intra.latency), inter = Sampler(topology.inter.latency)
         var times: [Double] = []
         for _ in 0..<max(1, runs) {
-            times.append(run(algorithm, bytes: bytes, ranks: ranks) { sampler.draw(&rng) })
+            times.append(run(algorithm, bytes: bytes, ranks: ranks) { $0 == .intra ? intra.draw(&rng) : inter.draw(&rng) })
         }
         times.sort()
         let p = { (q: Double) in times[min(times.count - 1, Int((q * Double(times.count)).rounded(.down)))] }
         return Outcome(mean: times.reduce(0, +) / Double(times.count), p50: p(0.5), p99: p(0.99), runs: times.count, extrapolatedFrom: nil)
     }
 
-    /// One run with every message's latency from `draw`; with a constant draw this is the
-    /// step structure's own time, the α–β–γ mean.
-    public func run(_ algorithm: ModelAlgorithm, bytes n: Double, ranks: Int, draw: () -> Double) -> Double {
+    /// One run with every message's latency from `draw` (by link level); with a constant draw
+    /// this is the step structure's own time, the α–β–γ mean. Rank host·R + i is local rank i
+    /// of that host; a rank starts each phase when it finished the one before.
+    public func run(_ algorithm: ModelAlgorithm, bytes: Double, ranks: Int, draw: (Topology.Level) -> Double) -> Double {
         guard ranks > 1 else { return 0 }
-        let beta = link.beta, gamma = link.gamma
-        switch algorithm {
+        var t = [Double](repeating: 0, count: ranks)
+        for phase in topology.phases(algorithm, bytes: bytes, ranks: ranks, chunkBytes: chunkBytes) {
+            let link = topology.link(phase.level)
+            if phase.level == .intra {
+                let r = phase.group
+                for host in 0..<(ranks / r) {
+                    var group = Array(t[(host * r)..<(host * r + r)])
+                    Self.advance(phase, link: link, chunkBytes: chunkBytes, times: &group) { draw(.intra) }
+                    t.replaceSubrange((host * r)..<(host * r + r), with: group)
+                }
+            } else {
+                let h = phase.group, r = ranks / h
+                for local in 0..<r {
+                    var group = (0..<h).map { t[$0 * r + local] }
+                    Self.advance(phase, link: link, chunkBytes: chunkBytes, times: &group) { draw(.inter) }
+                    for host in 0..<h { t[host * r + local] = group[host] }
+                }
+            }
+        }
+        return t.max() ?? 0
+    }
+
+    /// One phase over one group: `times` holds when each member may start, and on return when
+    /// it has its part of the result.
+    static func advance(_ phase: Topology.Phase, link: LinkCosts, chunkBytes: Int, times t: inout [Double], draw: () -> Double) {
+        let ranks = t.count
+        guard ranks > 1 else { return }
+        let n = phase.bytes, beta = link.beta, gamma = link.gamma
+        switch phase.algorithm {
         case .ring:
-            var t = [Double](repeating: 0, count: ranks), next = t
-            for step in algorithm.steps(bytes: n, ranks: ranks, chunkBytes: chunkBytes) {
+            var next = t
+            for step in phase.steps {
                 for r in 0..<ranks {
                     let left = t[r == 0 ? ranks - 1 : r - 1]
                     next[r] = max(t[r], left + draw() + step.bytes * beta) + step.reduced * gamma
                 }
                 swap(&t, &next)
             }
-            return t.max() ?? 0
         case .rd:
             var p = 1
             while p * 2 <= ranks { p *= 2 }
             let extra = ranks - p
             // Virtual rank v is real rank 2v+1 for v < extra (it took its even neighbour's
             // data first), else v + extra.
-            var t = [Double](repeating: 0, count: p)
-            for v in 0..<extra { t[v] = draw() + n * beta + n * gamma }
+            var v = [Double](repeating: 0, count: p)
+            for i in 0..<p { v[i] = i < extra ? max(t[2 * i + 1], t[2 * i] + draw() + n * beta) + n * gamma : t[i + extra] }
             var mask = 1
             while mask < p {
-                var next = t
-                for v in 0..<p { next[v] = max(t[v], t[v ^ mask] + draw() + n * beta) + n * gamma }
-                t = next
+                var next = v
+                for i in 0..<p { next[i] = max(v[i], v[i ^ mask] + draw() + n * beta) + n * gamma }
+                v = next
                 mask *= 2
             }
-            var finish = t.max() ?? 0
-            for v in 0..<extra { finish = max(finish, t[v] + draw() + n * beta) }
-            return finish
+            for i in 0..<p {
+                if i < extra {
+                    t[2 * i + 1] = v[i]
+                    t[2 * i] = v[i] + draw() + n * beta
+                } else {
+                    t[i + extra] = v[i]
+                }
+            }
         case .tree:
             let half = n / 2
             let chunks = max(1, Int((half / Double(chunkBytes)).rounded(.up)))
             let chunk = half / Double(chunks)
             let shape = TreeShape(size: ranks)
-            var finish = 0.0
-            for _ in 0..<2 {  // the two trees carry one half each, at the same time
-                finish = max(finish, runTree(shape, chunks: chunks, chunk: chunk, beta: beta, gamma: gamma, draw: draw))
+            var finish = t
+            for tree in 0..<2 {  // the two trees carry one half each, at the same time
+                let rankAt = (0..<ranks).map { DoubleBinaryTree.rank(atPosition: $0, tree: tree, size: ranks) }
+                let done = runTree(shape, chunks: chunks, chunk: chunk, beta: beta, gamma: gamma,
+                                   starts: rankAt.map { t[$0] }, draw: draw)
+                for (position, rank) in rankAt.enumerated() { finish[rank] = max(finish[rank], done[position]) }
             }
-            return finish
+            t = finish
         }
     }
 
     /// Up: a node's chunk is ready when its own previous chunk is and its children's copies
     /// have arrived and been reduced; it then goes to the parent over the node's one link.
-    /// Down: the root's result goes to each child in turn, and on down the tree.
-    private func runTree(_ shape: TreeShape, chunks: Int, chunk: Double, beta: Double, gamma: Double, draw: () -> Double) -> Double {
+    /// Down: the root's result goes to each child in turn, and on down the tree. Returns when
+    /// each position has the whole result.
+    private static func runTree(_ shape: TreeShape, chunks: Int, chunk: Double, beta: Double, gamma: Double,
+                                starts: [Double], draw: () -> Double) -> [Double] {
         let n = shape.parent.count
-        var upReady = [Double](repeating: 0, count: n), arrival = upReady, upLink = upReady
-        var have = upReady, downLink = upReady
-        var finish = 0.0
+        var upReady = starts, arrival = [Double](repeating: 0, count: n), upLink = arrival
+        var have = arrival, downLink = arrival
         for _ in 0..<chunks {
             for x in shape.postOrder {
                 var ready = upReady[x]
@@ -126,10 +179,9 @@ public struct DependencySimulation: Sendable {
                     downLink[x] = start + chunk * beta
                     have[c] = max(have[c], downLink[x] + draw())
                 }
-                finish = max(finish, have[x])
             }
         }
-        return finish
+        return have
     }
 }
 

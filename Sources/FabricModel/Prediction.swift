@@ -1,49 +1,43 @@
 import FabricCollectives
 import FabricMeasure
+import FabricResults
 import Foundation
 
-/// What `fabricbench model` predicts for one algorithm, size and rank count. Times in µs.
-public struct Prediction: Codable, Sendable, Equatable {
-    public var algo: String
-    public var bytes: Int
-    public var ranks: Int
-    /// The dependency simulation's mean, median and 99th percentile (the headline figures).
-    public var meanUs: Double
-    public var p50Us: Double
-    public var p99Us: Double
-    /// Every message at the fastest latency measured.
-    public var lowerUs: Double
-    /// Every step waits for the 99th percentile of the slowest of N draws.
-    public var upperUs: Double
-    /// α–β–γ with the mean latency: what a model without jitter says.
-    public var alphaBetaUs: Double
-    /// The synchronous bound: every step costs the expected slowest of N draws.
-    public var synchronousUs: Double
-    /// p99 ÷ the α–β–γ time: what the tail costs at this N.
-    public var amplification: Double
-    /// The simulation ran at fewer ranks and was scaled (ring above its limit), or N needs
-    /// more samples than the histogram has for the max's p99: both are extrapolations.
-    public var extrapolated: Bool
-}
-
-/// The inputs of a prediction: the link costs and where they came from.
+/// The inputs of a prediction: the links' costs, how ranks sit on hosts, and where the
+/// figures came from.
 public struct ModelProfile: Sendable {
-    public var link: LinkCosts
+    public var topology: Topology
     /// The message size whose latency distribution is the per-message draw.
     public var latencyBytes: Int
-    /// How β was found: "bandwidth file" or "latency slope".
+    /// How β was found: "bandwidth …", "latency slope …", or the calibration's figure.
     public var betaSource: String
+    /// How the intra-host link was found, when it differs from the inter-host one.
+    public var intraSource: String?
 
-    public init(link: LinkCosts, latencyBytes: Int, betaSource: String) {
-        self.link = link
+    public init(topology: Topology, latencyBytes: Int, betaSource: String, intraSource: String? = nil) {
+        self.topology = topology
         self.latencyBytes = latencyBytes
         self.betaSource = betaSource
+        self.intraSource = intraSource
     }
+
+    public init(link: LinkCosts, latencyBytes: Int, betaSource: String) {
+        self.init(topology: .flat(link), latencyBytes: latencyBytes, betaSource: betaSource)
+    }
+
+    /// The inter-host link (the only one of a flat profile).
+    public var link: LinkCosts { topology.inter }
 
     /// From a latency sweep: the smallest size's one-way distribution is the per-message
     /// latency; β is the Theil–Sen slope (median of pairwise slopes: robust to a noisy size)
     /// of the p50 against size, unless a bandwidth figure (GB/s) is given.
     public static func fit(latency sizes: [(bytes: Int, histogram: LatencyHistogram)], bandwidthGbps: Double?, gamma: Double) throws -> ModelProfile {
+        let (link, bytes, source) = try fitLink(latency: sizes, bandwidthGbps: bandwidthGbps, gamma: gamma)
+        return ModelProfile(link: link, latencyBytes: bytes, betaSource: source)
+    }
+
+    /// One link's costs from its latency sweep and, where measured, its bandwidth (GB/s).
+    public static func fitLink(latency sizes: [(bytes: Int, histogram: LatencyHistogram)], bandwidthGbps: Double?, gamma: Double) throws -> (LinkCosts, Int, String) {
         let usable = sizes.filter { !$0.histogram.isEmpty }.sorted { $0.bytes < $1.bytes }
         guard let smallest = usable.first else { throw ModelInputError("the latency results hold no histogram: run `fabricbench latency` with a size sweep (-b 8 -e 1M) and --json") }
         let beta: Double, source: String
@@ -58,34 +52,38 @@ public struct ModelProfile: Sendable {
             beta = max(0, RobustStatistics.median(slopes))
             source = "latency slope (\(usable.count) sizes)"
         }
-        return ModelProfile(link: LinkCosts(latency: EmpiricalDistribution(smallest.histogram), beta: beta, gamma: gamma),
-                            latencyBytes: smallest.bytes, betaSource: source)
+        return (LinkCosts(latency: EmpiricalDistribution(smallest.histogram), beta: beta, gamma: gamma), smallest.bytes, source)
     }
 
     /// The three methods for each algorithm, size and rank count.
     public func predict(algorithms: [ModelAlgorithm], sizes: [Int], ranks: [Int], runs: Int = 20, seed: UInt64 = 1) -> [Prediction] {
-        let model = CollectiveModel(link: link)
-        let simulation = DependencySimulation(link: link)
-        let fastest = EmpiricalDistribution(values: [link.latency.values.first ?? 0], weights: [1])
-        let floor = CollectiveModel(link: LinkCosts(latency: fastest, beta: link.beta, gamma: link.gamma))
+        let model = CollectiveModel(topology: topology)
+        let simulation = DependencySimulation(topology: topology)
+        func fastest(_ l: LinkCosts) -> LinkCosts {
+            LinkCosts(latency: EmpiricalDistribution(values: [l.latency.values.first ?? 0], weights: [1]), beta: l.beta, gamma: l.gamma)
+        }
+        var floorTopology = topology
+        floorTopology.intra = fastest(topology.intra)
+        floorTopology.inter = fastest(topology.inter)
+        let floor = CollectiveModel(topology: floorTopology)
         var out: [Prediction] = []
         for algorithm in algorithms {
             for n in ranks {
-                let steps = algorithm.steps(bytes: 0, ranks: n).count
                 // Fewer runs where one run is large; at least three for a p50.
-                let work = Double(algorithm == .ring ? min(n, simulation.ringLimit) : 1) * Double(n) * Double(max(steps, 1))
-                let budget = max(3, min(runs, Int(2e7 / max(work, 1))))
-                let slowest99 = link.latency.maximumQuantile(0.99, of: Double(n))
+                let budget = max(3, min(runs, Int(2e7 / max(simulation.work(algorithm, ranks: n), 1))))
+                // Which links the N ranks use, for whether their histograms support N draws.
+                let r = min(topology.ranksPerHost, n)
+                let used = (r > 1 ? [topology.intra] : []) + (topology.hosts(n) > 1 ? [topology.inter] : [])
                 for bytes in sizes {
                     let b = Double(bytes)
                     let s = simulation.simulate(algorithm, bytes: b, ranks: n, runs: budget, seed: seed &+ UInt64(n) &* 31 &+ UInt64(bytes))
                     let mean = model.mean(algorithm, bytes: b, ranks: n)
-                    let upper = algorithm.steps(bytes: b, ranks: n).reduce(0) { $0 + slowest99 + $1.bytes * link.beta + $1.reduced * link.gamma }
+                    let upper = model.stepSum(algorithm, bytes: b, ranks: n) { $0.latency.maximumQuantile(0.99, of: Double(n)) }
                     out.append(Prediction(algo: algorithm.rawValue, bytes: bytes, ranks: n, meanUs: s.mean, p50Us: s.p50, p99Us: s.p99,
                                           lowerUs: floor.mean(algorithm, bytes: b, ranks: n), upperUs: max(upper, s.p99),
                                           alphaBetaUs: mean, synchronousUs: model.synchronousBound(algorithm, bytes: b, ranks: n),
                                           amplification: mean > 0 ? s.p99 / mean : 1,
-                                          extrapolated: s.extrapolatedFrom != nil || !link.latency.supportsMaximumQuantile(0.99, of: Double(n))))
+                                          extrapolated: s.extrapolatedFrom != nil || used.contains { !$0.latency.supportsMaximumQuantile(0.99, of: Double(n)) }))
                 }
             }
         }
@@ -96,24 +94,4 @@ public struct ModelProfile: Sendable {
 public struct ModelInputError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// γ on this host: the reduction kernel's time per byte (float32 sum, three buffers as an
-/// out-of-place step runs it), the median of several timed passes over 4 MiB.
-public enum ReductionProbe {
-    public static func microsecondsPerByte(clock: () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) -> Double {
-        let count = 1 << 20, bytes = count * 4
-        let a = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64), b = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        defer { a.deallocate(); b.deallocate() }
-        a.initializeMemory(as: Float.self, repeating: 1, count: count)
-        b.initializeMemory(as: Float.self, repeating: 2, count: count)
-        let reduce = Reducer(type: .float32, op: .sum)
-        var times: [Double] = []
-        for _ in 0..<9 {
-            let t0 = clock()
-            reduce(a, a, b, count: count)
-            times.append(Double(clock() - t0) / 1000)
-        }
-        return RobustStatistics.median(times) / Double(bytes)
-    }
 }

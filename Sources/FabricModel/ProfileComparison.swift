@@ -1,21 +1,8 @@
-/// Two profiles (two NICs, two fabrics) side by side at scale: per algorithm, size and rank
-/// count, which one the model says is faster and by how much, and the rank counts where the
-/// faster one changes. The procurement question: a NIC with the lower mean latency but the
-/// heavier tail can be the faster one on two nodes and the slower one on a thousand.
-public struct ProfileComparison: Codable, Sendable, Equatable {
-    public var algo: String
-    public var bytes: Int
-    public var ranks: Int
-    public var aMeanUs: Double
-    public var bMeanUs: Double
-    public var aP99Us: Double
-    public var bP99Us: Double
-    /// "a" or "b": the lower simulated mean (the typical time of one call at this N, tail
-    /// effects included); "tie" within 1%.
-    public var faster: String
-    /// The slower mean ÷ the faster one (≥ 1).
-    public var by: Double
+import FabricResults
 
+/// The procurement question: a NIC with the lower mean latency but the heavier tail can be
+/// the faster one on two nodes and the slower one on a thousand.
+extension ProfileComparison {
     /// Pairs predictions of the same algorithm, size and rank count.
     public static func compare(_ a: [Prediction], _ b: [Prediction]) -> [ProfileComparison] {
         a.compactMap { p in

@@ -1,4 +1,6 @@
 import ArgumentParser
+import FabricCollectives
+import FabricEngine
 import FabricMeasure
 import FabricModel
 import FabricResults
@@ -26,13 +28,23 @@ struct ModelCommand: ParsableCommand {
           fabricbench model lat.json --ranks 8,1024,1M --algo ring,tree,rd -b 8 -e 1G -f 8
           fabricbench model lat.json bw.json --ranks 4096 -b 1M --json prediction.json
 
-        Two NICs side by side: two latency results (each optionally followed by its bandwidth \
+        The best input is one `calibrate` profile: latency histograms and bandwidth with every \
+        rank sending, per link class, and the reduction kernel per --dtype.
+          fabricbench calibrate --np 2 --json profile.json
+          fabricbench model profile.json --ranks 8,1K,1M -b 8 -e 1G -f 8
+
+        Two levels: --ranks-per-host R runs the all-reduce as a ring reduce-scatter inside each \
+        host (the intra-host link), the algorithm across the N/R hosts on n/R bytes (the \
+        inter-host link, its β times --oversubscription), then a ring all-gather inside the host.
+          fabricbench model profile.json --ranks 64,1K,1M --ranks-per-host 8 --oversubscription 2
+
+        Two NICs side by side: two profiles, or two latency results (each optionally followed by its bandwidth \
         result) are profiles A and B; per algorithm, size and N the faster one (lower simulated \
         mean), by how much, and the rank counts where the faster one changes.
           fabricbench model nic-a.json nic-b.json --ranks 8,64,1K,16K,1M -b 8 -e 1M -f 64
         """)
 
-    @Argument(help: ArgumentHelp("A latency result (--json), optionally followed by a bandwidth result; a second latency result (and its bandwidth result) compares two profiles.", valueName: "result.json"))
+    @Argument(help: ArgumentHelp("A calibrate profile, or a latency result (--json) optionally followed by a bandwidth result; a second profile (the same way) compares two.", valueName: "profile.json"))
     var files: [String] = []
 
     @Option(help: ArgumentHelp("Rank counts, comma-separated; K = 1,000 and M = 1,000,000 (e.g. 8,1024,1M).", valueName: "list"))
@@ -50,6 +62,15 @@ struct ModelCommand: ParsableCommand {
     @Option(name: .customShort("f"), help: "Multiply the size by this factor at each step.")
     var factor: Int = 8
 
+    @Option(name: .customLong("ranks-per-host"), help: ArgumentHelp("Ranks on each host (R): above 1, the all-reduce is hierarchical; every --ranks count must be a multiple of R.", valueName: "R"))
+    var ranksPerHost: Int = 1
+
+    @Option(help: ArgumentHelp("Multiplies the inter-host β: each host gets 1/F of its link when all send.", valueName: "F"))
+    var oversubscription: Double = 1
+
+    @Option(help: ArgumentHelp("Element type whose reduction speed (γ) a calibrate profile gives: float, double, half, int32, int64.", valueName: "type"))
+    var dtype: String = "float"
+
     @Option(help: "Simulation runs per prediction (fewer where one run is large).")
     var runs: Int = 20
 
@@ -60,8 +81,13 @@ struct ModelCommand: ParsableCommand {
     var json: String?
 
     func validate() throws {
-        guard (1...4).contains(files.count) else { throw ValidationError("model takes a latency result, optionally its bandwidth result, and optionally a second profile the same way (got \(files.count) files)") }
-        _ = try rankCounts()
+        guard (1...4).contains(files.count) else { throw ValidationError("model takes a calibrate profile or a latency result (optionally with its bandwidth result), and optionally a second profile the same way (got \(files.count) files)") }
+        try FlagBounds.check(ranksPerHost, "--ranks-per-host", 1...1_000_000)
+        try FlagBounds.check(oversubscription, "--oversubscription", 1...1000)
+        guard DataType(name: dtype) != nil else { throw ValidationError("--dtype '\(dtype)' is not one of float, double, half, int32, int64") }
+        for n in try rankCounts() where n % ranksPerHost != 0 {
+            throw ValidationError("--ranks \(n) is not a multiple of --ranks-per-host \(ranksPerHost): give rank counts of whole hosts")
+        }
         _ = try algorithms()
         do { _ = try SizeSweep(min: minBytes.bytes, max: maxBytes?.bytes ?? minBytes.bytes, factor: factor) } catch { throw ValidationError("\(error)") }
         try FlagBounds.check(runs, "--runs", 1...10_000)
@@ -89,28 +115,6 @@ struct ModelCommand: ParsableCommand {
         }
     }
 
-    /// The JSON: the inputs the predictions came from, the method, the predictions.
-    struct Document: Encodable {
-        struct Inputs: Encodable {
-            var files: [String]
-            var latencyBytes: Int
-            var latencySamples: Double
-            var alphaUs: Double
-            var betaUsPerByte: Double
-            var betaSource: String
-            var gammaUsPerByte: Double
-        }
-        var command = "model"
-        /// The first profile's inputs; `profiles` has both when two are compared.
-        var inputs: Inputs
-        var profiles: [Inputs]?
-        var method: String
-        var predictions: [Prediction]
-        /// Two profiles: the second one's predictions, and the two side by side.
-        var predictionsB: [Prediction]?
-        var comparison: [ProfileComparison]?
-    }
-
     func run() throws {
         let profiles: [(files: [String], profile: ModelProfile)]
         do {
@@ -130,7 +134,14 @@ struct ModelCommand: ParsableCommand {
             let l = profile.link
             let name = profiles.count > 1 ? "profile \(index == 0 ? "A" : "B") (\(files.joined(separator: " + "))): " : ""
             print("# model: \(name)per message \(String(format: "%.2f", l.alpha)) us mean latency at \(profile.latencyBytes) B (\(Int(l.latency.sampleCount)) samples), "
-                  + "β \(String(format: "%.3g", l.beta)) us/B (\(profile.betaSource)), γ \(String(format: "%.3g", l.gamma)) us/B (this host's float sum)")
+                  + "β \(String(format: "%.3g", l.beta)) us/B (\(profile.betaSource)), γ \(String(format: "%.3g", l.gamma)) us/B (\(dtype) sum)")
+            let t = profile.topology
+            if t.ranksPerHost > 1 {
+                print("# two levels: \(t.ranksPerHost) ranks a host; in the host \(String(format: "%.2f", t.intra.alpha)) us, β \(String(format: "%.3g", t.intra.beta)) us/B (\(profile.intraSource ?? profile.betaSource)); "
+                      + "across hosts β × \(String(format: "%g", t.oversubscription)) oversubscription = \(String(format: "%.3g", t.acrossHosts.beta)) us/B")
+            } else if t.oversubscription != 1 {
+                print("# one rank a host: every link is inter-host, β × \(String(format: "%g", t.oversubscription)) oversubscription = \(String(format: "%.3g", t.acrossHosts.beta)) us/B")
+            }
             print("# times in us; sim = dependency simulation; ab = α-β-γ mean (no jitter); sync = synchronous bound; * = extrapolated")
             let header = ["algo", "bytes", "ranks", "sim mean", "sim p50", "sim p99", "lower", "upper", "ab", "sync", "p99/ab"]
             let widths = [6, 12, 9, 11, 11, 11, 11, 11, 11, 11, 8]
@@ -167,10 +178,13 @@ struct ModelCommand: ParsableCommand {
         }
         if let json {
             let inputs = profiles.map { files, profile in
-                Document.Inputs(files: files, latencyBytes: profile.latencyBytes, latencySamples: profile.link.latency.sampleCount, alphaUs: profile.link.alpha,
-                                betaUsPerByte: profile.link.beta, betaSource: profile.betaSource, gammaUsPerByte: profile.link.gamma)
+                ModelDocument.Inputs(files: files, latencyBytes: profile.latencyBytes, latencySamples: profile.link.latency.sampleCount, alphaUs: profile.link.alpha,
+                                betaUsPerByte: profile.link.beta, betaSource: profile.betaSource, gammaUsPerByte: profile.link.gamma,
+                                ranksPerHost: profile.topology.ranksPerHost, oversubscription: profile.topology.oversubscription,
+                                intra: profile.topology.ranksPerHost > 1
+                                    ? ModelDocument.Link(alphaUs: profile.topology.intra.alpha, betaUsPerByte: profile.topology.intra.beta, source: profile.intraSource ?? profile.betaSource) : nil)
             }
-            let document = Document(
+            let document = ModelDocument(
                 inputs: inputs[0], profiles: inputs.count > 1 ? inputs : nil,
                 method: "dependency simulation (seed \(seed), up to \(runs) runs), α–β–γ mean, synchronous bound; see fabricbench model --help",
                 predictions: all[0], predictionsB: all.count > 1 ? all[1] : nil, comparison: comparison)
@@ -182,16 +196,24 @@ struct ModelCommand: ParsableCommand {
         zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ")
     }
 
-    /// Each latency result starts a profile; a bandwidth result right after one belongs to it.
+    /// Each calibrate profile or latency result starts a profile; a bandwidth result right
+    /// after a latency result belongs to it.
     private func load() throws -> [(files: [String], profile: ModelProfile)] {
         var groups: [(files: [String], latency: [(bytes: Int, histogram: LatencyHistogram)], bandwidth: Double?)] = []
+        var calibrated: [Int: ModelProfile] = [:]
+        let type = DataType(name: dtype) ?? .float32
         for path in files {
+            if let profile = try CalibrationProfile.read(path) {
+                calibrated[groups.count] = try Self.profile(profile.results[0], dtype: type, path: path)
+                groups.append(([path], [], nil))
+                continue
+            }
             guard case .pointToPoint(let d) = try AnyRunDocument.read(path, shapes: FabricBench.resultShapes) else {
-                throw ModelInputError("\(path) is not a latency or bandwidth result")
+                throw ModelInputError("\(path) is not a calibrate profile, latency or bandwidth result")
             }
             if d.command == "bandwidth" {
-                guard !groups.isEmpty, groups[groups.count - 1].bandwidth == nil else {
-                    throw ModelInputError("\(path) is a bandwidth result with no latency result before it: give each profile's latency result first, then its bandwidth result")
+                guard !groups.isEmpty, groups[groups.count - 1].bandwidth == nil, calibrated[groups.count - 1] == nil else {
+                    throw ModelInputError("\(path) is a bandwidth result with no latency result before it: give each profile's latency result first, then its bandwidth result (a calibrate profile has its own)")
                 }
                 groups[groups.count - 1].bandwidth = d.results.compactMap { $0.bandwidth?.gbps }.max()
                 groups[groups.count - 1].files.append(path)
@@ -201,9 +223,33 @@ struct ModelCommand: ParsableCommand {
                 groups.append(([path], latency, nil))
             }
         }
-        guard !groups.isEmpty else { throw ModelInputError("no latency result among \(files.joined(separator: ", ")): give the JSON of a `fabricbench latency` run") }
-        guard groups.count <= 2 else { throw ModelInputError("\(groups.count) latency results: model compares at most two profiles (A and B)") }
-        let gamma = ReductionProbe.microsecondsPerByte()
-        return try groups.map { ($0.files, try ModelProfile.fit(latency: $0.latency, bandwidthGbps: $0.bandwidth, gamma: gamma)) }
+        guard !groups.isEmpty else { throw ModelInputError("no profile among \(files.joined(separator: ", ")): give a `fabricbench calibrate` or `latency` JSON") }
+        guard groups.count <= 2 else { throw ModelInputError("\(groups.count) profiles: model compares at most two profiles (A and B)") }
+        let gamma = groups.indices.contains { calibrated[$0] == nil } ? ReductionProbe.measure(type, clock: Clock.make(.monotonicRaw)) : 0
+        return try groups.enumerated().map { index, group in
+            var profile = try calibrated[index] ?? ModelProfile.fit(latency: group.latency, bandwidthGbps: group.bandwidth, gamma: gamma)
+            profile.topology.ranksPerHost = ranksPerHost
+            profile.topology.oversubscription = oversubscription
+            return (group.files, profile)
+        }
+    }
+
+    /// A calibrate profile's links: each class its own; where only one was measured (one host,
+    /// or one rank a host) it stands in for the other, and the source says so.
+    static func profile(_ p: CalibrationProfile, dtype: DataType, path: String) throws -> ModelProfile {
+        guard let gamma = p.reduction.first(where: { $0.dtype == dtype.rawValue })?.usPerByte else {
+            throw ModelInputError("\(path): results[0].reduction has no \(dtype.rawValue) entry: pass a --dtype it has (\(p.reduction.map(\.dtype).joined(separator: ", ")))")
+        }
+        func fit(_ l: LinkCalibration) throws -> (link: LinkCosts, bytes: Int, source: String) {
+            let latency = try l.latency.compactMap { r in try r.histogram.map { (r.bytes, try HistogramEncoding.decode($0)) } }
+            let (link, bytes, _) = try ModelProfile.fitLink(latency: latency, bandwidthGbps: l.perRankGbps, gamma: gamma)
+            return (link, bytes, "calibrate \(l.level): \(String(format: "%.3g", l.perRankGbps)) GB/s a rank, \(2 * l.pairs.count) ranks sending")
+        }
+        let inter = try (p.link("inter") ?? p.link("intra")).map(fit)!
+        let intra = try p.link("intra").map(fit)
+        let stand = p.link("inter") == nil ? " (no inter-host link measured: the intra-host link stands in)" : ""
+        return ModelProfile(topology: Topology(intra: intra?.link ?? inter.link, inter: inter.link),
+                            latencyBytes: inter.bytes, betaSource: inter.source + stand,
+                            intraSource: intra?.source ?? (inter.source + " (no intra-host link measured: the inter-host link stands in)"))
     }
 }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import FabricModel
+import FabricResults
 
 final class ProfileComparisonTests: XCTestCase {
     func prediction(_ algo: String, _ ranks: Int, mean: Double) -> Prediction {

@@ -5,10 +5,13 @@ import Foundation
 /// `fabricbench report`: one self-contained HTML file (inline CSS and SVG, no network) with
 /// a section per result file and, for several runs of one command, the comparison.
 public enum HTMLReport {
-    public static func render(_ runs: [(path: String, document: AnyRunDocument)], title: String, generated: Date = Date()) -> String {
+    /// `models`: `model --json` predictions, each a section of its own after the runs.
+    public static func render(_ runs: [(path: String, document: AnyRunDocument)], models: [(path: String, document: ModelDocument)] = [],
+                              title: String, generated: Date = Date()) -> String {
         var body = "<h1>\(SVG.escape(title))</h1>"
-        body += "<p class=\"meta\">Generated \(ISO8601DateFormatter().string(from: generated)) by fabricbench from \(runs.count) result file\(runs.count == 1 ? "" : "s").</p>"
-        body += filesTable(runs)
+        let files = runs.count + models.count
+        body += "<p class=\"meta\">Generated \(ISO8601DateFormatter().string(from: generated)) by fabricbench from \(files) result file\(files == 1 ? "" : "s").</p>"
+        body += filesTable(runs, models: models)
         body += overview(runs)
         for (index, run) in runs.enumerated() {
             body += "<section id=\"run-\(index)\"><h2>\(SVG.escape(name(run.path))): \(SVG.escape(run.document.command))</h2>"
@@ -19,6 +22,9 @@ public enum HTMLReport {
             case .matrix(let d): body += matrix(d, index: index)
             }
             body += "</section>"
+        }
+        for (index, model) in models.enumerated() {
+            body += "<section id=\"model-\(index)\"><h2>\(SVG.escape(name(model.path))): model</h2>" + Self.model(model.document, index: index) + "</section>"
         }
         body += comparison(runs)
         body += "<p id=\"render-check\" class=\"meta\"></p>"
@@ -35,12 +41,15 @@ public enum HTMLReport {
 
     // MARK: sections
 
-    static func filesTable(_ runs: [(path: String, document: AnyRunDocument)]) -> String {
+    static func filesTable(_ runs: [(path: String, document: AnyRunDocument)], models: [(path: String, document: ModelDocument)] = []) -> String {
         let rows = runs.enumerated().map { i, r -> [String] in
             let e = r.document.environment
             // Every string from a result file is escaped: a file is input, not markup.
             return ["<a href=\"#run-\(i)\">\(SVG.escape(name(r.path)))</a>", SVG.escape(r.document.command), SVG.escape(r.document.status),
                     "\(e.worldSize)", SVG.escape(e.transport.kind), SVG.escape(Array(Set(e.rankHosts)).sorted().joined(separator: ", "))]
+        } + models.enumerated().map { i, m -> [String] in
+            let ranks = Set(m.document.predictions.map(\.ranks)).sorted().map { ranksText(Double($0)) }.joined(separator: ", ")
+            return ["<a href=\"#model-\(i)\">\(SVG.escape(name(m.path)))</a>", "model", "prediction", SVG.escape(ranks), "-", "-"]
         }
         return table(["file", "command", "status", "ranks", "transport", "hosts"], rows, escaped: true)
     }
