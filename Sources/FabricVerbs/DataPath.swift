@@ -14,6 +14,9 @@ protocol DataPath: QueuePairSink {
     /// Takes what the CQ has (see `WorkQueues.takeCompletions`), appends the messages that
     /// finished, and posts what was waiting for room or for the peer.
     func poll(_ completions: inout [Completion]) throws
+    /// The link's queue pairs are connected at both ends: the path may tell the peer what
+    /// it needs before the first message.
+    func connected(_ link: PeerLink) throws
     /// Releases what the path registered for its links; the queue pairs are gone by then.
     func close()
 }

@@ -26,10 +26,20 @@ final class PeerLink {
     /// Messages waiting for queue room or, for writes, for the peer's clear-to-send.
     @exclusivity(unchecked) var waitingSends = FIFO<Request>()
     @exclusivity(unchecked) var waitingReceives = FIFO<Request>()
-    /// Write path: where the peer said to write next, and the clear-to-sends still to send.
+    /// Write path: where the peer said to write next, and the control messages still to send.
     @exclusivity(unchecked) var clearToSend = FIFO<Target>()
-    @exclusivity(unchecked) var clearToSendOutgoing = FIFO<Target>()
+    @exclusivity(unchecked) var controlOutgoing = FIFO<ControlMessage>()
     @exclusivity(unchecked) var control: ControlMemory?
+    /// Write path: the number the next message sent gets; the peer's receives are numbered
+    /// the same way (InFlightQueue), so message k matches receive k.
+    @exclusivity(unchecked) var nextSendIndex: UInt32 = 0
+    /// Write path, small messages (EagerRing): where the peer's ring is (nil until it said),
+    /// the slots each way, the messages in this rank's ring not yet matched to a receive, and
+    /// the peer's large sends it announced before this rank posted their receives.
+    @exclusivity(unchecked) var peerRing: Target?
+    @exclusivity(unchecked) var eager = EagerCredits()
+    @exclusivity(unchecked) var eagerArrivals = FIFO<EagerArrival>()
+    @exclusivity(unchecked) var announcedSends = FIFO<Target>()
 
     init(peer: Int, queuePairs: Int) {
         self.peer = peer
@@ -39,10 +49,10 @@ final class PeerLink {
     }
 
     /// Something to post once a completion makes room or brings a clear-to-send.
-    var hasWorkWaiting: Bool { !waitingSends.isEmpty || !waitingReceives.isEmpty || !clearToSendOutgoing.isEmpty }
+    var hasWorkWaiting: Bool { !waitingSends.isEmpty || !waitingReceives.isEmpty || !controlOutgoing.isEmpty }
 
     var hasWorkPending: Bool {
-        !sends.isEmpty || !receives.isEmpty || !waitingSends.isEmpty || !waitingReceives.isEmpty || !clearToSendOutgoing.isEmpty
+        !sends.isEmpty || !receives.isEmpty || !waitingSends.isEmpty || !waitingReceives.isEmpty || !controlOutgoing.isEmpty
     }
 
     /// One message as the caller posted it.
@@ -51,6 +61,8 @@ final class PeerLink {
         var length: Int
         var lkey: UInt32
         var id: UInt64
+        /// Write path: the message's number (`nextSendIndex`).
+        var index: UInt32 = 0
     }
 
     /// Where to write one message: the receiver's buffer, and the index of its receive.
@@ -68,30 +80,41 @@ struct InFlight {
     var id: UInt64
     var stripesLeft: Int
     var bytes = 0
+    /// Write path: where a small receive's bytes are copied to from the ring.
+    var address: UInt64 = 0
 }
 
-/// Posted messages in order, each with a running 32-bit index that its work requests carry
-/// (in the work request id, and in the immediate of a write), so a completion on any queue
-/// pair finds its message.
+/// Posted messages in order, each with a running 31-bit index that its work requests carry
+/// (in the work request id, and in the immediate of a write, whose top bit says whether the
+/// message came through the ring), so a completion on any queue pair finds its message.
 struct InFlightQueue {
+    static let indexMask: UInt32 = 0x7FFF_FFFF
     private var entries = FIFO<InFlight>()
     private(set) var headIndex: UInt32
 
-    init(firstIndex: UInt32 = 0) { headIndex = firstIndex }
+    init(firstIndex: UInt32 = 0) { headIndex = firstIndex & Self.indexMask }
 
     var isEmpty: Bool { entries.isEmpty }
     var first: InFlight? { entries.first }
 
     mutating func append(_ entry: InFlight) -> UInt32 {
-        let index = headIndex &+ UInt32(entries.count)
+        let index = (headIndex &+ UInt32(entries.count)) & Self.indexMask
         entries.append(entry)
         return index
     }
 
+    @inline(__always)
+    private func offset(of index: UInt32) -> Int? {
+        let offset = Int((index &- headIndex) & Self.indexMask)
+        return offset < entries.count ? offset : nil
+    }
+
+    /// Message `index`, if it is in flight (nil: finished, or not posted yet).
+    func entry(_ index: UInt32) -> InFlight? { offset(of: index).map { entries[$0] } }
+
     /// Counts one finished stripe of message `index`; false when no such message is in flight.
     mutating func finishStripe(of index: UInt32, bytes: Int) -> Bool {
-        let offset = Int(index &- headIndex)
-        guard offset < entries.count else { return false }
+        guard let offset = offset(of: index) else { return false }
         entries[offset].stripesLeft -= 1
         entries[offset].bytes += bytes
         return true
@@ -101,7 +124,7 @@ struct InFlightQueue {
     mutating func popFinished() -> InFlight? {
         guard let head = entries.first, head.stripesLeft <= 0 else { return nil }
         entries.removeFirst()
-        headIndex &+= 1
+        headIndex = (headIndex &+ 1) & Self.indexMask
         return head
     }
 }

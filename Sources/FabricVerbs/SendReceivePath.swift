@@ -24,6 +24,8 @@ final class SendReceivePath: DataPath {
         queues.adopt(qp, granted: granted, link: link, queuePair: queuePair)
     }
 
+    func connected(_ link: PeerLink) throws {}
+
     func close() {}
 
     // MARK: posting

@@ -107,7 +107,10 @@ public final class VerbsTransport: OneSidedTransport {
         let wanted = Array(Set(peers).subtracting([rank])).filter { queues.links[$0]?.ready != true }.sorted()
         guard !wanted.isEmpty else { return }
         try setup.connect(wanted, into: path)
-        for peer in wanted { queues.links[peer]!.ready = true }
+        for peer in wanted {
+            queues.links[peer]!.ready = true
+            try path.connected(queues.links[peer]!)
+        }
     }
 
     public func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion {

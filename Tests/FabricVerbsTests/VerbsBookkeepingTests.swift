@@ -54,15 +54,20 @@ final class VerbsBookkeepingTests: XCTestCase {
         XCTAssertFalse(queue.finishStripe(of: c &+ 5, bytes: 1), "nor does one never posted")
     }
 
-    func testIndicesWrapAroundAtThirtyTwoBits() {
-        var queue = InFlightQueue(firstIndex: UInt32.max - 1)
+    /// 31 bits: a write's immediate carries the index, and its top bit says "in the ring".
+    func testIndicesWrapAroundAtThirtyOneBits() {
+        let last = InFlightQueue.indexMask
+        var queue = InFlightQueue(firstIndex: last - 1)
         let indices = (0..<4).map { queue.append(InFlight(length: 1, id: UInt64($0), stripesLeft: 1)) }
-        XCTAssertEqual(indices, [UInt32.max - 1, UInt32.max, 0, 1])
+        XCTAssertEqual(indices, [last - 1, last, 0, 1])
+        XCTAssertEqual(queue.entry(0)?.id, 2, "an index past the wrap finds its message")
+        XCTAssertNil(queue.entry(2), "an index not posted yet finds nothing")
         for index in indices.reversed() { XCTAssertTrue(queue.finishStripe(of: index, bytes: 1)) }
         var order: [UInt64] = []
         while let done = queue.popFinished() { order.append(done.id) }
         XCTAssertEqual(order, [0, 1, 2, 3])
         XCTAssertEqual(queue.headIndex, 2)
+        XCTAssertNil(queue.entry(1), "a finished message is gone")
     }
 
     func testWorkRequestIDsRoundTrip() {
@@ -80,13 +85,54 @@ final class VerbsBookkeepingTests: XCTestCase {
         XCTAssertNil(WorkRequestID(7), "an id with an unknown kind is not ours")
     }
 
-    func testClearToSendRoundTrips() {
-        let message = UnsafeMutableRawPointer.allocate(byteCount: ControlMemory.slotBytes, alignment: 8)
-        defer { message.deallocate() }
+    func testControlMessagesRoundTrip() {
+        let slot = UnsafeMutableRawPointer.allocate(byteCount: ControlMemory.slotBytes, alignment: 8)
+        defer { slot.deallocate() }
         let target = PeerLink.Target(address: 0x7fff_1234_5678_9abc, rkey: 0xdead_beef, length: 1 << 30, index: UInt32.max - 2)
-        ControlMemory.encode(target, into: message)
-        let back = ControlMemory.decode(message)
-        XCTAssertEqual([back.address, UInt64(back.rkey), UInt64(back.length), UInt64(back.index)],
-                       [target.address, UInt64(target.rkey), UInt64(target.length), UInt64(target.index)])
+        for kind in [ControlMessage.Kind.clearToSend, .sendRequest, .credit, .eagerRing] {
+            ControlMemory.encode(ControlMessage(kind, target), into: slot)
+            let back = ControlMemory.decode(slot)
+            XCTAssertEqual(back?.kind, kind)
+            XCTAssertEqual(back.map { [$0.target.address, UInt64($0.target.rkey), UInt64($0.target.length), UInt64($0.target.index)] },
+                           [target.address, UInt64(target.rkey), UInt64(target.length), UInt64(target.index)])
+        }
+        slot.storeBytes(of: UInt32(9), toByteOffset: 20, as: UInt32.self)
+        XCTAssertNil(ControlMemory.decode(slot), "a kind this build does not know is refused")
+    }
+
+    /// The sender fills the ring's slots in turn and stops when all hold unconsumed messages;
+    /// the receiver's credit, every half ring, lets it go on, and running counters wrap.
+    func testRingCreditsBoundTheSlotsInFlightAndReturnEveryHalfRing() {
+        var sender = EagerCredits(), receiver = EagerCredits()
+        var slotsTaken: [Int] = []
+        var credits: [UInt32] = []
+        var sent = 0
+        for _ in 0..<(EagerRing.slots * 5 + 3) {
+            // A full ring: the receiver consumes what arrived until its credit comes back.
+            var consumed = 0
+            while !sender.canSend && consumed < EagerRing.slots {
+                consumed += 1
+                guard let credit = receiver.consumeOne() else { continue }
+                credits.append(credit)
+                XCTAssertTrue(sender.peerConsumed(credit))
+            }
+            XCTAssertTrue(sender.canSend, "no credit after the receiver consumed \(consumed) messages")
+            if consumed > 0 { XCTAssertEqual(consumed, EagerRing.slots / 2, "the sender stopped with a slot free, or waited past half a ring") }
+            slotsTaken.append(sender.takeSendSlot())
+            XCTAssertEqual(receiver.takeArrivalSlot(), slotsTaken.last, "the receiver finds message \(sent) where it was written")
+            sent += 1
+        }
+        XCTAssertEqual(slotsTaken.prefix(EagerRing.slots + 1), ArraySlice(Array(0..<EagerRing.slots) + [0]))
+        XCTAssertEqual(credits.first, UInt32(EagerRing.slots / 2), "credit goes back once half the ring is consumed, not per message")
+        XCTAssertFalse(sender.peerConsumed(UInt32(sent + 1)), "credit for more than was sent is refused")
+    }
+
+    func testEveryRingSlotHoldsTheLargestSmallMessage() {
+        XCTAssertEqual(EagerRing.bytes, EagerRing.slots * EagerRing.messageLimit)
+        XCTAssertEqual(EagerRing.immediateFlag & InFlightQueue.indexMask, 0, "the ring flag and the index share no bit")
+        for queuePairs in 1...VerbsOptions.queuePairLimit {
+            XCTAssertEqual(StripePlan(length: EagerRing.messageLimit, queuePairs: queuePairs).count, 1,
+                           "a small message is never striped: the ring is written on the first queue pair only")
+        }
     }
 }
