@@ -24,7 +24,9 @@ public struct AlgorithmChooser {
     static func calls(pilotNanoseconds: UInt64) -> Int {
         Int(max(2, min(200, roundSeconds * 1e9 / Double(max(pilotNanoseconds, 1)))))
     }
-    static func warmup(calls: Int) -> Int { max(1, calls / 10) }
+    /// Untimed calls before a candidate's timed ones in each round. Calls slow enough that
+    /// fewer than 10 fill a round are long enough for the switch not to matter.
+    static func warmup(calls: Int) -> Int { calls / 10 }
 
     /// What --help says of the probe's bounds.
     public static let probeHelp = "auto probes sizes 4x apart across the sweep, each in \(minRounds)-\(maxRounds) rounds that alternate the algorithms, "
@@ -62,7 +64,7 @@ public struct AlgorithmChooser {
                     let age = table.createdDate.map { Date().timeIntervalSince($0) } ?? 0
                     return Message(choice: AlgorithmChoice(
                         source: "table", rule: table.rule, table: TableUse(path: path, created: table.created, ageSeconds: age.rounded()),
-                        probeSeconds: nil, probed: table.sizes, sizes: Self.sizes(sweepBytes, probed: table.sizes, path: path)))
+                        probeSeconds: nil, probed: table.sizes, sizes: Self.sizes(sweepBytes, probed: table.sizes, path: path, first: algorithms[0].name)))
                 } catch let e as ReportError {
                     return Message(refusal: e.singleLine)
                 }
@@ -71,7 +73,7 @@ public struct AlgorithmChooser {
             let (probed, seconds) = try Self.probe(benchmark, algorithms, buffers, sweepBytes: sweepBytes)
             message = try job.control.decide("auto/choice", what: "algorithm choice") {
                 Message(choice: AlgorithmChoice(source: "probe", rule: AlgorithmDecision.ruleText, table: nil,
-                                                probeSeconds: seconds, probed: probed, sizes: Self.sizes(sweepBytes, probed: probed, path: nil)))
+                                                probeSeconds: seconds, probed: probed, sizes: Self.sizes(sweepBytes, probed: probed, path: nil, first: algorithms[0].name)))
             }
         }
         if let refusal = message.refusal { throw FabricError.configuration(refusal) }
@@ -90,9 +92,11 @@ public struct AlgorithmChooser {
         return (algorithms[pick.index], pick.why)
     }
 
-    /// Every sweep size's choice, by the rule between probed sizes.
-    private static func sizes(_ sweepBytes: [Int], probed: [ProbedSize], path: String?) -> [SizeChoice] {
+    /// Every sweep size's choice, by the rule between probed sizes (with none probed, as when
+    /// no size holds an element, the first candidate).
+    private static func sizes(_ sweepBytes: [Int], probed: [ProbedSize], path: String?, first: String) -> [SizeChoice] {
         Array(Set(sweepBytes)).sorted().map { bytes in
+            guard !probed.isEmpty else { return SizeChoice(bytes: bytes, algo: first, why: "auto: no size to probe") }
             var c = AlgorithmDecision.choose(bytes: bytes, probed: probed)
             if let path { c.why = "table \(path): \(c.why)" }
             return c

@@ -46,6 +46,8 @@ struct TuneCommand: MeasuringCommand {
         if sweep.warmup != nil { throw ValidationError("-w does not apply to tune: each probe round warms up every algorithm itself") }
         try FlagBounds.check(chunk.bytes, "--chunk", 64...(1 << 30), unit: " bytes")
         guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
+        let largest = sweep.maxBytes?.bytes ?? sweep.minBytes.bytes
+        guard largest >= dtype.size else { throw ValidationError("-e \(largest) holds no \(dtype.rawValue) element (\(dtype.size) bytes): nothing to tune") }
     }
 
     func run() throws {
@@ -68,6 +70,9 @@ struct TuneCommand: MeasuringCommand {
             body: { job, clock, sink in
                 guard let tuned = try CollectiveBenchmark(job: job, options: options, clock: clock).tune(), let sink else { return }
                 let (choice, setup) = tuned
+                guard !choice.probed.isEmpty else {
+                    throw FabricError.configuration("no size from -b to -e holds a whole \(dtype.rawValue) element per rank: nothing to tune; raise -b")
+                }
                 let table = TuningTable(created: Date(), fabricbenchVersion: FabricBenchVersion.current, setup: setup, dtype: dtype.rawValue,
                                         op: op.rawValue, chunkBytes: chunk.bytes, slots: slots, rule: choice.rule,
                                         probeSeconds: choice.probeSeconds ?? 0, sizes: choice.probed)
