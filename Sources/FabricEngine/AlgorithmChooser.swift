@@ -13,11 +13,13 @@ import Foundation
 /// first), each for a warm-up and `calls` timed calls. A call's time is its slowest rank's.
 /// Rounds go on from `minRounds` to `maxRounds` while the leader is within noise of another
 /// candidate and the probe has run less than `budgetSeconds`; past the budget every size
-/// still gets `minRounds`.
+/// still gets `minRounds`, and past `limitSeconds` no further size is probed.
 public struct AlgorithmChooser {
     static let minRounds = 3
     static let maxRounds = 9
     static let budgetSeconds = 30.0
+    /// No probed size starts after this: the sizes left take the nearest probed size's choice.
+    static let limitSeconds = 120.0
     /// Timed calls per candidate per round: about `roundSeconds` by a pilot call of each
     /// (its slowest rank's time), 2...200.
     static let roundSeconds = 0.01
@@ -30,7 +32,8 @@ public struct AlgorithmChooser {
 
     /// What --help says of the probe's bounds.
     public static let probeHelp = "auto probes sizes 4x apart across the sweep, each in \(minRounds)-\(maxRounds) rounds that alternate the algorithms, "
-        + "\(Int(roundSeconds * 1000)) ms (2-200 calls) per algorithm a round; rounds past \(minRounds) only while two are within noise and the probe has run under \(Int(budgetSeconds)) s"
+        + "\(Int(roundSeconds * 1000)) ms (2-200 calls) per algorithm a round; rounds past \(minRounds) only while two are within noise and the probe has run under \(Int(budgetSeconds)) s; "
+        + "no size starts after \(Int(limitSeconds)) s (the rest take the nearest probed size's choice)"
 
     let algorithms: [CollectiveAlgorithm]
     /// Per sweep size in bytes: index into `algorithms`, and why.
@@ -70,10 +73,12 @@ public struct AlgorithmChooser {
                 }
             }
         } else {
-            let (probed, seconds) = try Self.probe(benchmark, algorithms, buffers, sweepBytes: sweepBytes)
+            let (probed, skipped, seconds) = try Self.probe(benchmark, algorithms, buffers, sweepBytes: sweepBytes)
             message = try job.control.decide("auto/choice", what: "algorithm choice") {
-                Message(choice: AlgorithmChoice(source: "probe", rule: AlgorithmDecision.ruleText, table: nil,
-                                                probeSeconds: seconds, probed: probed, sizes: Self.sizes(sweepBytes, probed: probed, path: nil, first: algorithms[0].name)))
+                var choice = AlgorithmChoice(source: "probe", rule: AlgorithmDecision.ruleText, table: nil, probeSeconds: seconds, probed: probed,
+                                             sizes: Self.sizes(sweepBytes, probed: probed, path: nil, first: algorithms[0].name))
+                choice.unprobed = skipped.isEmpty ? nil : skipped
+                return Message(choice: choice)
             }
         }
         if let refusal = message.refusal { throw FabricError.configuration(refusal) }
@@ -106,13 +111,17 @@ public struct AlgorithmChooser {
     /// Runs the probe on every rank; rank 0 returns the evidence and decisions at each probed
     /// size and the probe's wall time, the others nothing.
     private static func probe(_ benchmark: CollectiveBenchmark, _ algorithms: [CollectiveAlgorithm], _ buffers: CollectiveBuffers,
-                              sweepBytes: [Int]) throws -> ([ProbedSize], Double) {
+                              sweepBytes: [Int]) throws -> ([ProbedSize], [Int], Double) {
         let options = benchmark.options, job = benchmark.job, clock = benchmark.clock, comm = benchmark.comm
         let es = options.type.size
         let started = clock.now()
         func elapsed() -> Double { Double(clock.nanoseconds(clock.now() &- started)) / 1e9 }
         var probed: [ProbedSize] = []
-        for (i, bytes) in AlgorithmDecision.probeSizes(sweepBytes.filter { $0 > 0 }).enumerated() {
+        var skipped: [Int] = []
+        let sizes = AlgorithmDecision.probeSizes(sweepBytes.filter { $0 > 0 })
+        for (i, bytes) in sizes.enumerated() {
+            let go = try i == 0 || job.control.decide("auto/\(i)/start", what: "probe time limit") { elapsed() < limitSeconds }
+            if !go { skipped = Array(sizes[i...]); break }
             let a = buffers.arguments(count: bytes / es, inPlace: false, op: options.op, root: options.root)
             buffers.fillInput(a)
             // One call of each, timed: how many calls fill a round, by the slowest rank's view.
@@ -163,6 +172,6 @@ public struct AlgorithmChooser {
                 probed.append(ProbedSize(bytes: bytes, algo: algorithms[verdict.winner].name, reason: verdict.reason, candidates: timings))
             }
         }
-        return (probed, (elapsed() * 10).rounded() / 10)
+        return (probed, skipped, (elapsed() * 10).rounded() / 10)
     }
 }

@@ -60,7 +60,8 @@ public enum NcclTable {
         if let table = choice.table {
             lines.append("# algo auto: from tuning table \(table.path) (created \(table.created), \(age(table.ageSeconds)) old; no probe)")
         } else {
-            lines.append("# algo auto: probed \(choice.probed.count) size(s) in \(String(format: "%.1f", choice.probeSeconds ?? 0)) s")
+            let left = choice.unprobed.map { " (stopped at its time limit: \($0.map(ByteCount.format).joined(separator: ", ")) not probed)" } ?? ""
+            lines.append("# algo auto: probed \(choice.probed.count) size(s) in \(String(format: "%.1f", choice.probeSeconds ?? 0)) s\(left)")
         }
         lines.append("# algo rule: \(choice.rule)")
         for size in choice.sizes {

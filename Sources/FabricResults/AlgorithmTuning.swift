@@ -71,6 +71,9 @@ public struct AlgorithmChoice: Codable, Sendable, Equatable {
     /// Wall time of the probe (rank 0's clock); nil when a table was used.
     public var probeSeconds: Double?
     public var probed: [ProbedSize]
+    /// Sizes the probe meant to measure but left at its time limit (they take the nearest
+    /// probed size's choice); nil when none.
+    public var unprobed: [Int]?
     public var sizes: [SizeChoice]
 
     public init(source: String, rule: String, table: TableUse?, probeSeconds: Double?, probed: [ProbedSize], sizes: [SizeChoice]) {
