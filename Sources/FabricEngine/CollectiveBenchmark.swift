@@ -13,8 +13,10 @@ public struct CollectiveOptions: Sendable {
     public var check = true
     public var type: DataType = .float32
     public var op: ReduceOp = .sum
-    /// An algorithm name, or "auto" (pick per size from a crossover measured on the spot).
+    /// An algorithm name, or "auto" (pick per size, by `AlgorithmDecision`'s rule).
     public var algo = "auto"
+    /// `--tuning FILE`: under auto, rank 0 chooses from this table instead of probing.
+    public var tuningTablePath: String?
     public var outOfPlace = true
     public var inPlace = true
     public var root = 0
@@ -55,9 +57,13 @@ public final class CollectiveBenchmark {
         var perRank: [[UInt64]]
     }
 
-    /// Runs the sweep. Rank 0's `onSize` gets the entries of each size (out-of-place, in-place)
-    /// as soon as they are measured; rank 0 returns the straggler report.
-    public func run(onSize: ([CollectiveResult]) throws -> Void) throws -> StragglerReport? {
+    /// The setup a tuning table is keyed by: this collective, this job's transport and ranks' hosts.
+    static func setup(job: Job, kind: CollectiveKind) throws -> TuningSetup {
+        TuningSetup(collective: kind.rawValue, transport: job.selection.kind.rawValue, rankHosts: try job.hostNames())
+    }
+
+    /// The candidates, connected, and the buffers for the sweep's largest size.
+    private func prepare() throws -> (algorithms: [CollectiveAlgorithm], counts: [Int], buffers: CollectiveBuffers) {
         guard options.root < job.worldSize else {
             throw FabricError.configuration("--root \(options.root) is not a rank of this \(job.worldSize)-rank job")
         }
@@ -74,14 +80,33 @@ public final class CollectiveBenchmark {
         let counts = options.sizes.map { options.kind.usableCount($0 / es, ranks: job.worldSize) }
         let buffers = try CollectiveBuffers(kind: options.kind, type: options.type, maxCount: counts.max() ?? 0,
                                             tuning: options.tuning, transport: job.transport)
-        let chooser = try AlgorithmChooser(benchmark: self, algorithms: algorithms, buffers: buffers, maxCount: counts.max() ?? 0)
+        return (algorithms, counts, buffers)
+    }
+
+    /// `fabricbench tune`: only the auto choice (probed) for the sweep's sizes; rank 0 returns it
+    /// with the setup it was measured on.
+    public func tune() throws -> (AlgorithmChoice, TuningSetup)? {
+        let (algorithms, counts, buffers) = try prepare()
+        let chooser = try AlgorithmChooser(benchmark: self, algorithms: algorithms, buffers: buffers, sweepCounts: counts)
+        guard job.rank == 0, let record = chooser.record else { return nil }
+        return (record, try Self.setup(job: job, kind: options.kind))
+    }
+
+    /// Runs the sweep. Rank 0's `beforeSweep` gets auto's algorithm choice (nil when there was
+    /// nothing to choose). Rank 0's `onSize` gets the entries of each size (out-of-place,
+    /// in-place) as soon as they are measured; rank 0 returns the straggler report.
+    public func run(beforeSweep: (AlgorithmChoice?) throws -> Void = { _ in }, onSize: ([CollectiveResult]) throws -> Void) throws -> StragglerReport? {
+        let (algorithms, counts, buffers) = try prepare()
+        let es = options.type.size
+        let chooser = try AlgorithmChooser(benchmark: self, algorithms: algorithms, buffers: buffers, sweepCounts: counts)
+        if job.rank == 0 { try beforeSweep(chooser.record) }
         let placements = job.rank == 0 ? try job.placements() : []
         let hosts = placements.map(\.host)
         var durations = [UInt64](repeating: 0, count: options.iterations)
         var timings: [Timings] = []
 
         for (index, count) in counts.enumerated() {
-            let (algorithm, why) = chooser.choose(count: count)
+            let (algorithm, why) = chooser.choose(bytes: count * es)
             var entries: [CollectiveResult] = []
             for inPlace in [false, true] where inPlace ? options.inPlace : options.outOfPlace {
                 try job.barrier("\(options.kind.rawValue)/\(index)/\(inPlace)")
@@ -147,74 +172,5 @@ public final class CollectiveBenchmark {
             iterations: iterations, warmupIterations: options.warmup, timeUs: meanUs, timeP50Us: summary.p50, timeP99Us: summary.p99,
             algbwGbps: algbw, busbwGbps: algbw * kind.busBandwidthFactor(ranks: n), wrong: wrong,
             mismatches: mismatches.isEmpty ? nil : Array(mismatches.prefix(10)), histogram: HistogramEncoding.encode(histogram), ranks: ranks)
-    }
-
-    /// Mean over ranks' `iterations` timed calls, max over ranks: for the auto crossover.
-    fileprivate func probe(_ algorithm: CollectiveAlgorithm, _ a: CollectiveArguments, iterations: Int, key: String) throws -> Double? {
-        for _ in 0..<2 { try algorithm.run(comm, a) }
-        let t0 = clock.now()
-        for _ in 0..<iterations { try algorithm.run(comm, a) }
-        let mean = Double(clock.nanoseconds(clock.now() &- t0)) / Double(iterations)
-        return try job.control.gather(key, mean, what: "probe time")?.max()
-    }
-}
-
-/// `--algo auto`: before the sweep, time every algorithm at a few sizes (×16 apart, up to the
-/// sweep's largest and at most 64 MiB) and use the fastest below/above the measured crossover.
-/// Rank 0 decides from the slowest rank's times and tells the others through the store, so
-/// every rank runs the same algorithm.
-struct AlgorithmChooser {
-    let algorithms: [CollectiveAlgorithm]
-    /// Indexes into `algorithms`: `below` under `crossover` elements, `above` from it on.
-    struct Decision: Codable {
-        var below = 0
-        var crossover = Int.max
-        var above = 0
-        var explanation = ""
-    }
-    var decision = Decision()
-
-    init(benchmark: CollectiveBenchmark, algorithms: [CollectiveAlgorithm], buffers: CollectiveBuffers, maxCount: Int) throws {
-        self.algorithms = algorithms
-        guard algorithms.count > 1 else {
-            decision.explanation = benchmark.options.algo == "auto" ? "auto: the only algorithm" : "requested with --algo"
-            return
-        }
-        let job = benchmark.job, es = benchmark.options.type.size
-        var probeCounts: [Int] = []
-        var c = max(1, 8 / es)
-        while c <= max(1, min(maxCount, (64 << 20) / es)) { probeCounts.append(benchmark.options.kind.usableCount(c, ranks: job.worldSize)); c *= 16 }
-        probeCounts = Array(Set(probeCounts.filter { $0 > 0 })).sorted()
-        var winners: [(count: Int, algorithm: Int, times: [Double])] = []
-        for (i, count) in probeCounts.enumerated() {
-            let a = buffers.arguments(count: count, inPlace: false, op: benchmark.options.op, root: benchmark.options.root)
-            buffers.fillInput(a)
-            let iterations = max(3, min(20, (64 << 20) / max(count * es, 1)))
-            var times: [Double] = []
-            for (j, algorithm) in algorithms.enumerated() {
-                try job.barrier("auto/\(i)/\(j)")
-                times.append(try benchmark.probe(algorithm, a, iterations: iterations, key: "auto/\(i)/\(j)") ?? 0)
-            }
-            winners.append((count, times.enumerated().min { $0.element < $1.element }?.offset ?? 0, times))
-        }
-        // Rank 0 decides one crossover: from the smallest probe size at which the winner of
-        // the largest probe wins at every larger probe; below it, the winner just below.
-        decision = try job.control.decide("auto/decision", what: "algorithm choice") {
-            let measured = winners.map { w in
-                "\(ByteCount.format(w.count * es)): " + zip(algorithms, w.times).map { "\($0.name) \(String(format: "%.1f", $1 / 1000)) us" }.joined(separator: ", ")
-            }.joined(separator: "; ")
-            let top = winners.last?.algorithm ?? 0
-            let start = winners.lastIndex { $0.algorithm != top }.map { $0 + 1 } ?? 0
-            return Decision(below: start == 0 ? top : winners[start - 1].algorithm,
-                            crossover: start == 0 ? 0 : winners[start].count, above: top,
-                            explanation: "auto (measured: \(measured))")
-        }
-        guard decision.below < algorithms.count, decision.above < algorithms.count else {
-            throw FabricError.protocolViolation(peer: "rank 0", detail: "chose algorithm \(max(decision.below, decision.above)) of \(algorithms.count)")
-        }
-    }
-
-    func choose(count: Int) -> (CollectiveAlgorithm, String) {
-        (algorithms[count >= decision.crossover ? decision.above : decision.below], decision.explanation)
     }
 }

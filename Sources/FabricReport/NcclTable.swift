@@ -1,3 +1,4 @@
+import FabricMeasure
 import FabricResults
 import Foundation
 
@@ -19,6 +20,11 @@ public enum NcclTable {
         lines.append("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong")
         lines.append("#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)       ")
         return lines.joined(separator: "\n")
+    }
+
+    /// The header without the table's columns (tune, which measures no sweep).
+    public static func summaryHeader(_ document: RunDocument<CollectiveResult>, notes: [String]) -> String {
+        TableHeader.render(document, notes: notes, columns: [])
     }
 
     /// One size: the out-of-place and/or in-place entries.
@@ -45,6 +51,33 @@ public enum NcclTable {
             "# Avg bus bandwidth    : \(String(format: "%.5g", average))",
             "#",
         ].joined(separator: "\n")
+    }
+
+    /// `--algo auto`'s choice, before the sweep: where it came from, then per size of the
+    /// sweep the algorithm and why, with each candidate's median, p99 and noise where probed.
+    public static func algorithmChoice(_ choice: AlgorithmChoice) -> String {
+        var lines: [String] = []
+        if let table = choice.table {
+            lines.append("# algo auto: from tuning table \(table.path) (created \(table.created), \(age(table.ageSeconds)) old; no probe)")
+        } else {
+            let left = choice.unprobed.map { " (stopped at its time limit: \($0.map(ByteCount.format).joined(separator: ", ")) not probed)" } ?? ""
+            lines.append("# algo auto: probed \(choice.probed.count) size(s) in \(String(format: "%.1f", choice.probeSeconds ?? 0)) s\(left)")
+        }
+        lines.append("# algo rule: \(choice.rule)")
+        for size in choice.sizes {
+            var line = "# algo " + pad(ByteCount.format(size.bytes), 9) + ": " + size.algo.padding(toLength: 5, withPad: " ", startingAt: 0)
+            if let probed = choice.probed.first(where: { $0.bytes == size.bytes }), let first = probed.candidates.first {
+                line += " [" + probed.candidates.map { c in
+                    "\(c.algo) \(time(c.medianUs)) p99 \(time(c.p99Us)) ±\(time(c.spreadUs))"
+                }.joined(separator: ", ") + " us; \(first.rounds) rounds x \(first.callsPerRound)]"
+            }
+            lines.append(line + " " + size.why)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func age(_ seconds: Double) -> String {
+        seconds < 120 ? "\(Int(seconds)) s" : seconds < 7200 ? "\(Int(seconds / 60)) min" : seconds < 172_800 ? "\(Int(seconds / 3600)) h" : "\(Int(seconds / 86400)) days"
     }
 
     public static func averageBusBandwidth(_ results: [CollectiveResult]) -> Double {

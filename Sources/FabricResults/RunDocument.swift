@@ -24,6 +24,8 @@ public struct RunDocument<Result: Codable & Sendable>: Codable, Sendable {
     public var results: [Result]
     /// Collectives only: which ranks held the others up.
     public var stragglers: StragglerReport?
+    /// Collectives under `--algo auto` with several algorithms: what chose each size's algorithm.
+    public var algorithmChoice: AlgorithmChoice?
     /// `matrix` only: the rank pairs whose link is an outlier, e.g. [[2, 3]].
     public var outliers: [[Int]]?
     /// `matrix` only: the hosts and ranks that confirmed verdicts name, and the verdicts

@@ -27,8 +27,11 @@ struct CollectiveFlags: ParsableArguments {
     @Option(help: "Reduction: sum, prod, min, max.")
     var op: ReduceOp = .sum
 
-    @Option(help: "Algorithm, or auto: pick per size from a crossover measured before the sweep.")
+    @Option(help: ArgumentHelp("Algorithm, or auto: pick per size before the sweep, from a probe or from --tuning's table (the rule: docs/PERFORMANCE.md). \(AlgorithmChooser.probeHelp).", valueName: "name"))
     var algo: String = "auto"
+
+    @Option(help: ArgumentHelp("Under --algo auto, choose each size's algorithm from this table (written by 'fabricbench tune') instead of probing; refused if measured on other hosts, another transport, world size or ranks per host.", valueName: "file"))
+    var tuning: String?
 
     @Flag(help: "Only in-place (default: both).")
     var inplace = false
@@ -65,6 +68,7 @@ struct CollectiveFlags: ParsableArguments {
         guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
         if inplace && outofplace { throw ValidationError("--inplace and --outofplace exclude each other (give neither for both)") }
         if let d = injectDelay { _ = try parseDelay(d) }
+        if tuning != nil && algo != "auto" { throw ValidationError("--tuning chooses for --algo auto; drop --tuning or --algo \(algo)") }
     }
 
     func parseDelay(_ text: String) throws -> (rank: Int, microseconds: Int) {
@@ -94,6 +98,10 @@ enum CollectiveRun {
         guard collective.algo == "auto" || names.contains(collective.algo) else {
             throw ValidationError("--algo \(collective.algo) is not an algorithm for \(kind.rawValue) (choose from: \((names + ["auto"]).joined(separator: ", ")))")
         }
+        if collective.tuning != nil && names.count < 2 {
+            throw ValidationError("--tuning chooses between algorithms; \(kind.rawValue) has one (\(names.joined(separator: ", ")))")
+        }
+        if let path = collective.tuning { try TuningPreflight.check(path, kind: kind, flags: flags) }
         try FlagBounds.check(root, "--root", 0...LaunchEnvironment.maximumWorldSize)
         if let n = flags.localRanks, root >= n { throw ValidationError("--root \(root) is not a rank of --np \(n) (ranks 0...\(n - 1))") }
         var options = CollectiveOptions()
@@ -105,6 +113,7 @@ enum CollectiveRun {
         options.type = collective.dtype
         options.op = collective.op
         options.algo = collective.algo
+        options.tuningTablePath = collective.tuning
         options.inPlace = !collective.outofplace
         options.outOfPlace = !collective.inplace
         options.root = root
@@ -123,15 +132,17 @@ enum CollectiveRun {
         ]
         try RankRunner.run(command: kind.rawValue, flags: flags, arguments: arguments,
             makeSink: { document in
-                try ReportSink(document: document, jsonPath: flags.json, csvPath: flags.csv, junitPath: flags.junit, promPath: flags.prom, header: NcclTable.header(document, notes: notes), row: NcclTable.row,
-                               detail: { entries in
-                                   guard let first = entries.first, first.algoSelection.hasPrefix("auto ("), first.bytes == options.sizes.first else { return nil }
-                                   return "# algo \(first.algoSelection)"
-                               })
+                try ReportSink(document: document, jsonPath: flags.json, csvPath: flags.csv, junitPath: flags.junit, promPath: flags.prom, header: NcclTable.header(document, notes: notes), row: NcclTable.row)
             },
             body: { job, clock, sink in
-                sink?.expect(steps: options.sizes.map(ByteCount.format), what: "sizes")
-                let report = try CollectiveBenchmark(job: job, options: options, clock: clock).run { try sink?.add($0) }
+                let benchmark = CollectiveBenchmark(job: job, options: options, clock: clock)
+                let report = try benchmark.run(beforeSweep: { choice in
+                    if let choice {
+                        sink?.note(NcclTable.algorithmChoice(choice))
+                        try sink?.annotate { $0.algorithmChoice = choice }
+                    }
+                    sink?.expect(steps: options.sizes.map(ByteCount.format), what: "sizes")
+                }, onSize: { try sink?.add($0) })
                 guard let sink else { return }
                 let results = sink.document.results
                 sink.note(NcclTable.footer(results, checked: options.check))

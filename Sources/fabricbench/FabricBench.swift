@@ -23,7 +23,7 @@ struct FabricBench: ParsableCommand {
         """,
         version: "fabricbench \(FabricBenchVersion.description)",
         subcommands: [LatencyCommand.self, BandwidthCommand.self, MatrixCommand.self, CompareCommand.self, ReportCommand.self, CalibrateCommand.self, ModelCommand.self, AllReduceCommand.self, ReduceScatterCommand.self,
-                      AllGatherCommand.self, BroadcastCommand.self, BarrierCommand.self, DevicesCommand.self, SmokeCommand.self])
+                      AllGatherCommand.self, BroadcastCommand.self, BarrierCommand.self, TuneCommand.self, DevicesCommand.self, SmokeCommand.self])
 
     /// Exit status 2 for bad input (flags, environment, addresses), 1 for failures at run time.
     static func main() {

@@ -17,9 +17,7 @@ enum RankRunner {
                        body: (_ job: Job, _ clock: Clock, _ sink: ReportSink<R>?) throws -> Void) throws {
         let environment = ProcessInfo.processInfo.environment
         let jobToken = try flags.resolvedJobToken(environment: environment)
-        let manual = ManualLaunch(rank: flags.rank, worldSize: flags.worldSize, master: flags.master, jobToken: jobToken)
-        var detected = try LaunchEnvironment.detect(manual, environment: environment)
-        if let localRank = flags.localRank { detected?.localRank = localRank }
+        let detected = try launch(flags: flags, jobToken: jobToken)
 
         if detected == nil || flags.localRanks != nil {
             if let spec = detected, spec.launcher != .flags {
@@ -38,6 +36,22 @@ enum RankRunner {
             return
         }
         try runRank(spec: detected!, command: command, flags: flags, arguments: arguments, makeSink: makeSink, body: body)
+    }
+
+    /// This process's place in a job, when a launcher (or --rank flags) started it; nil when
+    /// it is to launch the ranks itself.
+    private static func launch(flags: JobFlags, jobToken: String?) throws -> LaunchSpec? {
+        let manual = ManualLaunch(rank: flags.rank, worldSize: flags.worldSize, master: flags.master, jobToken: jobToken)
+        var detected = try LaunchEnvironment.detect(manual, environment: ProcessInfo.processInfo.environment)
+        if let localRank = flags.localRank { detected?.localRank = localRank }
+        return detected
+    }
+
+    /// How many ranks this process will start on this host with `--np` (or its default of 2),
+    /// or nil when it is itself a rank: what a command may check before the ranks exist.
+    static func localLaunchSize(flags: JobFlags) throws -> Int? {
+        let detected = try launch(flags: flags, jobToken: try flags.resolvedJobToken(environment: ProcessInfo.processInfo.environment))
+        return detected == nil || flags.localRanks != nil ? flags.localRanks ?? 2 : nil
     }
 
     /// Re-runs this command line in N child processes, without --np.

@@ -24,7 +24,7 @@ final class CollectiveCLITests: XCTestCase {
         }
         XCTAssertTrue(r.stdout.contains("# Out of bounds values : 0 OK"), r.stdout)
         XCTAssertTrue(r.stdout.contains("# Avg bus bandwidth    : "), r.stdout)
-        XCTAssertTrue(r.stdout.contains("# algo auto (measured: "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("# algo auto: probed 5 size(s) in "), r.stdout)
 
         let doc = try CLI.json(dir.appendingPathComponent("ar.json"))
         XCTAssertEqual(doc["command"] as? String, "allreduce")
@@ -38,6 +38,18 @@ final class CollectiveCLITests: XCTestCase {
             XCTAssertEqual((entry["ranks"] as? [Any])?.count, 2)
             XCTAssertTrue(["ring", "tree", "rd"].contains(entry["algo"] as? String ?? ""))
         }
+        // auto's choice: every size of the sweep, each from its own probe (the sizes are 8x apart).
+        let choice = try XCTUnwrap(doc["algorithm_choice"] as? [String: Any])
+        XCTAssertEqual(choice["source"] as? String, "probe")
+        let chosen = try XCTUnwrap(choice["sizes"] as? [[String: Any]])
+        XCTAssertEqual(chosen.compactMap { $0["bytes"] as? Int }, [8, 64, 512, 4096, 32768])
+        for (size, entry) in zip(chosen, results.filter { $0["inplace"] as? Bool == false }) {
+            XCTAssertEqual(size["algo"] as? String, entry["algo"] as? String)
+            XCTAssertTrue((entry["algo_selection"] as? String ?? "").hasPrefix("probed: "), "\(entry)")
+        }
+        let probed = try XCTUnwrap(choice["probed"] as? [[String: Any]])
+        XCTAssertEqual(probed.count, 5)
+        XCTAssertEqual((probed.first?["candidates"] as? [Any])?.count, 3)
         let stragglers = try XCTUnwrap(doc["stragglers"] as? [String: Any])
         XCTAssertNotNil(stragglers["summary"] as? String)
     }
