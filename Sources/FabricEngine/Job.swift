@@ -109,13 +109,16 @@ public final class Job {
             let nic = (settings["device"] ?? settings["interface"]).map { name in
                 (name: name, node: settings["numa_node"].flatMap { Int($0) } ?? CorePlacement.numaNode(ofNIC: name))
             }
-            if let choice = CorePlacement.choose(localRank: localRank, allowed: CorePlacement.allowedCPUs(), nic: nic,
-                                                 nodeOfCPU: NICAssignment.numaNode(ofCPU:)) {
-                do {
-                    try Affinity.pin(toCPU: choice.cpu)
-                    (cpu, cpuChoice) = (choice.cpu, choice.reason)
-                } catch {
-                    cpuChoice = "--np default: not pinned: \(error)"
+            if let choice = CorePlacement.choose(localRank: localRank, localSize: spec.localSize, allowed: CorePlacement.allowedCPUs(),
+                                                 nic: nic, nodeOfCPU: NICAssignment.numaNode(ofCPU:)) {
+                cpuChoice = choice.reason
+                if let chosen = choice.cpu {
+                    do {
+                        try Affinity.pin(toCPU: chosen)
+                        cpu = chosen
+                    } catch {
+                        cpuChoice = "--np default: not pinned: \(error)"
+                    }
                 }
             }
         }

@@ -6,18 +6,23 @@ import Foundation
 ///
 /// Local rank i takes entry i mod count of the CPUs this process may run on, narrowed to the
 /// NIC's NUMA node when that is known and holds any of them (the rank's traffic crosses that
-/// node's memory). Pure: the caller reads the CPUs, nodes and NIC; the same inputs give every
-/// rank the same answer, so ranks on one node get distinct cores.
+/// node's memory). More local ranks than those CPUs are left unpinned, as mpirun leaves an
+/// oversubscribed job: two ranks pinned to one core could only take turns. Pure: the caller
+/// reads the CPUs, nodes and NIC; the same inputs give every rank the same answer, so ranks
+/// on one node get distinct cores.
 public enum CorePlacement {
     public struct Choice: Sendable, Equatable {
-        public var cpu: Int
+        /// nil: left unpinned, for `reason`.
+        public var cpu: Int?
         public var reason: String
     }
 
     /// - `allowed`: the CPUs this process may run on, ascending.
     /// - `nic`: the NIC's name and NUMA node (nil: unknown or none, as for loopback).
     /// - `nodeOfCPU`: a CPU's NUMA node (nil: unknown).
-    public static func choose(localRank: Int, allowed: [Int], nic: (name: String, node: Int?)?, nodeOfCPU: (Int) -> Int?) -> Choice? {
+    /// - `localSize`: the local ranks on this host (nil: unknown, taken as fitting).
+    public static func choose(localRank: Int, localSize: Int?, allowed: [Int], nic: (name: String, node: Int?)?,
+                              nodeOfCPU: (Int) -> Int?) -> Choice? {
         guard !allowed.isEmpty else { return nil }
         var pool = allowed
         var near = ""
@@ -29,6 +34,9 @@ public enum CorePlacement {
                 pool = onNode
                 near = " on NUMA node \(node) of \(nic.name)"
             }
+        }
+        if let localSize, localSize > pool.count {
+            return Choice(cpu: nil, reason: "--np default: not pinned: \(localSize) local ranks on \(pool.count) CPUs\(near) (oversubscribed)")
         }
         let i = localRank % pool.count
         return Choice(cpu: pool[i], reason: "--np default: local rank \(localRank) on CPU \(i + 1) of \(pool.count)\(near) (--cpus none: unpinned)")
