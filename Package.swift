@@ -97,7 +97,9 @@ let package = Package(
         .testTarget(name: "FabricModelTests", dependencies: ["FabricModel", "FabricMeasure", "FabricResults"]),
         .testTarget(name: "FabricReportTests", dependencies: ["FabricReport", "FabricResults", "FabricMeasure"]),
         .testTarget(name: "FabricEngineTests", dependencies: ["FabricEngine", "FabricCore", "FabricVerbs", "FabricTransports", "FabricResults", "FabricMeasure"]),
-        .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP", "FabricTestSupport"]),
+        // Test-only malloc interposition: counts a thread's allocations (the timed-loop tests).
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "FabricCollectivesTests", dependencies: ["FabricCollectives", "FabricCore", "FabricRendezvous", "FabricTCP", "FabricTestSupport", "CAllocationCounter"]),
         .testTarget(name: "FabricBenchCLITests", dependencies: ["fabricbench", "FabricMeasure", "FabricCore", "FabricRendezvous", "FabricResults", "FabricReport"]),
         .target(name: "CReference", path: "Benchmarks/CReference"),
         .executableTarget(

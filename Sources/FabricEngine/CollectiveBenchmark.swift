@@ -112,11 +112,13 @@ public final class CollectiveBenchmark {
                 try job.barrier("\(options.kind.rawValue)/\(index)/\(inPlace)")
                 let a = buffers.arguments(count: count, inPlace: inPlace, op: options.op, root: options.root)
                 buffers.fillInput(a)
-                for _ in 0..<options.warmup { try algorithm.run(comm, a) }
+                // Planned once per size and placement: a timed call allocates nothing.
+                let call = try algorithm.plan(comm, a)
+                for _ in 0..<options.warmup { try call.run() }
                 for i in 0..<options.iterations {
                     if let d = options.injectDelay, d.rank == job.rank { usleep(UInt32(d.microseconds)) }
                     let t0 = clock.now()
-                    try algorithm.run(comm, a)
+                    try call.run()
                     durations[i] = clock.nanoseconds(clock.now() &- t0)
                     try job.noticeLostRendezvous()
                 }
@@ -124,7 +126,7 @@ public final class CollectiveBenchmark {
                 if options.check {
                     // Fresh inputs (in place, timing overwrote them), one more call, exact comparison.
                     buffers.fillInput(a)
-                    try algorithm.run(comm, a)
+                    try call.run()
                     let result = buffers.check(a)
                     report.wrong = result.wrong
                     report.mismatches = result.first.map { Mismatch(rank: job.rank, index: $0.index, expected: $0.expected, got: $0.got) }

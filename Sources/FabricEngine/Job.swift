@@ -11,8 +11,11 @@ public struct JobOptions: Sendable {
     /// Settings shared by every transport, and each transport's own options.
     public var transportContext = TransportContext()
     public var timeout: Double = 30
-    /// CPUs to pin ranks to, indexed by local rank (wrapping); empty: no pinning.
+    /// CPUs to pin ranks to, indexed by local rank (wrapping); empty: the default below.
     public var cpus: [Int] = []
+    /// Without `cpus`: ranks `--np` started each get a core of their own (`CorePlacement`);
+    /// false (`--cpus none`) leaves them to the scheduler.
+    public var pinsByDefault = true
     /// What every rank must have been started with (command, sizes, iterations, ...), keyed
     /// by flag; compared across ranks before anything else, as a mismatch would desynchronise
     /// the ranks' messages.
@@ -65,12 +68,13 @@ public final class Job {
         } else {
             server = nil
         }
+        let localRank = spec.localRank ?? spec.rank
+        var cpu: Int?, cpuChoice: String?
         if !options.cpus.isEmpty {
-            let cpu = options.cpus[(spec.localRank ?? spec.rank) % options.cpus.count]
-            try Affinity.pin(toCPU: cpu)
-            pinnedCPU = cpu
-        } else {
-            pinnedCPU = nil
+            let i = localRank % options.cpus.count
+            cpu = options.cpus[i]
+            cpuChoice = "--cpus entry \(i + 1) of \(options.cpus.count) (local rank \(localRank) mod \(options.cpus.count))"
+            try Affinity.pin(toCPU: options.cpus[i])
         }
         rendezvous = try RendezvousClient(host: spec.masterHost, port: spec.masterPort, rank: spec.rank,
                                           worldSize: spec.worldSize, token: token, timeout: options.timeout)
@@ -98,9 +102,31 @@ public final class Job {
         }
         let made = try plugin.make(rendezvous, context)
         transport = options.injectJitter.map { JitteredTransport(wrapping: made, distribution: $0, seed: options.jitterSeed &+ UInt64(spec.rank)) } ?? made
+        if cpu == nil && options.pinsByDefault && spec.launcher == .fabricbench {
+            // After the transport: it has picked the NIC, and verbs has moved the rank to the
+            // NIC's NUMA node, so the core is chosen next to it.
+            let settings = made.settings
+            let nic = (settings["device"] ?? settings["interface"]).map { name in
+                (name: name, node: settings["numa_node"].flatMap { Int($0) } ?? CorePlacement.numaNode(ofNIC: name))
+            }
+            if let choice = CorePlacement.choose(localRank: localRank, localSize: spec.localSize, allowed: CorePlacement.allowedCPUs(),
+                                                 nic: nic, nodeOfCPU: NICAssignment.numaNode(ofCPU:)) {
+                cpuChoice = choice.reason
+                if let chosen = choice.cpu {
+                    do {
+                        try Affinity.pin(toCPU: chosen)
+                        cpu = chosen
+                    } catch {
+                        cpuChoice = "--np default: not pinned: \(error)"
+                    }
+                }
+            }
+        }
+        pinnedCPU = cpu
         let host = options.hostLabel ?? ProcessInfo.processInfo.hostName
-        let placement = RankPlacement(rank: spec.rank, host: host, localRank: spec.localRank, cpu: pinnedCPU,
+        var placement = RankPlacement(rank: spec.rank, host: host, localRank: spec.localRank, cpu: cpu,
                                       kind: made.kind.rawValue, settings: made.settings)
+        placement.cpuChoice = cpuChoice
         try rendezvous.set("placement/\(spec.rank)", Array(try JSONEncoder().encode(placement)))
     }
 

@@ -93,6 +93,8 @@ public struct RankPlacement: Codable, Sendable, Equatable {
     public var host: String
     public var localRank: Int?
     public var cpu: Int?
+    /// Why this CPU: a --cpus entry, or `--np`'s default of a core per rank; nil: not pinned.
+    public var cpuChoice: String?
     /// The device (mlx5_3) or interface (eth1); "shm" for shared memory.
     public var nic: String
     /// Why this NIC: a --device/--iface list entry, `auto`'s NUMA rule, the default.

@@ -15,12 +15,12 @@ enum FlagBounds {
         }
     }
 
-    /// `--cpus 0,2`: CPU numbers, local rank i on entry i mod count; nil: not pinned.
+    /// `--cpus 0,2`: CPU numbers, local rank i on entry i mod count; nil or `none`: no list.
     static func cpuList(_ text: String?) throws -> [Int] {
-        guard let text else { return [] }
+        guard let text, text != "none" else { return [] }
         let list = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !list.isEmpty, list.allSatisfy({ $0 != nil && (0...65535).contains($0!) }) else {
-            throw ValidationError("--cpus '\(text)' is not a comma-separated list of CPU numbers 0...65535 (e.g. 0,1)")
+            throw ValidationError("--cpus '\(text)' is not a comma-separated list of CPU numbers 0...65535 (e.g. 0,1) or none")
         }
         return list.map { $0! }
     }

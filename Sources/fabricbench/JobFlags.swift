@@ -146,7 +146,7 @@ struct JobFlags: ParsableArguments {
     @Option(help: "Seconds any blocking step (connect, rendezvous, receive) may wait before failing with the peer's name.")
     var timeout: Double = 30
 
-    @Option(help: "Pin ranks to CPUs, e.g. 0,2: local rank i gets entry i mod count.")
+    @Option(help: "Pin ranks to CPUs, e.g. 0,2: local rank i gets entry i mod count. Default under --np: each local rank on a core of its own (i mod the CPUs it may use, on the NIC's NUMA node when known); none: unpinned.")
     var cpus: String?
 
     @Option(help: "Timestamp source: auto (invariant TSC if present, else CLOCK_MONOTONIC_RAW), tsc or monotonic-raw.")
@@ -234,6 +234,7 @@ struct JobFlags: ParsableArguments {
         o.transport = transport
         o.timeout = timeout
         o.cpus = (try? cpuList()) ?? []
+        o.pinsByDefault = cpus == nil
         o.hostLabel = try? resolvedHostLabel(environment: ProcessInfo.processInfo.environment)
         o.injectJitter = injectJitter.flatMap { try? JitterDistribution(parsing: $0) }
         o.jitterSeed = jitterSeed
@@ -262,7 +263,7 @@ struct JobFlags: ParsableArguments {
         verbs.cmBindAddress = bind
         verbs.cmInterface = iface
         verbs.queuePairs = qps
-        verbs.pinned = cpus != nil
+        verbs.pinned = !o.cpus.isEmpty
         o.transportContext[VerbsOptions.self] = verbs
         return o
     }

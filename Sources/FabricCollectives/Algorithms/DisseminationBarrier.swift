@@ -7,7 +7,9 @@ public struct DisseminationBarrier: CollectiveAlgorithm {
     public let collective = CollectiveKind.barrier
     public init() {}
 
-    public func run(_ comm: Communicator, _ a: CollectiveArguments) throws { try run(comm, token: a.scratch) }
+    public func plan(_ comm: Communicator, _ a: CollectiveArguments) throws -> CollectivePlan {
+        BarrierPlan(comm: comm, token: a.scratch)
+    }
 
     public func peers(rank: Int, size: Int) -> [Int] {
         var result = Set<Int>()
@@ -32,4 +34,16 @@ public struct DisseminationBarrier: CollectiveAlgorithm {
             d *= 2
         }
     }
+}
+
+private final class BarrierPlan: CollectivePlan {
+    let comm: Communicator
+    let token: MemoryRegion
+
+    init(comm: Communicator, token: MemoryRegion) {
+        self.comm = comm
+        self.token = token
+    }
+
+    func run() throws { try DisseminationBarrier().run(comm, token: token) }
 }

@@ -41,10 +41,27 @@ public struct RecursiveDoublingAllReduce: CollectiveAlgorithm {
         return ((0..<l.rounds).map(l.partner) + (l.foldPartner.map { [$0] } ?? [])).sorted()
     }
 
-    public func run(_ comm: Communicator, _ a: CollectiveArguments) throws {
-        let l = Layout(rank: comm.rank, size: comm.size)
-        let es = a.type.size
-        let reduce = Reducer(type: a.type, op: a.op)
+    public func plan(_ comm: Communicator, _ a: CollectiveArguments) throws -> CollectivePlan {
+        RecursiveDoublingPlan(comm: comm, a: a, layout: Layout(rank: comm.rank, size: comm.size), reduce: Reducer(type: a.type, op: a.op))
+    }
+}
+
+/// Nothing to work out ahead beyond the layout: each round is one exchange through scratch.
+private final class RecursiveDoublingPlan: CollectivePlan {
+    let comm: Communicator
+    let a: CollectiveArguments
+    let layout: RecursiveDoublingAllReduce.Layout
+    let reduce: Reducer
+
+    init(comm: Communicator, a: CollectiveArguments, layout: RecursiveDoublingAllReduce.Layout, reduce: Reducer) {
+        self.comm = comm
+        self.a = a
+        self.layout = layout
+        self.reduce = reduce
+    }
+
+    func run() throws {
+        let l = layout, es = a.type.size
         copyElements(a.output.base, a.input.base, count: a.count, type: a.type)
         // Whole-buffer rounds go through scratch, a segment at a time when the buffer is larger.
         let segment = max(1, a.scratch.length / es)
@@ -59,7 +76,7 @@ public struct RecursiveDoublingAllReduce: CollectiveAlgorithm {
                     reduce(a.output.base + offset, a.output.base + offset, a.scratch.base, count: n)
                 }
             }
-            for k in 0..<l.rounds {  // no array built here: this runs inside timed loops
+            for k in 0..<l.rounds {
                 let partner = l.partner(round: k)
                 let received = try comm.receive(from: partner, a.scratch, offset: 0, bytes: bytes)
                 let sent = try comm.send(to: partner, a.output, offset: offset, bytes: bytes)

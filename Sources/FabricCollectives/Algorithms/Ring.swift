@@ -23,74 +23,65 @@ struct Ring {
     /// them; and the all-gather data for a chunk cannot arrive before this rank's earlier send
     /// from that memory was received, so receiving into it early is safe.
     func reduceScatter(_ comm: Communicator, _ a: CollectiveArguments, pieces: Partition, shift: Int,
-                       work: MemoryRegion, final: MemoryRegion, finalBase: Int, gather: Bool = false) throws {
+                       work: MemoryRegion, final: MemoryRegion, finalBase: Int, gather: Bool = false) -> RingPlan {
         let es = a.type.size
-        let reduce = Reducer(type: a.type, op: a.op)
         let chunks = a.tuning.chunks(elements: pieces.largest, elementSize: es)
-        try sendPiece(comm, a.input, piece: rank + shift, pieces: pieces, chunks: chunks, elementSize: es)
-        // Steps 0..<n-1 reduce; with `gather`, steps n-1..<2(n-1) are the all-gather's.
-        let schedule = receives(pieces: pieces, after: rank + shift, steps: gather ? 2 * (size - 1) : size - 1, chunks: chunks)
         // Out of place, a partial sum is received straight into its place in `work`/`final` and
         // the input is added there: two streams in, one out, no scratch. In place the input
         // occupies that place, so the partial sum lands in scratch first.
         // (In-place reduce-scatter's `final` is a view into the input: not direct there.)
         let input = UnsafeMutableRawPointer(mutating: a.input.base)
         let directWork = work.base != input, directFinal = final.base - finalBase != input
-        let direct = { (step: Int) in step >= size - 2 ? directFinal : directWork }
-        let slotBytes = ((pieces.largest + chunks - 1) / chunks) * es
-        let place = { (step: Int, r: Range<Int>) -> (MemoryRegion, Int) in
-            step >= size - 2 ? (final, r.lowerBound * es - finalBase) : (work, r.lowerBound * es)
-        }
-        let incoming = ReceivePipeline(comm, entries: schedule.map {
-            let (region, offset) = place($0.step, $0.range)
-            return .init(peer: previous, bytes: $0.range.count * es,
-                         target: $0.step < size - 1 && !direct($0.step) ? .scratch : .region(region, offset: offset))
-        }, scratch: a.scratch, slotBytes: slotBytes, slots: a.tuning.slots)
-        for (step, r) in schedule {
-            let data = try incoming.take()
+        var entries: [ReceivePipeline.Entry] = []
+        var steps: [RingPlan.Step] = []
+        // Steps 0..<n-1 reduce; with `gather`, steps n-1..<2(n-1) are the all-gather's.
+        for (step, r) in receives(pieces: pieces, after: rank + shift, steps: gather ? 2 * (size - 1) : size - 1, chunks: chunks) {
             let bytes = r.count * es
-            let (region, offset) = place(step, r)
-            if step < size - 1 {
-                let destination = region.base + offset, mine = UnsafeRawPointer(input + r.lowerBound * es)
-                if direct(step) {
-                    reduce(destination, destination, mine, count: r.count)
-                } else {
-                    reduce(destination, mine, data, count: r.count)
-                }
+            let inFinal = step >= size - 2
+            let (region, offset) = inFinal ? (final, r.lowerBound * es - finalBase) : (work, r.lowerBound * es)
+            let direct = inFinal ? directFinal : directWork
+            let reduces = step < size - 1
+            entries.append(.init(peer: previous, bytes: bytes, target: reduces && !direct ? .scratch : .region(region, offset: offset)))
+            var s = RingPlan.Step(count: r.count)
+            if reduces { s.reduce = (region.base + offset, UnsafeRawPointer(input + r.lowerBound * es), direct) }
+            // Partial sums go on from `work`; finished chunks from `final`, except the last step's.
+            if !inFinal {
+                s.forward = RingPlan.Transfer(region: work, offset: r.lowerBound * es, bytes: bytes)
+            } else if gather && step < 2 * (size - 1) - 1 {
+                s.forward = RingPlan.Transfer(region: final, offset: offset, bytes: bytes)
             }
-            if step < size - 2 {
-                try comm.send(to: next, work, offset: r.lowerBound * es, bytes: bytes)
-            } else if step == size - 2 {
-                if gather { try comm.send(to: next, final, offset: offset, bytes: bytes) }
-            } else if step < 2 * (size - 1) - 1 {
-                try comm.send(to: next, final, offset: r.lowerBound * es - finalBase, bytes: bytes)
-            }
+            steps.append(s)
         }
+        let slotBytes = ((pieces.largest + chunks - 1) / chunks) * es
+        return RingPlan(comm, next: next, reducer: Reducer(type: a.type, op: a.op),
+                        sends: pieceSends(a.input, piece: rank + shift, pieces: pieces, chunks: chunks, elementSize: es),
+                        steps: steps,
+                        incoming: ReceivePipeline(comm, entries: entries, scratch: a.scratch, slotBytes: slotBytes, slots: a.tuning.slots))
     }
 
     /// All-gather: this rank holds piece `own` in `output`; at step t (0..<n-1) it sends piece
     /// `own-t` and receives piece `own-t-1` straight into place, then passes it on.
-    func allGather(_ comm: Communicator, _ a: CollectiveArguments, pieces: Partition, own: Int, output: MemoryRegion) throws {
+    func allGather(_ comm: Communicator, _ a: CollectiveArguments, pieces: Partition, own: Int, output: MemoryRegion,
+                   prologue: RingPlan.Copy?) -> RingPlan {
         let es = a.type.size
         let chunks = a.tuning.chunks(elements: pieces.largest, elementSize: es)
-        try sendPiece(comm, output, piece: own, pieces: pieces, chunks: chunks, elementSize: es)
-        let schedule = receives(pieces: pieces, after: own, steps: size - 1, chunks: chunks)
-        let incoming = ReceivePipeline(comm, entries: schedule.map {
-            .init(peer: previous, bytes: $0.range.count * es, target: .region(output, offset: $0.range.lowerBound * es))
-        }, scratch: a.scratch, slotBytes: 0, slots: a.tuning.slots)
-        for (step, r) in schedule {
-            _ = try incoming.take()
-            if step < size - 2 { try comm.send(to: next, output, offset: r.lowerBound * es, bytes: r.count * es) }
+        var entries: [ReceivePipeline.Entry] = []
+        var steps: [RingPlan.Step] = []
+        for (step, r) in receives(pieces: pieces, after: own, steps: size - 1, chunks: chunks) {
+            let place = RingPlan.Transfer(region: output, offset: r.lowerBound * es, bytes: r.count * es)
+            entries.append(.init(peer: previous, bytes: place.bytes, target: .region(output, offset: place.offset)))
+            steps.append(.init(count: r.count, forward: step < size - 2 ? place : nil))
         }
+        return RingPlan(comm, next: next, reducer: Reducer(type: a.type, op: a.op), prologue: prologue,
+                        sends: pieceSends(output, piece: own, pieces: pieces, chunks: chunks, elementSize: es), steps: steps,
+                        incoming: ReceivePipeline(comm, entries: entries, scratch: a.scratch, slotBytes: 0, slots: a.tuning.slots))
     }
-}
 
-extension Ring {
-    /// Sends every chunk of piece `p` from `region` to the next rank.
-    func sendPiece(_ comm: Communicator, _ region: MemoryRegion, piece p: Int, pieces: Partition, chunks: Int, elementSize es: Int) throws {
-        for k in 0..<chunks {
+    /// Every chunk of piece `p` of `region`, to send to the next rank.
+    func pieceSends(_ region: MemoryRegion, piece p: Int, pieces: Partition, chunks: Int, elementSize es: Int) -> [RingPlan.Transfer] {
+        (0..<chunks).map { k in
             let r = pieces.range(p).chunk(k, of: chunks)
-            try comm.send(to: next, region, offset: r.lowerBound * es, bytes: r.count * es)
+            return RingPlan.Transfer(region: region, offset: r.lowerBound * es, bytes: r.count * es)
         }
     }
 
@@ -108,7 +99,92 @@ extension Ring {
     }
 }
 
+/// A ring collective worked out once for one set of arguments: a copy to make first, the
+/// sends that start the pipeline, then each receive from the previous rank in order with
+/// what to do once it is in (reduce it with this rank's input, pass it on). Reduce-scatter,
+/// all-reduce, all-gather and the chain broadcast all have this shape; running the plan
+/// walks arrays built here, so a call allocates nothing.
+final class RingPlan: CollectivePlan {
+    struct Transfer {
+        var region: MemoryRegion
+        var offset: Int
+        var bytes: Int
+    }
+
+    /// `count` elements copied before anything moves (unless source and destination are one).
+    struct Copy {
+        var destination: UnsafeMutableRawPointer
+        var source: UnsafeRawPointer
+        var count: Int
+        var type: DataType
+    }
+
+    struct Step {
+        var count: Int
+        /// `destination = own op received`; with `accumulates` the received bytes landed in
+        /// `destination` itself and it becomes `destination op own`.
+        var reduce: (destination: UnsafeMutableRawPointer, own: UnsafeRawPointer, accumulates: Bool)?
+        /// What to send to the next rank once this step is done.
+        var forward: Transfer?
+
+        init(count: Int, forward: Transfer? = nil) {
+            self.count = count
+            self.forward = forward
+        }
+    }
+
+    private let comm: Communicator
+    private let next: Int
+    private let reducer: Reducer
+    private let prologue: Copy?
+    private let sends: [Transfer]
+    private let steps: [Step]
+    private let incoming: ReceivePipeline
+
+    init(_ comm: Communicator, next: Int, reducer: Reducer, prologue: Copy? = nil, sends: [Transfer], steps: [Step],
+         incoming: ReceivePipeline) {
+        self.comm = comm
+        self.next = next
+        self.reducer = reducer
+        self.prologue = prologue
+        self.sends = sends
+        self.steps = steps
+        self.incoming = incoming
+    }
+
+    func run() throws {
+        if let c = prologue { copyElements(c.destination, c.source, count: c.count, type: c.type) }
+        for i in sends.indices {
+            let s = sends[i]
+            try comm.send(to: next, s.region, offset: s.offset, bytes: s.bytes)
+        }
+        incoming.rewind()
+        for i in steps.indices {
+            let step = steps[i]
+            let data = try incoming.take()
+            if let (destination, own, accumulates) = step.reduce {
+                if accumulates {
+                    reducer(destination, destination, own, count: step.count)
+                } else {
+                    reducer(destination, own, data, count: step.count)
+                }
+            }
+            if let f = step.forward { try comm.send(to: next, f.region, offset: f.offset, bytes: f.bytes) }
+        }
+        try comm.waitAll()
+    }
+}
+
 /// Copies `count` elements unless source and destination are the same memory.
 func copyElements(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, count: Int, type: DataType) {
     if destination != UnsafeMutableRawPointer(mutating: source) { memcpy(destination, source, count * type.size) }
+}
+
+extension RingPlan {
+    /// A one-rank call: the copy alone.
+    static func copy(_ comm: Communicator, _ a: CollectiveArguments, from source: UnsafeRawPointer, count: Int) -> RingPlan {
+        RingPlan(comm, next: comm.rank, reducer: Reducer(type: a.type, op: a.op),
+                 prologue: Copy(destination: a.output.base, source: source, count: count, type: a.type), sends: [], steps: [],
+                 incoming: ReceivePipeline(comm, entries: [], scratch: a.scratch, slotBytes: 0, slots: 1))
+    }
 }

@@ -6,14 +6,13 @@ public struct RingAllGather: CollectiveAlgorithm {
 
     public func peers(rank: Int, size: Int) -> [Int] { Ring(rank: rank, size: size).peers }
 
-    public func run(_ comm: Communicator, _ a: CollectiveArguments) throws {
+    public func plan(_ comm: Communicator, _ a: CollectiveArguments) throws -> CollectivePlan {
         let ring = Ring(rank: comm.rank, size: comm.size)
         let pieces = Partition(count: a.count, parts: ring.size)
         let mine = pieces.range(ring.rank)
+        guard ring.size > 1 else { return RingPlan.copy(comm, a, from: a.input.base, count: mine.count) }
         // In place, the input already is this rank's piece of the output.
-        copyElements(a.output.base + mine.lowerBound * a.type.size, a.input.base, count: mine.count, type: a.type)
-        guard ring.size > 1 else { return }
-        try ring.allGather(comm, a, pieces: pieces, own: ring.rank, output: a.output)
-        try comm.waitAll()
+        let own = RingPlan.Copy(destination: a.output.base + mine.lowerBound * a.type.size, source: a.input.base, count: mine.count, type: a.type)
+        return ring.allGather(comm, a, pieces: pieces, own: ring.rank, output: a.output, prologue: own)
     }
 }

@@ -8,16 +8,12 @@ public struct RingAllReduce: CollectiveAlgorithm {
 
     public func peers(rank: Int, size: Int) -> [Int] { Ring(rank: rank, size: size).peers }
 
-    public func run(_ comm: Communicator, _ a: CollectiveArguments) throws {
+    public func plan(_ comm: Communicator, _ a: CollectiveArguments) throws -> CollectivePlan {
         let ring = Ring(rank: comm.rank, size: comm.size)
-        guard ring.size > 1 else {
-            copyElements(a.output.base, a.input.base, count: a.count, type: a.type)
-            return
-        }
+        guard ring.size > 1 else { return RingPlan.copy(comm, a, from: a.input.base, count: a.count) }
         let pieces = Partition(count: a.count, parts: ring.size)
         // Partial sums and final pieces go to the output, and the all-gather runs in the same
         // pipeline: rank r finishes piece r+1 and circulates it.
-        try ring.reduceScatter(comm, a, pieces: pieces, shift: 0, work: a.output, final: a.output, finalBase: 0, gather: true)
-        try comm.waitAll()
+        return ring.reduceScatter(comm, a, pieces: pieces, shift: 0, work: a.output, final: a.output, finalBase: 0, gather: true)
     }
 }

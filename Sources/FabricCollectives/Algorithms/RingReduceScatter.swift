@@ -7,16 +7,12 @@ public struct RingReduceScatter: CollectiveAlgorithm {
 
     public func peers(rank: Int, size: Int) -> [Int] { Ring(rank: rank, size: size).peers }
 
-    public func run(_ comm: Communicator, _ a: CollectiveArguments) throws {
+    public func plan(_ comm: Communicator, _ a: CollectiveArguments) throws -> CollectivePlan {
         let ring = Ring(rank: comm.rank, size: comm.size)
         let pieces = Partition(count: a.count, parts: ring.size)
         let mine = pieces.range(ring.rank)
-        guard ring.size > 1 else {
-            copyElements(a.output.base, a.input.base + mine.lowerBound * a.type.size, count: mine.count, type: a.type)
-            return
-        }
-        try ring.reduceScatter(comm, a, pieces: pieces, shift: -1, work: a.work, final: a.output,
-                               finalBase: mine.lowerBound * a.type.size)
-        try comm.waitAll()
+        guard ring.size > 1 else { return RingPlan.copy(comm, a, from: a.input.base + mine.lowerBound * a.type.size, count: mine.count) }
+        return ring.reduceScatter(comm, a, pieces: pieces, shift: -1, work: a.work, final: a.output,
+                                  finalBase: mine.lowerBound * a.type.size)
     }
 }

@@ -43,7 +43,23 @@ public protocol CollectiveAlgorithm: Sendable {
     var collective: CollectiveKind { get }
     /// The peers this rank exchanges data with (symmetric across ranks).
     func peers(rank: Int, size: Int) -> [Int]
-    func run(_ comm: Communicator, _ args: CollectiveArguments) throws
+    /// Works out calls on these arguments (schedule, scratch slots, peers) once; the regions
+    /// are used in place, not copied, so the plan holds for any contents.
+    func plan(_ comm: Communicator, _ args: CollectiveArguments) throws -> CollectivePlan
+}
+
+/// Calls of one algorithm on one set of arguments, worked out ahead: running it walks what
+/// the plan built, so a call in a timed loop allocates nothing (TimedLoopAllocationTests).
+/// `run` loops over arrays by index: in a debug build (the tests') a for-in over an array of
+/// structs allocates an iterator frame per element; the optimized build does not either way.
+public protocol CollectivePlan: AnyObject {
+    /// One call. Every rank runs the plan for the same arguments the same number of times.
+    func run() throws
+}
+
+extension CollectiveAlgorithm {
+    /// One call, planned on the spot: for calls made once; a loop makes the plan once.
+    public func run(_ comm: Communicator, _ args: CollectiveArguments) throws { try plan(comm, args).run() }
 }
 
 /// Every algorithm, for lookup by collective and name.

@@ -53,6 +53,12 @@ final class ReceivePipeline {
 
     var isEmpty: Bool { entries.isEmpty }
 
+    /// Starts the entries over for the next call (the same schedule, posted afresh).
+    func rewind() {
+        nextToPost = 0
+        nextToTake = 0
+    }
+
     /// Waits for the next entry in program order; returns where its bytes are. Entries
     /// taken before are considered consumed (their scratch slots may be reused).
     func take() throws -> UnsafeMutableRawPointer {
