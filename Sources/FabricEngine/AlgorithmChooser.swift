@@ -124,11 +124,13 @@ public struct AlgorithmChooser {
             if !go { skipped = Array(sizes[i...]); break }
             let a = buffers.arguments(count: bytes / es, inPlace: false, op: options.op, root: options.root)
             buffers.fillInput(a)
+            // Planned once, as the sweep runs them: the probe times what the sweep will time.
+            let plans = try algorithms.map { try $0.plan(comm, a) }
             // One call of each, timed: how many calls fill a round, by the slowest rank's view.
             var pilot: UInt64 = 0
-            for algorithm in algorithms {
+            for plan in plans {
                 let t0 = clock.now()
-                try algorithm.run(comm, a)
+                try plan.run()
                 pilot = max(pilot, clock.nanoseconds(clock.now() &- t0))
             }
             let pilots = try job.control.gather("auto/\(i)/pilot", pilot, what: "probe pilot time")
@@ -143,12 +145,13 @@ public struct AlgorithmChooser {
             var timings: [CandidateTiming] = []
             for round in 0..<maxRounds {
                 var mine = [[UInt64]](repeating: [], count: algorithms.count)
+                for j in algorithms.indices { mine[j].reserveCapacity(calls) }
                 for k in algorithms.indices {
                     let j = (k + round) % algorithms.count
-                    for _ in 0..<warmup { try algorithms[j].run(comm, a) }
+                    for _ in 0..<warmup { try plans[j].run() }
                     for _ in 0..<calls {
                         let t0 = clock.now()
-                        try algorithms[j].run(comm, a)
+                        try plans[j].run()
                         mine[j].append(clock.nanoseconds(clock.now() &- t0))
                     }
                 }
