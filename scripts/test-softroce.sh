@@ -41,7 +41,7 @@ grep -E "^rdma res|^verbs soak|failed" "$out/verbs-soak.log" 2>/dev/null || echo
 boot perftest 600 || status=1
 echo "--- perftest beside fabricbench (same VM boot, 8 B latency in us, 1 MiB bandwidth):"
 cat "$out/perftest-comparison.log" 2>/dev/null || echo "(no comparison: see above)"
-boot pair 1200 -n 2 || status=1
+boot pair 1500 -n 2 || status=1
 echo "--- one NIC a rank against both striped, beside ib_write_bw on each device (same VM boot, 1 MiB):"
 cat "$out/striping-comparison.log" 2>/dev/null || echo "(no comparison: see above)"
 echo "test-softroce: logs in $out"
