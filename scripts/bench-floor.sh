@@ -27,7 +27,7 @@ iterations=${BENCH_LATENCY_ITERATIONS:-200000}
 [ -f "$floor_dir/tcp_floor.c" ] && [ -f "$floor_dir/tcp_allreduce_floor.c" ] \
     || { echo "$0: no C floors in $floor_dir (set FLOOR_DIR to the folder with tcp_floor.c and tcp_allreduce_floor.c)" >&2; exit 2; }
 sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null; then
+if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null || ! dpkg-query -W -f='${Status}' libopenmpi-dev 2>/dev/null | grep -q "ok installed"; then
     echo "# installing Open MPI (Debian packages)" >&2
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
 fi
