@@ -39,7 +39,7 @@ public enum CorePlacement {
             return Choice(cpu: nil, reason: "--np default: not pinned: \(localSize) local ranks on \(pool.count) CPUs\(near) (oversubscribed)")
         }
         let i = localRank % pool.count
-        return Choice(cpu: pool[i], reason: "--np default: local rank \(localRank) on CPU \(i + 1) of \(pool.count)\(near) (--cpus none: unpinned)")
+        return Choice(cpu: pool[i], reason: "--np default: local rank \(localRank) on CPU \(pool[i]) (entry \(i + 1) of \(pool.count) CPUs\(near); --cpus none: unpinned)")
     }
 
     /// The CPUs the calling thread may run on (its affinity mask, from procfs), ascending;
