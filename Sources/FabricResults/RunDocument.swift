@@ -6,8 +6,11 @@ import Foundation
 /// Bumped on any incompatible change of a result document's shape.
 /// 2: `status` may be "interrupted". 3: matrix bandwidth is measured each way
 /// (`bandwidth_gbps` row = sender, links' `reverse_bandwidth`), with suspects and verdicts.
-/// 4: `environment.ranks`, each rank's host, local rank, CPU and NIC. Files of earlier versions read unchanged.
-public let currentSchemaVersion = 4
+/// 4: `environment.ranks`, each rank's host, local rank, CPU and NIC.
+/// 5: `algorithm_choice` (auto's per-size decision, its evidence, the tuning table used) and
+/// `environment.ranks[].cpu_choice`; `calibrate` profiles carry it too. All optional: files of
+/// earlier versions read unchanged.
+public let currentSchemaVersion = 5
 
 /// A run's document; `Result` is the per-size entry of the command (point-to-point or
 /// collective), everything else is shared.

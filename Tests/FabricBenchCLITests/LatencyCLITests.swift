@@ -13,7 +13,7 @@ final class LatencyCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("t_typical[usec]") && r.stdout.contains("99.9% percentile[usec]"), r.stdout)
         let doc = try CLI.json(dir.appendingPathComponent("out.json"))
-        XCTAssertEqual(doc["schema_version"] as? Int, 4)
+        XCTAssertEqual(doc["schema_version"] as? Int, 5)
         // Each rank's placement: host, local rank, the NIC it used and why.
         let ranks = try XCTUnwrap((doc["environment"] as? [String: Any])?["ranks"] as? [[String: Any]])
         XCTAssertEqual(ranks.map { $0["rank"] as? Int }, [0, 1])
