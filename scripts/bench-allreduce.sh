@@ -12,11 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null || ! dpkg-query -W -f='${Status}' libopenmpi-dev 2>/dev/null | grep -q "ok installed"; then
-    echo "# installing Open MPI (Debian packages)" >&2
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
-fi
+source scripts/openmpi.sh
 scripts/install-deps.sh >/dev/null
 # FABRICBENCH_BINARY: measure that build instead (scripts/bench-ab.sh compares two commits).
 [ -n "${FABRICBENCH_BINARY:-}" ] || swift build -c release --product fabricbench >&2
@@ -24,8 +20,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mpicc -O2 -o "$work/timer" scripts/mpi_allreduce_timer.c
 fb=${FABRICBENCH_BINARY:-.build/release/fabricbench}
-mpi=(mpirun --oversubscribe -np 2 --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include lo)
-[ "$(id -u)" = 0 ] && mpi=(mpirun --allow-run-as-root "${mpi[@]:1}")
 
 for round in $(seq 1 "$rounds"); do
     echo "# round $round/$rounds" >&2

@@ -26,11 +26,7 @@ floor_dir=${FLOOR_DIR:-../shared/reference}
 iterations=${BENCH_LATENCY_ITERATIONS:-200000}
 [ -f "$floor_dir/tcp_floor.c" ] && [ -f "$floor_dir/tcp_allreduce_floor.c" ] \
     || { echo "$0: no C floors in $floor_dir (set FLOOR_DIR to the folder with tcp_floor.c and tcp_allreduce_floor.c)" >&2; exit 2; }
-sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null || ! dpkg-query -W -f='${Status}' libopenmpi-dev 2>/dev/null | grep -q "ok installed"; then
-    echo "# installing Open MPI (Debian packages)" >&2
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
-fi
+source scripts/openmpi.sh
 scripts/install-deps.sh >/dev/null
 [ -n "${FABRICBENCH_BINARY:-}" ] || swift build -c release --product fabricbench >&2
 fb=${FABRICBENCH_BINARY:-.build/release/fabricbench}
@@ -39,8 +35,6 @@ trap 'rm -rf "$work"' EXIT
 gcc -O2 -o "$work/tcp_floor" "$floor_dir/tcp_floor.c"
 gcc -O3 -march=native -pthread -o "$work/allreduce_floor" "$floor_dir/tcp_allreduce_floor.c"
 mpicc -O2 -o "$work/timer" scripts/mpi_allreduce_timer.c
-mpi=(mpirun --oversubscribe -np 2 --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include lo)
-[ "$(id -u)" = 0 ] && mpi=(mpirun --allow-run-as-root "${mpi[@]:1}")
 
 # fabricbench at one size: iterations so that a run is about a second or two.
 fb_allreduce() {  # ranks bytes iterations out.json
