@@ -48,6 +48,19 @@ struct TuneCommand: MeasuringCommand {
         guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
         let largest = sweep.maxBytes?.bytes ?? sweep.minBytes.bytes
         guard largest >= dtype.size else { throw ValidationError("-e \(largest) holds no \(dtype.rawValue) element (\(dtype.size) bytes): nothing to tune") }
+        // The table is written only after the whole probe: a path that cannot take it must
+        // fail now, not after minutes of measuring.
+        let folder = URL(fileURLWithPath: tuning).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ValidationError("--tuning \(tuning): the folder \(folder) does not exist; create it or choose another path")
+        }
+        guard FileManager.default.isWritableFile(atPath: folder) else {
+            throw ValidationError("--tuning \(tuning): the folder \(folder) is not writable; choose another path")
+        }
+        if FileManager.default.fileExists(atPath: tuning, isDirectory: &isFolder), isFolder.boolValue {
+            throw ValidationError("--tuning \(tuning) is a folder; give the table's file name")
+        }
     }
 
     func run() throws {

@@ -97,7 +97,9 @@ final class TuningCLITests: XCTestCase {
 
     func testTuningFlagsThatCannotApplyExitTwo() throws {
         for arguments in [["tune", "--np", "2"], ["allreduce", "--algo", "ring", "--tuning", "t.json"],
-                          ["reducescatter", "--tuning", "t.json"], ["tune", "--tuning", "t.json", "-w", "3"]] {
+                          ["reducescatter", "--tuning", "t.json"], ["tune", "--tuning", "t.json", "-w", "3"],
+                          // Where the table cannot be written: refused before the probe, not after it.
+                          ["tune", "--np", "2", "--tuning", "/nonexistent-folder/t.json"], ["tune", "--np", "2", "--tuning", "/tmp"]] {
             let r = try CLI.run(arguments, limit: 20)
             XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(arguments): \(r.stderr)")
