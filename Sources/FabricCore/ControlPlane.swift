@@ -20,10 +20,17 @@ public struct ControlPlane {
                                        what: String? = nil) throws -> [Value]? {
         if let value { try store.set("\(key)/\(rank)", try Self.encode(value)) }
         guard rank == 0 else { return nil }
-        return try (ranks ?? Array(0..<worldSize)).map { r in
+        let from = ranks ?? Array(0..<worldSize)
+        let values = try from.map { r in
             let raw = try store.get("\(key)/\(r)", description: "rank \(r)'s \(what ?? "'\(key)'")")
             return try Self.decode(Value.self, raw, from: "rank \(r)", what: what ?? key)
         }
+        // Rank 0 is a gathered value's only reader, and the store lives in rank 0's process:
+        // emptied, a sweep's reports (every rank's iteration times, per size) do not pile up
+        // in its memory for the rest of the job. Measured before: 4 ranks, 120,000 iterations,
+        // +11 MiB on rank 0 at each size.
+        for r in from { try store.set("\(key)/\(r)", []) }
+        return values
     }
 
     /// Rank 0 calls `decide` and publishes its answer; every rank returns that answer.

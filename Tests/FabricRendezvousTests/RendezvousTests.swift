@@ -36,6 +36,19 @@ final class RendezvousTests: XCTestCase {
         XCTAssertEqual(s.waitForRanksToLeave(deadline: Deadline(seconds: 2)), [])
     }
 
+    /// A long sweep gathers every rank's iteration times at each size; the store (in rank 0's
+    /// process) must not keep them once rank 0 has read them.
+    func testGatheredValuesDoNotStayInTheStore() throws {
+        let s = try server(world: 2)
+        defer { s.stop() }
+        let a = try client(s, rank: 0), b = try client(s, rank: 1)
+        let times = (0..<100_000).map { UInt64($0) * 977 }
+        XCTAssertNil(try ControlPlane(store: b).gather("size/0", times, what: "times"))
+        let gathered = try XCTUnwrap(try ControlPlane(store: a).gather("size/0", [UInt64(7)], what: "times"))
+        XCTAssertEqual(gathered, [[7], times])
+        for r in 0..<2 { XCTAssertEqual(try a.get("size/0/\(r)", description: "rank \(r)'s times", timeout: 0), [], "rank \(r)") }
+    }
+
     func testBarrierReleasesOnlyWhenAllArrive() throws {
         let s = try server(world: 3)
         defer { s.stop() }
