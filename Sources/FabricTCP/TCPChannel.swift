@@ -39,16 +39,17 @@ final class TCPChannel {
     static let sendFlags = fab_send_flags(1)
     let peer: Int
     let socket: Socket
-    private(set) var sends = FIFO<Operation>()
-    private(set) var receives = FIFO<Operation>()
+    // One thread drives a rank's transport: no dynamic exclusivity checks on the hot path.
+    @exclusivity(unchecked) private(set) var sends = FIFO<Operation>()
+    @exclusivity(unchecked) private(set) var receives = FIFO<Operation>()
     var isIdle: Bool { sends.isEmpty && receives.isEmpty }
     /// The oldest message's header each way, with its bytes when they are staged (only the
     /// oldest moves).
     private let sendStage: UnsafeMutableRawPointer
     private let receiveStage: UnsafeMutableRawPointer
     /// Stream offset, modulo `payloadAlignment`, where the next queued frame starts.
-    private var sendStreamOffset = 0
-    private var receiveStreamOffset = 0
+    @exclusivity(unchecked) private var sendStreamOffset = 0
+    @exclusivity(unchecked) private var receiveStreamOffset = 0
 
     init(peer: Int, socket: Socket) {
         self.peer = peer

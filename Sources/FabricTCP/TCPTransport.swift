@@ -46,12 +46,14 @@ public final class TCPTransport: Transport {
     public let interfaceChoice: String
     private let store: any Store
     private let listener: Socket
-    private var channels: [TCPChannel?]
+    // One thread drives a rank's transport: no dynamic exclusivity checks on the hot path
+    // (they were 4 % of an 8-byte all-reduce's samples).
+    @exclusivity(unchecked) private var channels: [TCPChannel?]
     /// Ranks with a channel, in connection order: the hot path walks only these.
-    private var connected: [Int] = []
-    private var pollSet: [pollfd] = []
+    @exclusivity(unchecked) private var connected: [Int] = []
+    @exclusivity(unchecked) private var pollSet: [pollfd] = []
     private var grantedBuffers: (send: Int, receive: Int) = (0, 0)
-    private var closed = false
+    @exclusivity(unchecked) private var closed = false
     /// TCP needs no registration; the ledger keeps the contract countable (`registrationCount`).
     private var registrations = RegistrationLedger()
 

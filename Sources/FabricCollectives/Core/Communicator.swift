@@ -17,9 +17,10 @@ public final class Communicator {
         let sequence: Int
     }
 
-    private var posted: [(send: Int, receive: Int)]
-    private var done: [(send: Int, receive: Int)]
-    private var completions: [Completion] = []
+    // One thread drives a rank's collectives: no dynamic exclusivity checks on the hot path.
+    @exclusivity(unchecked) private var posted: [(send: Int, receive: Int)]
+    @exclusivity(unchecked) private var done: [(send: Int, receive: Int)]
+    @exclusivity(unchecked) private var completions: [Completion] = []
     private var connected = Set<Int>()
 
     public init(transport: Transport) {
