@@ -13,10 +13,15 @@ public final class RegisteredMemory {
     /// At least 64 bytes, so even empty buffers have a valid address.
     public init(count: Int, transport: Transport) throws {
         let size = max(count, 64)
+        // Buffers of a huge page or more are asked to be backed by huge pages (where the
+        // kernel's transparent huge pages are "madvise" or "always"): each copy the kernel
+        // makes into or out of them then walks one page table entry per 2 MiB, not 512.
+        let huge = size >= Self.hugePageBytes
         var pointer: UnsafeMutableRawPointer?
-        guard posix_memalign(&pointer, 4096, size) == 0, let pointer else {
+        guard posix_memalign(&pointer, huge ? Self.hugePageBytes : 4096, size) == 0, let pointer else {
             throw FabricError.configuration("rank \(transport.rank): cannot allocate a \(size)-byte buffer: lower -e")
         }
+        if huge { _ = madvise(pointer, size, MADV_HUGEPAGE) }  // advice: refused, the buffer still works
         memset(pointer, 0, size)
         bytes = UnsafeMutableRawBufferPointer(start: pointer, count: size)
         do {
@@ -27,6 +32,8 @@ public final class RegisteredMemory {
         }
         self.transport = transport
     }
+
+    static let hugePageBytes = 2 << 20
 
     // Deregister first: a NIC must never hold a registration of memory given back to malloc.
     deinit {
