@@ -48,19 +48,6 @@ struct TuneCommand: MeasuringCommand {
         guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
         let largest = sweep.maxBytes?.bytes ?? sweep.minBytes.bytes
         guard largest >= dtype.size else { throw ValidationError("-e \(largest) holds no \(dtype.rawValue) element (\(dtype.size) bytes): nothing to tune") }
-        // The table is written only after the whole probe: a path that cannot take it must
-        // fail now, not after minutes of measuring.
-        let folder = URL(fileURLWithPath: tuning).deletingLastPathComponent().path
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw ValidationError("--tuning \(tuning): the folder \(folder) does not exist; create it or choose another path")
-        }
-        guard FileManager.default.isWritableFile(atPath: folder) else {
-            throw ValidationError("--tuning \(tuning): the folder \(folder) is not writable; choose another path")
-        }
-        if FileManager.default.fileExists(atPath: tuning, isDirectory: &isFolder), isFolder.boolValue {
-            throw ValidationError("--tuning \(tuning) is a folder; give the table's file name")
-        }
     }
 
     func run() throws {
@@ -73,6 +60,9 @@ struct TuneCommand: MeasuringCommand {
         options.algo = "auto"
         options.tuning = PipelineTuning(chunkBytes: chunk.bytes, slots: slots)
         let path = tuning
+        // The table is written only after the whole probe: a path that cannot take it fails
+        // now, where it will be written (the --np launcher, else rank 0's host).
+        if try RankRunner.localLaunchSize(flags: job) != nil { try TuningPreflight.checkDestination(path) }
         try RankRunner.run(command: "tune", flags: job, arguments: RecordedArguments.of(self).merging(sweep.derived) { _, b in b },
             makeSink: { (document: RunDocument<CollectiveResult>) in
                 try ReportSink(document: document, jsonPath: job.json, header: NcclTable.summaryHeader(document, notes: [
@@ -81,6 +71,7 @@ struct TuneCommand: MeasuringCommand {
                 ]), row: NcclTable.row)
             },
             body: { job, clock, sink in
+                if job.rank == 0 { try TuningPreflight.checkDestination(path) }
                 guard let tuned = try CollectiveBenchmark(job: job, options: options, clock: clock).tune(), let sink else { return }
                 let (choice, setup) = tuned
                 guard !choice.probed.isEmpty else {
@@ -117,5 +108,21 @@ enum TuningPreflight {
         let transport = flags.transport == .auto ? table.setup.transport : flags.transport.rawValue
         let setup = TuningSetup(collective: kind.rawValue, transport: transport, rankHosts: Array(repeating: host, count: ranks))
         if let refusal = table.refusal(for: setup, path: path) { throw FabricError.configuration(refusal) }
+    }
+
+    /// Whether `tune` can write its table at `path`: checked only where it will be written
+    /// (other ranks' hosts need not have that folder).
+    static func checkDestination(_ path: String) throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw FabricError.configuration("--tuning \(path) is a folder; give the table's file name")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw FabricError.configuration("--tuning \(path): the folder \(folder) does not exist; create it or choose another path")
+        }
+        guard FileManager.default.isWritableFile(atPath: folder) else {
+            throw FabricError.configuration("--tuning \(path): the folder \(folder) is not writable; choose another path")
+        }
     }
 }

@@ -97,12 +97,17 @@ final class TuningCLITests: XCTestCase {
 
     func testTuningFlagsThatCannotApplyExitTwo() throws {
         for arguments in [["tune", "--np", "2"], ["allreduce", "--algo", "ring", "--tuning", "t.json"],
-                          ["reducescatter", "--tuning", "t.json"], ["tune", "--tuning", "t.json", "-w", "3"],
-                          // Where the table cannot be written: refused before the probe, not after it.
-                          ["tune", "--np", "2", "--tuning", "/nonexistent-folder/t.json"], ["tune", "--np", "2", "--tuning", "/tmp"]] {
+                          ["reducescatter", "--tuning", "t.json"], ["tune", "--tuning", "t.json", "-w", "3"]] {
             let r = try CLI.run(arguments, limit: 20)
             XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(arguments): \(r.stderr)")
+        }
+        // Where the table cannot be written: refused before the probe, not after it.
+        for (path, says) in [("/nonexistent-folder/t.json", "the folder /nonexistent-folder does not exist"), ("/tmp", "--tuning /tmp is a folder")] {
+            let r = try CLI.run(["tune", "--np", "2", "-b", "8", "-e", "1M", "--tuning", path], limit: 20)
+            XCTAssertEqual(r.status, 2, "\(path): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(path): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(says), "\(path): \(r.stderr)")
         }
     }
 }
