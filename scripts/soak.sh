@@ -5,7 +5,8 @@
 #
 # 1. RUNS back-to-back `allreduce --np 4 -c 1` runs (small sizes, every result checked):
 #    counts failures and wrong results, and checks that no rank or /dev/shm file is left.
-# 2. One all-reduce run of about MINUTES (64 KiB, -c 1, iterations calibrated first) with
+# 2. One all-reduce run of at least MINUTES (64 KiB, out of place, -c 1, 1.25x the iterations
+#    a short calibration run says fill MINUTES, at most 1,000,000) with
 #    rank 0's file descriptors and resident memory sampled every second: after a warm-up
 #    of a fifth of the run, and before its last tenth (where rank 0 gathers every iteration's
 #    time), both must stay within 1% of their first post-warm-up sample.
