@@ -18,6 +18,11 @@ enum CLI {
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fabricbench").path
     }
 
+    /// How much longer a run may take when the binary is instrumented (scripts/sanitize.sh
+    /// sets FABRICBENCH_SANITIZER): every memory access under ThreadSanitizer costs 5 to 15
+    /// times, and each instrumented process takes about 1 s to start.
+    static let sanitizerSlack: Double = ProcessInfo.processInfo.environment["FABRICBENCH_SANITIZER"] == nil ? 1 : 4
+
     static func temporaryDirectory() -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fabricbench-cli-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
