@@ -282,6 +282,20 @@ enum OutputPath {
             throw ValidationError("\(flag) \(path): the folder \(folder) does not exist")
         }
     }
+
+    /// `check`, and the path is not a folder and its folder is writable: for a file written
+    /// only at the end of a long run, so the run cannot be lost to it.
+    static func checkWritable(_ path: String, _ flag: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ValidationError("\(flag) \(path) is a folder; give the file's name")
+        }
+        try check(path, flag)
+        let folder = (path as NSString).deletingLastPathComponent
+        guard FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder) else {
+            throw ValidationError("\(flag) \(path): the folder \(folder) is not writable; choose another path")
+        }
+    }
 }
 
 /// Message-size sweep flags in the perftest/nccl-tests spelling.

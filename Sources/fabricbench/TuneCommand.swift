@@ -111,18 +111,12 @@ enum TuningPreflight {
     }
 
     /// Whether `tune` can write its table at `path`: checked only where it will be written
-    /// (other ranks' hosts need not have that folder).
+    /// (other ranks' hosts need not have that folder), as a configuration error (exit 2).
     static func checkDestination(_ path: String) throws {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-            throw FabricError.configuration("--tuning \(path) is a folder; give the table's file name")
-        }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw FabricError.configuration("--tuning \(path): the folder \(folder) does not exist; create it or choose another path")
-        }
-        guard FileManager.default.isWritableFile(atPath: folder) else {
-            throw FabricError.configuration("--tuning \(path): the folder \(folder) is not writable; choose another path")
+        do {
+            try OutputPath.checkWritable(path, "--tuning")
+        } catch let e as ValidationError {
+            throw FabricError.configuration(e.message)
         }
     }
 }
