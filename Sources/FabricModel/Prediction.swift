@@ -13,16 +13,27 @@ public struct ModelProfile: Sendable {
     public var betaSource: String
     /// How the intra-host link was found, when it differs from the inter-host one.
     public var intraSource: String?
+    /// How γ was found: the reduction kernel timed (by calibrate, or on this host), or fitted
+    /// to an all-reduce result.
+    public var gammaSource: String
 
-    public init(topology: Topology, latencyBytes: Int, betaSource: String, intraSource: String? = nil) {
+    public init(topology: Topology, latencyBytes: Int, betaSource: String, intraSource: String? = nil, gammaSource: String) {
         self.topology = topology
         self.latencyBytes = latencyBytes
         self.betaSource = betaSource
         self.intraSource = intraSource
+        self.gammaSource = gammaSource
     }
 
-    public init(link: LinkCosts, latencyBytes: Int, betaSource: String) {
-        self.init(topology: .flat(link), latencyBytes: latencyBytes, betaSource: betaSource)
+    /// Both links' γ (one reduction speed: the ranks' own).
+    public mutating func setGamma(_ gamma: Double, source: String) {
+        topology.intra.gamma = gamma
+        topology.inter.gamma = gamma
+        gammaSource = source
+    }
+
+    public init(link: LinkCosts, latencyBytes: Int, betaSource: String, gammaSource: String) {
+        self.init(topology: .flat(link), latencyBytes: latencyBytes, betaSource: betaSource, gammaSource: gammaSource)
     }
 
     /// The inter-host link (the only one of a flat profile).
@@ -31,9 +42,9 @@ public struct ModelProfile: Sendable {
     /// From a latency sweep: the smallest size's one-way distribution is the per-message
     /// latency; β is the Theil–Sen slope (median of pairwise slopes: robust to a noisy size)
     /// of the p50 against size, unless a bandwidth figure (GB/s) is given.
-    public static func fit(latency sizes: [(bytes: Int, histogram: LatencyHistogram)], bandwidthGbps: Double?, gamma: Double) throws -> ModelProfile {
+    public static func fit(latency sizes: [(bytes: Int, histogram: LatencyHistogram)], bandwidthGbps: Double?, gamma: Double, gammaSource: String) throws -> ModelProfile {
         let (link, bytes, source) = try fitLink(latency: sizes, bandwidthGbps: bandwidthGbps, gamma: gamma)
-        return ModelProfile(link: link, latencyBytes: bytes, betaSource: source)
+        return ModelProfile(link: link, latencyBytes: bytes, betaSource: source, gammaSource: gammaSource)
     }
 
     /// One link's costs from its latency sweep and, where measured, its bandwidth (GB/s).

@@ -52,6 +52,8 @@ public struct ModelDocument: Codable, Sendable {
         public var betaUsPerByte: Double
         public var betaSource: String
         public var gammaUsPerByte: Double
+        /// How γ was found (absent in files written before γ could be fitted to an all-reduce).
+        public var gammaSource: String?
         /// Absent in files written before two-level topologies: 1 and 1.
         public var ranksPerHost: Int?
         public var oversubscription: Double?
@@ -59,7 +61,7 @@ public struct ModelDocument: Codable, Sendable {
         public var intra: Link?
 
         public init(files: [String], latencyBytes: Int, latencySamples: Double, alphaUs: Double, betaUsPerByte: Double, betaSource: String,
-                    gammaUsPerByte: Double, ranksPerHost: Int, oversubscription: Double, intra: Link?) {
+                    gammaUsPerByte: Double, gammaSource: String? = nil, ranksPerHost: Int, oversubscription: Double, intra: Link?) {
             self.files = files
             self.latencyBytes = latencyBytes
             self.latencySamples = latencySamples
@@ -67,6 +69,7 @@ public struct ModelDocument: Codable, Sendable {
             self.betaUsPerByte = betaUsPerByte
             self.betaSource = betaSource
             self.gammaUsPerByte = gammaUsPerByte
+            self.gammaSource = gammaSource
             self.ranksPerHost = ranksPerHost
             self.oversubscription = oversubscription
             self.intra = intra

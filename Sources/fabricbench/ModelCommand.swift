@@ -33,6 +33,11 @@ struct ModelCommand: ParsableCommand {
           fabricbench calibrate --np 2 --json profile.json
           fabricbench model profile.json --ranks 8,1K,1M -b 8 -e 1G -f 8
 
+        An `allreduce` result after a profile's files sets γ from the cluster's own all-reduce \
+        times (sizes of 64 KiB and up: the γ at which each size's α–β–γ mean meets the measured \
+        one, the median over sizes) in place of the kernel timed on the host running `model`.
+          fabricbench model lat.json bw.json ar.json --ranks 8,1K,1M -b 8 -e 1G -f 8
+
         Two levels: --ranks-per-host R runs the all-reduce as a ring reduce-scatter inside each \
         host (the intra-host link), the algorithm across the N/R hosts on n/R bytes (the \
         inter-host link, its β times --oversubscription), then a ring all-gather inside the host.
@@ -44,7 +49,7 @@ struct ModelCommand: ParsableCommand {
           fabricbench model nic-a.json nic-b.json --ranks 8,64,1K,16K,1M -b 8 -e 1M -f 64
         """)
 
-    @Argument(help: ArgumentHelp("A calibrate profile, or a latency result (--json) optionally followed by a bandwidth result; a second profile (the same way) compares two.", valueName: "profile.json"))
+    @Argument(help: ArgumentHelp("A calibrate profile, or a latency result (--json) optionally followed by a bandwidth result; either optionally followed by an allreduce result (fits γ); a second profile (the same way) compares two.", valueName: "profile.json"))
     var files: [String] = []
 
     @Option(help: ArgumentHelp("Rank counts, comma-separated; K = 1,000 and M = 1,000,000 (e.g. 8,1024,1M).", valueName: "list"))
@@ -81,7 +86,7 @@ struct ModelCommand: ParsableCommand {
     var json: String?
 
     func validate() throws {
-        guard (1...4).contains(files.count) else { throw ValidationError("model takes a calibrate profile or a latency result (optionally with its bandwidth result), and optionally a second profile the same way (got \(files.count) files)") }
+        guard (1...6).contains(files.count) else { throw ValidationError("model takes a calibrate profile or a latency result (optionally with its bandwidth result, then an allreduce result), and optionally a second profile the same way (got \(files.count) files)") }
         try FlagBounds.check(ranksPerHost, "--ranks-per-host", 1...1_000_000)
         try FlagBounds.check(oversubscription, "--oversubscription", 1...1000)
         guard DataType(name: dtype) != nil else { throw ValidationError("--dtype '\(dtype)' is not one of float, double, half, int32, int64") }
@@ -134,7 +139,7 @@ struct ModelCommand: ParsableCommand {
             let l = profile.link
             let name = profiles.count > 1 ? "profile \(index == 0 ? "A" : "B") (\(files.joined(separator: " + "))): " : ""
             print("# model: \(name)per message \(String(format: "%.2f", l.alpha)) us mean latency at \(profile.latencyBytes) B (\(Int(l.latency.sampleCount)) samples), "
-                  + "β \(String(format: "%.3g", l.beta)) us/B (\(profile.betaSource)), γ \(String(format: "%.3g", l.gamma)) us/B (\(dtype) sum)")
+                  + "β \(String(format: "%.3g", l.beta)) us/B (\(profile.betaSource)), γ \(String(format: "%.3g", l.gamma)) us/B (\(profile.gammaSource))")
             let t = profile.topology
             if t.ranksPerHost > 1 {
                 print("# two levels: \(t.ranksPerHost) ranks a host; in the host \(String(format: "%.2f", t.intra.alpha)) us, β \(String(format: "%.3g", t.intra.beta)) us/B (\(profile.intraSource ?? profile.betaSource)); "
@@ -180,7 +185,7 @@ struct ModelCommand: ParsableCommand {
             let inputs = profiles.map { files, profile in
                 ModelDocument.Inputs(files: files, latencyBytes: profile.latencyBytes, latencySamples: profile.link.latency.sampleCount, alphaUs: profile.link.alpha,
                                 betaUsPerByte: profile.link.beta, betaSource: profile.betaSource, gammaUsPerByte: profile.link.gamma,
-                                ranksPerHost: profile.topology.ranksPerHost, oversubscription: profile.topology.oversubscription,
+                                gammaSource: profile.gammaSource, ranksPerHost: profile.topology.ranksPerHost, oversubscription: profile.topology.oversubscription,
                                 intra: profile.topology.ranksPerHost > 1
                                     ? ModelDocument.Link(alphaUs: profile.topology.intra.alpha, betaUsPerByte: profile.topology.intra.beta, source: profile.intraSource ?? profile.betaSource) : nil)
             }
@@ -197,41 +202,77 @@ struct ModelCommand: ParsableCommand {
     }
 
     /// Each calibrate profile or latency result starts a profile; a bandwidth result right
-    /// after a latency result belongs to it.
+    /// after a latency result belongs to it, and an all-reduce result after either sets its γ.
     private func load() throws -> [(files: [String], profile: ModelProfile)] {
-        var groups: [(files: [String], latency: [(bytes: Int, histogram: LatencyHistogram)], bandwidth: Double?)] = []
-        var calibrated: [Int: ModelProfile] = [:]
+        struct Group {
+            var files: [String]
+            var latency: [(bytes: Int, histogram: LatencyHistogram)] = []
+            var bandwidth: Double?
+            var calibrated: ModelProfile?
+            var allreduce: (path: String, measured: [MeasuredAllReduce])?
+        }
+        var groups: [Group] = []
         let type = DataType(name: dtype) ?? .float32
         for path in files {
             if let profile = try CalibrationProfile.read(path) {
-                calibrated[groups.count] = try Self.profile(profile.results[0], dtype: type, path: path)
-                groups.append(([path], [], nil))
+                groups.append(Group(files: [path], calibrated: try Self.profile(profile.results[0], dtype: type, path: path)))
                 continue
             }
-            guard case .pointToPoint(let d) = try AnyRunDocument.read(path, shapes: FabricBench.resultShapes) else {
-                throw ModelInputError("\(path) is not a calibrate profile, latency or bandwidth result")
-            }
-            if d.command == "bandwidth" {
-                guard !groups.isEmpty, groups[groups.count - 1].bandwidth == nil, calibrated[groups.count - 1] == nil else {
-                    throw ModelInputError("\(path) is a bandwidth result with no latency result before it: give each profile's latency result first, then its bandwidth result (a calibrate profile has its own)")
+            switch try AnyRunDocument.read(path, shapes: FabricBench.resultShapes) {
+            case .pointToPoint(let d) where d.command == "bandwidth":
+                guard let last = groups.last, last.bandwidth == nil, last.calibrated == nil, last.allreduce == nil else {
+                    throw ModelInputError("\(path) is a bandwidth result with no latency result right before it: give each profile's latency result first, then its bandwidth result (a calibrate profile has its own)")
                 }
                 groups[groups.count - 1].bandwidth = d.results.compactMap { $0.bandwidth?.gbps }.max()
                 groups[groups.count - 1].files.append(path)
-            } else {
+            case .pointToPoint(let d):
                 let latency = try d.results.compactMap { r in try r.histogram.map { (r.bytes, try HistogramEncoding.decode($0)) } }
                 guard !latency.isEmpty else { throw ModelInputError("\(path) holds no latency histogram: give the JSON of a `fabricbench latency` run") }
-                groups.append(([path], latency, nil))
+                groups.append(Group(files: [path], latency: latency))
+            case .collective(let d) where d.command == "allreduce":
+                guard let last = groups.last else {
+                    throw ModelInputError("\(path) is an all-reduce result with no profile before it: give a latency result (or a calibrate profile) first, then the all-reduce result whose times set its γ")
+                }
+                if let earlier = last.allreduce {
+                    throw ModelInputError("\(path): profile \(groups.count == 1 ? "A" : "B") already has an all-reduce result (\(earlier.path)): give one after each profile's files")
+                }
+                groups[groups.count - 1].allreduce = (path, try Self.measured(d, dtype: type, path: path))
+                groups[groups.count - 1].files.append(path)
+            default:
+                throw ModelInputError("\(path) is not a calibrate profile, latency, bandwidth or allreduce result")
             }
         }
         guard !groups.isEmpty else { throw ModelInputError("no profile among \(files.joined(separator: ", ")): give a `fabricbench calibrate` or `latency` JSON") }
         guard groups.count <= 2 else { throw ModelInputError("\(groups.count) profiles: model compares at most two profiles (A and B)") }
-        let gamma = groups.indices.contains { calibrated[$0] == nil } ? ReductionProbe.measure(type, clock: Clock.make(.monotonicRaw)) : 0
-        return try groups.enumerated().map { index, group in
-            var profile = try calibrated[index] ?? ModelProfile.fit(latency: group.latency, bandwidthGbps: group.bandwidth, gamma: gamma)
+        let needsProbe = groups.contains { $0.calibrated == nil && $0.allreduce == nil }
+        let gamma = needsProbe ? ReductionProbe.measure(type, clock: Clock.make(.monotonicRaw)) : 0
+        return try groups.map { group in
+            var profile = try group.calibrated
+                ?? ModelProfile.fit(latency: group.latency, bandwidthGbps: group.bandwidth, gamma: gamma,
+                                    gammaSource: "\(dtype) sum kernel timed on this host")
+            if let (path, measured) = group.allreduce {
+                let fit = try ReductionFit.fit(measured, link: profile.link)
+                let runs = Set(fit.sizes.map { "\($0.algorithm.rawValue) on \($0.ranks) ranks" }).sorted().joined(separator: ", ")
+                profile.setGamma(fit.gamma, source: "fitted to \(path): \(runs), \(fit.sizes.count) sizes from \(ByteCount.format(fit.sizes.map(\.bytes).min()!)), "
+                                 + "per size \(String(format: "%.3g", fit.spread.lowerBound)) to \(String(format: "%.3g", fit.spread.upperBound)) us/B")
+            }
             profile.topology.ranksPerHost = ranksPerHost
             profile.topology.oversubscription = oversubscription
             return (group.files, profile)
         }
+    }
+
+    /// The sizes of an all-reduce result the model can replay: sum of --dtype's type, by an
+    /// algorithm it models, each with its mean time and the run's rank count.
+    static func measured(_ d: RunDocument<CollectiveResult>, dtype: DataType, path: String) throws -> [MeasuredAllReduce] {
+        let usable = d.results.compactMap { r -> MeasuredAllReduce? in
+            guard r.op == "sum", DataType(name: r.dtype) == dtype, let algorithm = ModelAlgorithm(rawValue: r.algo) else { return nil }
+            return MeasuredAllReduce(algorithm: algorithm, ranks: r.ranks.count, bytes: r.bytes, meanUs: r.timeUs)
+        }
+        guard !usable.isEmpty else {
+            throw ModelInputError("\(path) has no all-reduce size to fit γ to: it needs a sum of \(dtype.rawValue) (--dtype) by ring, tree or rd")
+        }
+        return usable
     }
 
     /// A calibrate profile's links: each class its own; where only one was measured (one host,
@@ -250,6 +291,7 @@ struct ModelCommand: ParsableCommand {
         let stand = p.link("inter") == nil ? " (no inter-host link measured: the intra-host link stands in)" : ""
         return ModelProfile(topology: Topology(intra: intra?.link ?? inter.link, inter: inter.link),
                             latencyBytes: inter.bytes, betaSource: inter.source + stand,
-                            intraSource: intra?.source ?? (inter.source + " (no intra-host link measured: the inter-host link stands in)"))
+                            intraSource: intra?.source ?? (inter.source + " (no intra-host link measured: the inter-host link stands in)"),
+                            gammaSource: "calibrate's \(dtype.rawValue) sum kernel")
     }
 }

@@ -71,6 +71,43 @@ final class ModelCLITests: XCTestCase {
         }
     }
 
+    /// A latency result and then an all-reduce result: γ is fitted to the all-reduce's times,
+    /// so the model replays the run it was fitted to: the size whose own γ is the median (of
+    /// three) gets the measured time back from the α–β–γ mean. Out of order, or with no sum of
+    /// the --dtype asked for, the files are refused with one line.
+    func testAnAllReduceResultSetsGammaAndTheModelReplaysIt() throws {
+        let dir = CLI.temporaryDirectory()
+        var r = try CLI.run(["latency", "--np", "2", "-b", "8", "-e", "1M", "-f", "16", "-n", "500", "--json", "lat.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try CLI.run(["allreduce", "--np", "2", "-b", "64K", "-e", "1M", "-f", "4", "-n", "40", "-w", "5", "--algo", "ring",
+                         "--outofplace", "-c", "0", "--json", "ar.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try CLI.run(["model", "lat.json", "ar.json", "--ranks", "2", "--algo", "ring", "-b", "64K", "-e", "1M", "-f", "4",
+                         "--runs", "3", "--json", "m.json"], limit: 300, in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("(fitted to ar.json: ring on 2 ranks, 3 sizes from 64K"), r.stdout)
+        let inputs = try XCTUnwrap(try CLI.json(dir.appendingPathComponent("m.json"))["inputs"] as? [String: Any])
+        XCTAssertEqual(inputs["files"] as? [String], ["lat.json", "ar.json"])
+        XCTAssertTrue((inputs["gamma_source"] as? String)?.hasPrefix("fitted to ar.json") == true, "\(inputs)")
+        XCTAssertGreaterThan(inputs["gamma_us_per_byte"] as? Double ?? 0, 0, "an all-reduce takes longer than its messages alone: \(inputs)")
+        let measured = try XCTUnwrap(try CLI.json(dir.appendingPathComponent("ar.json"))["results"] as? [[String: Any]])
+        let predicted = try XCTUnwrap(try CLI.json(dir.appendingPathComponent("m.json"))["predictions"] as? [[String: Any]])
+        let replayed = measured.filter { m in
+            let time = m["time_us"] as? Double ?? .nan
+            let ab = predicted.first { $0["bytes"] as? Int == m["bytes"] as? Int }?["alpha_beta_us"] as? Double ?? 0
+            return abs(ab - time) <= 1e-6 * time
+        }
+        XCTAssertEqual(replayed.count, 1, "the median size's time comes back: measured \(measured.map { $0["time_us"] ?? "" }), predicted \(predicted.map { $0["alpha_beta_us"] ?? "" })")
+        for (arguments, says) in [(["model", "ar.json", "lat.json"], "no profile before it"),
+                                  (["model", "lat.json", "ar.json", "--dtype", "double"], "no all-reduce size to fit γ to"),
+                                  (["model", "lat.json", "ar.json", "ar.json"], "profile A already has an all-reduce result (ar.json)")] {
+            let bad = try CLI.run(arguments, in: dir)
+            XCTAssertEqual(bad.status, 2, "\(arguments): \(bad.stderr)")
+            XCTAssertTrue(bad.stderr.contains(says), "\(arguments): \(bad.stderr)")
+            XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, "\(arguments): \(bad.stderr)")
+        }
+    }
+
     func testBadModelInputExitsTwoWithOneLine() throws {
         let dir = CLI.temporaryDirectory()
         try "{}".write(to: dir.appendingPathComponent("empty.json"), atomically: true, encoding: .utf8)

@@ -46,6 +46,7 @@ extension HTMLReport {
         (d.profiles ?? [d.inputs]).enumerated().map { i, p in
             var text = (d.profiles == nil ? "" : "Profile \(i == 0 ? "A" : "B"): ") + "\(p.files.joined(separator: " + ")): α \(SVG.number(p.alphaUs)) µs at \(p.latencyBytes) B "
                 + "(\(SVG.integer(p.latencySamples)) samples), β \(String(format: "%.3g", p.betaUsPerByte)) µs/B (\(p.betaSource)), γ \(String(format: "%.3g", p.gammaUsPerByte)) µs/B"
+                + (p.gammaSource.map { " (\($0))" } ?? "")
             if let r = p.ranksPerHost, r > 1 {
                 text += "; \(r) ranks a host, intra-host α \(SVG.number(p.intra?.alphaUs ?? 0)) µs, β \(String(format: "%.3g", p.intra?.betaUsPerByte ?? 0)) µs/B"
             }
