@@ -12,7 +12,7 @@
 #   - the C ping-pong floor (tcp_floor) and fabricbench latency, 8 B, ITERATIONS round trips.
 # All-reduce time is the max over ranks of the mean (what all three report); latency is one
 # way (round trip / 2). Prints per figure the median over rounds, the ratio to its reference
-# and the issue's target (issue 13: performance round 2):
+# (and, as "best", the best round's over the reference's best round) and the issue's target (issue 13: performance round 2):
 #   all-reduce 8 B <= 1.10x floor; 2 MiB <= 1.05x the faster of floor and Open MPI;
 #   64 and 256 MiB <= 1.05x floor; 256 MiB with 4 ranks <= 1.10x floor;
 #   latency p50 and p99.9 <= 1.10x floor.
@@ -81,27 +81,33 @@ def fb_run(r, ranks, b):
     return max(x["mean_us"] for x in d["ranks"]), d.get("algo", "?")
 rows, ok = [], True
 print(f"# 127.0.0.1, float32 sum, out of place; median of {rounds} rounds; all-reduce time = max over ranks of the mean (us)")
-print(f"{'figure':<28} {'C floor':>10} {'Open MPI':>10} {'fabricbench':>12} {'algo':>6} {'ratio':>6}  target")
+print(f"{'figure':<28} {'C floor':>10} {'Open MPI':>10} {'fabricbench':>12} {'algo':>6} {'ratio':>6} {'best':>6}  target (on the ratio of medians)")
 for ranks, b, limit, ref in [(2, 8, 1.10, "floor"), (2, 2 << 20, 1.05, "best"), (2, 64 << 20, 1.05, "floor"),
                              (2, 256 << 20, 1.05, "floor"), (4, 256 << 20, 1.10, "floor")]:
-    fl = med(collect(lambda r: floor_us(r, ranks, b)))
-    mp = med(collect(lambda r: mpi_us(r, b))) if ranks == 2 else None
+    floors = collect(lambda r: floor_us(r, ranks, b))
+    mpis = collect(lambda r: mpi_us(r, b)) if ranks == 2 else None
+    fl, mp = med(floors), (med(mpis) if mpis else None)
     runs = collect(lambda r: fb_run(r, ranks, b))
     fbt = med(t for t, _ in runs)
     algos = "/".join(sorted(set(a for _, a in runs)))
     reference = min(fl, mp) if ref == "best" and mp else fl
     ratio = fbt / reference
+    # Best of rounds over best of rounds: each process run of either tool lands in a faster or
+    # slower state of this VM (up to 2x apart at 8 B and 256 KiB to 4 MiB, docs/PERFORMANCE.md),
+    # and the floor re-measures its sweep's winner right after the sweep, in the state that won.
+    best = min(t for t, _ in runs) / (min(min(floors), min(mpis)) if ref == "best" and mpis else min(floors))
     met = ratio <= limit
     ok &= met
     name = f"all-reduce {b} B, {ranks} ranks"
     refname = "the faster of floor and MPI" if ref == "best" else "C floor"
-    print(f"{name:<28} {fl:>10.2f} {mp if mp is not None else float('nan'):>10.2f} {fbt:>12.2f} {algos:>6} {ratio:>6.2f}  <= {limit:.2f}x {refname}: {'met' if met else 'MISSED'}")
+    print(f"{name:<28} {fl:>10.2f} {mp if mp is not None else float('nan'):>10.2f} {fbt:>12.2f} {algos:>6} {ratio:>6.2f} {best:>6.2f}  <= {limit:.2f}x {refname}: {'met' if met else 'MISSED'}")
 for key, label in [("p50", "latency 8 B one-way p50"), ("p999", "latency 8 B one-way p99.9")]:
-    fl = med(collect(lambda r: json.load(open(f"{work}/lat-floor.{r}.json"))[f"{key}_us"]))
-    fbt = med(collect(lambda r: json.load(open(f"{work}/lat-fb.{r}.json"))["results"][0]["one_way_us"][key]))
-    ratio = fbt / fl
+    floors = collect(lambda r: json.load(open(f"{work}/lat-floor.{r}.json"))[f"{key}_us"])
+    fbs = collect(lambda r: json.load(open(f"{work}/lat-fb.{r}.json"))["results"][0]["one_way_us"][key])
+    fl, fbt = med(floors), med(fbs)
+    ratio, best = fbt / fl, min(fbs) / min(floors)
     met = ratio <= 1.10
     ok &= met
-    print(f"{label:<28} {fl:>10.2f} {'':>10} {fbt:>12.2f} {'':>6} {ratio:>6.2f}  <= 1.10x C floor: {'met' if met else 'MISSED'}")
+    print(f"{label:<28} {fl:>10.2f} {'':>10} {fbt:>12.2f} {'':>6} {ratio:>6.2f} {best:>6.2f}  <= 1.10x C floor: {'met' if met else 'MISSED'}")
 print("all targets met" if ok else "some targets MISSED")
 PY

@@ -9,6 +9,10 @@
 #
 # The injected delays (0.4-0.5 ms mean) are chosen to dominate this 2-core machine's own
 # scheduling noise. Uses .build/release/fabricbench if present, else debug.
+#
+# VALIDATE_CALIBRATE=each calibrates on N ranks for the prediction of N (4 and 8) instead of on
+# 2: the profile then sees what N ranks on this machine's cores see (with fewer cores than
+# ranks, every rank's copies and wake-ups share a core), which a 2-rank profile cannot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations=${1:-100}
@@ -18,12 +22,21 @@ bin=.build/release/fabricbench
 [ -x "$bin" ] || { echo "$0: build fabricbench first (swift build -c release)" >&2; exit 2; }
 work=$(mktemp -d /tmp/fabricbench-model.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+calibrate=${VALIDATE_CALIBRATE:-2}
+case $calibrate in
+    2) calibrations=("2:4,8") ;;
+    each) calibrations=("4:4" "8:8") ;;
+    *) echo "$0: VALIDATE_CALIBRATE is 2 (the default) or each, not '$calibrate'" >&2; exit 2 ;;
+esac
 for dist in exp:500 pareto:250:2.5; do
     tag=${dist//:/-}
-    "$bin" calibrate --np 2 -b 8 -e 1M -f 8 -n 4000 -w 50 --bandwidth-bytes 1M --bandwidth-iterations 400 \
-        --inject-jitter "$dist" --json "$work/cal-$tag.json" >/dev/null
-    "$bin" model "$work/cal-$tag.json" --ranks 4,8 --algo ring,tree,rd -b 8 -e 64K -f 8192 --runs 200 --json "$work/model-$tag-a.json" >/dev/null
-    "$bin" model "$work/cal-$tag.json" --ranks 4,8 --algo ring,tree,rd -b 1M --runs 200 --json "$work/model-$tag-b.json" >/dev/null
+    for c in "${calibrations[@]}"; do
+        on=${c%%:*} predict=${c#*:}
+        "$bin" calibrate --np "$on" -b 8 -e 1M -f 8 -n 4000 -w 50 --bandwidth-bytes 1M --bandwidth-iterations 400 \
+            --inject-jitter "$dist" --json "$work/cal-$tag-$on.json" >/dev/null
+        "$bin" model "$work/cal-$tag-$on.json" --ranks "$predict" --algo ring,tree,rd -b 8 -e 64K -f 8192 --runs 200 --json "$work/model-$tag-$on-a.json" >/dev/null
+        "$bin" model "$work/cal-$tag-$on.json" --ranks "$predict" --algo ring,tree,rd -b 1M --runs 200 --json "$work/model-$tag-$on-b.json" >/dev/null
+    done
     for n in 4 8; do
         for algo in ring tree rd; do
             for size in 8 64K 1M; do
@@ -33,23 +46,26 @@ for dist in exp:500 pareto:250:2.5; do
         done
     done
 done
-python3 - "$work" <<'PY'
+python3 - "$work" "$calibrate" <<'PY'
 import json, sys, glob, os
-work = sys.argv[1]
+work, calibrate = sys.argv[1], sys.argv[2]
+profile_of = lambda n: 2 if calibrate == "2" else n  # the rank count the prediction of n was calibrated on
 rows, inside, total = [], 0, 0
 means, p99s = [], []
 for tag in ["exp-500", "pareto-250-2.5"]:
-    p = json.load(open(f"{work}/cal-{tag}.json"))["results"][0]
-    link = p["links"][0]
-    s = link["latency"][0]["one_way_us"]
-    gbps = next(r["gbps"] for r in p["reduction"] if r["dtype"] == "float")
-    print(f"# {tag} calibration ({link['level']}): {link['latency'][0]['bytes']} B one-way mean {s['mean']:.0f} us, p50 {s['p50']:.0f}, p99 {s['p99']:.0f}, max {s['max']:.0f}; "
-          f"{link['per_rank_gbps']:.3f} GB/s a rank, both sending; float sum {gbps:.2f} GB/s")
+    for on in sorted({profile_of(4), profile_of(8)}):
+        p = json.load(open(f"{work}/cal-{tag}-{on}.json"))["results"][0]
+        link = p["links"][0]
+        s = link["latency"][0]["one_way_us"]
+        gbps = next(r["gbps"] for r in p["reduction"] if r["dtype"] == "float")
+        print(f"# {tag} calibration on {on} ranks ({link['level']}): {link['latency'][0]['bytes']} B one-way mean {s['mean']:.0f} us, p50 {s['p50']:.0f}, p99 {s['p99']:.0f}, max {s['max']:.0f}; "
+              f"{link['per_rank_gbps']:.3f} GB/s a rank, all sending; float sum {gbps:.2f} GB/s")
 print(f"{'jitter':>14} {'N':>2} {'algo':>5} {'bytes':>8} | {'pred mean':>10} {'meas mean':>10} {'err':>6} | {'pred p99':>10} {'meas p99':>10} {'err':>6} | {'lower':>9} {'upper':>10} in")
 for tag in ["exp-500", "pareto-250-2.5"]:
     preds = []
-    for part in "ab":
-        preds += json.load(open(f"{work}/model-{tag}-{part}.json"))["predictions"]
+    for on in sorted({profile_of(4), profile_of(8)}):
+        for part in "ab":
+            preds += json.load(open(f"{work}/model-{tag}-{on}-{part}.json"))["predictions"]
     for n in (4, 8):
         for algo in ("ring", "tree", "rd"):
             for size, b in (("8", 8), ("64K", 65536), ("1M", 1048576)):
