@@ -40,7 +40,9 @@ for dist in exp:500 pareto:250:2.5; do
     for n in 4 8; do
         for algo in ring tree rd; do
             for size in 8 64K 1M; do
-                "$bin" allreduce --np "$n" --algo "$algo" -b "$size" -e "$size" -n "$iterations" -w 5 -c 0 \
+                # --barrier: every call starts together, as the model's calls do (back to back,
+                # a rank that finished early waits longer in the next call: docs/MODEL.md).
+                "$bin" allreduce --np "$n" --algo "$algo" -b "$size" -e "$size" -n "$iterations" -w 5 -c 0 --barrier \
                     --inject-jitter "$dist" --json "$work/run-$tag-$n-$algo-$size.json" >/dev/null
             done
         done

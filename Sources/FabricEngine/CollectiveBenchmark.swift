@@ -25,6 +25,11 @@ public struct CollectiveOptions: Sendable {
     public var injectDelay: (rank: Int, microseconds: Int)?
     public var stragglerK = 3.0
     public var spikeK = 5.0
+    /// `--barrier`: all ranks meet (through the store, outside the timing) before every timed
+    /// call, so each call starts together: OSU's method, and what `model` predicts. Without
+    /// it calls run back to back, and a rank that finished the last call early waits longer
+    /// in this one.
+    public var barrierEachCall = false
     public init() {}
 }
 
@@ -117,6 +122,7 @@ public final class CollectiveBenchmark {
                 for _ in 0..<options.warmup { try call.run() }
                 for i in 0..<options.iterations {
                     if let d = options.injectDelay, d.rank == job.rank { usleep(UInt32(d.microseconds)) }
+                    if options.barrierEachCall { try job.barrier("\(options.kind.rawValue)/\(index)/\(inPlace)/\(i)") }
                     let t0 = clock.now()
                     try call.run()
                     durations[i] = clock.nanoseconds(clock.now() &- t0)

@@ -57,6 +57,12 @@ struct CollectiveFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Testing aid: RANK:MICROSECONDS makes that rank sleep before each timed iteration.", valueName: "rank:us"))
     var injectDelay: String?
 
+    @Flag(help: "Start every timed call together: all ranks meet at a barrier (through the rendezvous, outside the timing) first, as OSU's benchmarks do and as `model` predicts. Default: calls back to back, as a training loop issues them, where a rank that finished the last call early waits longer in the next. At most \(Self.barrierIterations) iterations (-n).")
+    var barrier = false
+
+    /// Each barrier leaves two keys in the rendezvous store: this bounds what a run adds.
+    static let barrierIterations = 100_000
+
     func validate() throws {
         // Every iteration's time reaches rank 0, so the count stays within what it gathers.
         try FlagBounds.check(iterations, "-n", 1...1_000_000)
@@ -68,6 +74,9 @@ struct CollectiveFlags: ParsableArguments {
         guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
         if inplace && outofplace { throw ValidationError("--inplace and --outofplace exclude each other (give neither for both)") }
         if let d = injectDelay { _ = try parseDelay(d) }
+        if barrier && iterations > Self.barrierIterations {
+            throw ValidationError("--barrier takes at most \(Self.barrierIterations) iterations (-n \(iterations)): each leaves two keys in the rendezvous store; lower -n")
+        }
         if tuning != nil && algo != "auto" { throw ValidationError("--tuning chooses for --algo auto; drop --tuning or --algo \(algo)") }
     }
 
@@ -120,6 +129,7 @@ enum CollectiveRun {
         options.tuning = PipelineTuning(chunkBytes: collective.chunk.bytes, slots: collective.slots)
         options.injectDelay = try collective.injectDelay.map(collective.parseDelay)
         options.stragglerK = collective.stragglerK
+        options.barrierEachCall = collective.barrier
         var arguments = recorded
         // What runs, not the flags: both placements unless one is asked for alone.
         arguments["inplace"] = "\(options.inPlace)"
@@ -128,7 +138,8 @@ enum CollectiveRun {
         let notes = [
             sweepDescription + " warmup iters: \(options.warmup) iters: \(options.iterations) validation: \(collective.check) algo: \(collective.algo) "
                 + "chunk: \(ByteCount.format(collective.chunk.bytes)) slots: \(collective.slots)",
-            "time = per iteration, the slowest rank's; mean over iterations. algbw = size / time; busbw = algbw x \(kind.busBandwidthFactorText); GB/s = 1e9 bytes/s",
+            "time = per iteration, the slowest rank's\(collective.barrier ? " (every call started together at a barrier)" : "")"
+                + "; mean over iterations. algbw = size / time; busbw = algbw x \(kind.busBandwidthFactorText); GB/s = 1e9 bytes/s",
         ]
         try RankRunner.run(command: kind.rawValue, flags: flags, arguments: arguments,
             makeSink: { document in
