@@ -50,7 +50,8 @@ public struct ReductionFit: Sendable, Equatable {
             // A γ too large: every byte reduced in the whole measured time (at least one step
             // reduces n/N bytes, so the mean there is above the measured one).
             var low = 0.0, high = m.meanUs / Double(m.bytes) * Double(m.ranks)
-            for _ in 0..<200 where mean(high) < m.meanUs { high *= 2 }
+            var doublings = 0
+            while mean(high) < m.meanUs && doublings < 200 { high *= 2; doublings += 1 }
             for _ in 0..<60 {
                 let middle = (low + high) / 2
                 if mean(middle) < m.meanUs { low = middle } else { high = middle }
