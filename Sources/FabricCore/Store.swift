@@ -39,7 +39,8 @@ extension Store {
     /// All ranks arrive before any leaves.
     public func barrier(_ name: String) throws {
         let arrived = try add("barrier/\(name)/count", 1)
-        if arrived == Int64(worldSize) { try set("barrier/\(name)/done", []) }
+        // The last to arrive knows everyone is here: it leaves at once, not a round trip later.
+        if arrived == Int64(worldSize) { return try set("barrier/\(name)/done", []) }
         _ = try get("barrier/\(name)/done", description: "every rank to reach barrier '\(name)'")
     }
 }

@@ -1,3 +1,4 @@
+import FabricCollectives
 import FabricMeasure
 
 /// One size of a measured all-reduce (`fabricbench allreduce --json`): the algorithm that ran,
@@ -35,16 +36,16 @@ public struct ReductionFit: Sendable, Equatable {
     /// level: the run's ranks over `link`) equals the measured mean, 0 where α and β alone
     /// already reach it; then the median. The mean grows with γ (the tree's through its
     /// pipeline's maximum, not linearly), so each size is solved by bisection.
-    public static func fit(_ measured: [MeasuredAllReduce], link: LinkCosts) throws -> ReductionFit {
+    public static func fit(_ measured: [MeasuredAllReduce], link: LinkCosts, chunkBytes: Int = PipelineTuning().chunkBytes) throws -> ReductionFit {
         let used = measured.filter { $0.bytes >= smallestBytes && $0.ranks >= 2 && $0.meanUs.isFinite && $0.meanUs > 0 }
         guard !used.isEmpty else {
-            throw ModelInputError("the all-reduce result has no size of \(smallestBytes >> 10) KiB or more (ring, tree or rd, sum) to fit γ to: run `fabricbench allreduce` with -e 1M or more")
+            throw ModelInputError("the all-reduce result has no size of \(smallestBytes >> 10) KiB or more on 2 or more ranks to fit γ to: run `fabricbench allreduce --np 2` (or more) with -e \(smallestBytes >> 10)K or more")
         }
         let values = used.map { m -> Double in
             var costs = link
             func mean(_ gamma: Double) -> Double {
                 costs.gamma = gamma
-                return CollectiveModel(link: costs).mean(m.algorithm, bytes: Double(m.bytes), ranks: m.ranks)
+                return CollectiveModel(topology: .flat(costs), chunkBytes: chunkBytes).mean(m.algorithm, bytes: Double(m.bytes), ranks: m.ranks)
             }
             guard mean(0) < m.meanUs else { return 0 }
             // A γ too large: every byte reduced in the whole measured time (at least one step

@@ -57,11 +57,11 @@ struct CollectiveFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Testing aid: RANK:MICROSECONDS makes that rank sleep before each timed iteration.", valueName: "rank:us"))
     var injectDelay: String?
 
-    @Flag(help: "Start every timed call together: all ranks meet at a barrier (through the rendezvous, outside the timing) first, as OSU's benchmarks do and as `model` predicts. Default: calls back to back, as a training loop issues them, where a rank that finished the last call early waits longer in the next. At most \(Self.barrierIterations) iterations (-n).")
+    @Flag(help: "Start every timed call together: all ranks meet at a barrier (through the rendezvous, outside the timing) first, as OSU's benchmarks do and as `model` predicts; a late rank (--inject-delay) then waits at the barrier, not inside the call. Default: calls back to back, as a training loop issues them, where a rank that finished the last call early waits longer in the next. At most \(Self.barrierCalls) timed calls a run (-n x sizes x placements).")
     var barrier = false
 
     /// Each barrier leaves two keys in the rendezvous store: this bounds what a run adds.
-    static let barrierIterations = 100_000
+    static let barrierCalls = 100_000
 
     func validate() throws {
         // Every iteration's time reaches rank 0, so the count stays within what it gathers.
@@ -74,9 +74,6 @@ struct CollectiveFlags: ParsableArguments {
         guard slots >= 1 && slots <= 64 else { throw ValidationError("--slots must be 1...64 (got \(slots))") }
         if inplace && outofplace { throw ValidationError("--inplace and --outofplace exclude each other (give neither for both)") }
         if let d = injectDelay { _ = try parseDelay(d) }
-        if barrier && iterations > Self.barrierIterations {
-            throw ValidationError("--barrier takes at most \(Self.barrierIterations) iterations (-n \(iterations)): each leaves two keys in the rendezvous store; lower -n")
-        }
         if tuning != nil && algo != "auto" { throw ValidationError("--tuning chooses for --algo auto; drop --tuning or --algo \(algo)") }
     }
 
@@ -130,6 +127,14 @@ enum CollectiveRun {
         options.injectDelay = try collective.injectDelay.map(collective.parseDelay)
         options.stragglerK = collective.stragglerK
         options.barrierEachCall = collective.barrier
+        if collective.barrier {
+            if kind == .barrier { throw ValidationError("--barrier is for timing other collectives from a common start; the barrier collective needs none") }
+            let calls = options.iterations * sizes.count * ((options.inPlace ? 1 : 0) + (options.outOfPlace ? 1 : 0))
+            if calls > CollectiveFlags.barrierCalls {
+                throw ValidationError("--barrier takes at most \(CollectiveFlags.barrierCalls) timed calls a run, and -n \(options.iterations) x \(sizes.count) size\(sizes.count == 1 ? "" : "s")"
+                                      + "\(options.inPlace && options.outOfPlace ? " x 2 placements" : "") is \(calls): each leaves two keys in the rendezvous store; lower -n, sweep fewer sizes, or give --inplace or --outofplace")
+            }
+        }
         var arguments = recorded
         // What runs, not the flags: both placements unless one is asked for alone.
         arguments["inplace"] = "\(options.inPlace)"

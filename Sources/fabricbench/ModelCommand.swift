@@ -34,8 +34,11 @@ struct ModelCommand: ParsableCommand {
           fabricbench model profile.json --ranks 8,1K,1M -b 8 -e 1G -f 8
 
         An `allreduce` result after a profile's files sets γ from the cluster's own all-reduce \
-        times (sizes of 64 KiB and up: the γ at which each size's α–β–γ mean meets the measured \
-        one, the median over sizes) in place of the kernel timed on the host running `model`.
+        times (sizes of 64 KiB and up: the γ at which each size's α–β–γ mean over the profile's \
+        inter-host link meets the measured one, the median over sizes) in place of the kernel \
+        timed on the host running `model`. Run it with --barrier, so its calls start together \
+        as the model's do, and without injected delays (refused).
+          fabricbench allreduce --np 2 -b 64K -e 16M -f 4 --algo ring --barrier --json ar.json
           fabricbench model lat.json bw.json ar.json --ranks 8,1K,1M -b 8 -e 1G -f 8
 
         Two levels: --ranks-per-host R runs the all-reduce as a ring reduce-scatter inside each \
@@ -209,7 +212,7 @@ struct ModelCommand: ParsableCommand {
             var latency: [(bytes: Int, histogram: LatencyHistogram)] = []
             var bandwidth: Double?
             var calibrated: ModelProfile?
-            var allreduce: (path: String, measured: [MeasuredAllReduce])?
+            var allreduce: AllReduceRun?
         }
         var groups: [Group] = []
         let type = DataType(name: dtype) ?? .float32
@@ -236,7 +239,7 @@ struct ModelCommand: ParsableCommand {
                 if let earlier = last.allreduce {
                     throw ModelInputError("\(path): profile \(groups.count == 1 ? "A" : "B") already has an all-reduce result (\(earlier.path)): give one after each profile's files")
                 }
-                groups[groups.count - 1].allreduce = (path, try Self.measured(d, dtype: type, path: path))
+                groups[groups.count - 1].allreduce = try AllReduceRun(d, dtype: type, path: path)
                 groups[groups.count - 1].files.append(path)
             default:
                 throw ModelInputError("\(path) is not a calibrate profile, latency, bandwidth or allreduce result")
@@ -250,11 +253,13 @@ struct ModelCommand: ParsableCommand {
             var profile = try group.calibrated
                 ?? ModelProfile.fit(latency: group.latency, bandwidthGbps: group.bandwidth, gamma: gamma,
                                     gammaSource: "\(dtype) sum kernel timed on this host")
-            if let (path, measured) = group.allreduce {
-                let fit = try ReductionFit.fit(measured, link: profile.link)
+            if let run = group.allreduce {
+                // One level, the profile's inter-host link (its only link when one class was measured).
+                let fit = try ReductionFit.fit(run.sizes, link: profile.link, chunkBytes: run.chunkBytes)
                 let runs = Set(fit.sizes.map { "\($0.algorithm.rawValue) on \($0.ranks) ranks" }).sorted().joined(separator: ", ")
-                profile.setGamma(fit.gamma, source: "fitted to \(path): \(runs), \(fit.sizes.count) sizes from \(ByteCount.format(fit.sizes.map(\.bytes).min()!)), "
-                                 + "per size \(String(format: "%.3g", fit.spread.lowerBound)) to \(String(format: "%.3g", fit.spread.upperBound)) us/B")
+                profile.setGamma(fit.gamma, source: "fitted to \(run.path): \(runs), \(fit.sizes.count) sizes from \(ByteCount.format(fit.sizes.map(\.bytes).min()!)), "
+                                 + "per size \(String(format: "%.3g", fit.spread.lowerBound)) to \(String(format: "%.3g", fit.spread.upperBound)) us/B"
+                                 + (run.startedTogether ? "" : "; its calls ran back to back, so their skew is in γ (run it with --barrier)"))
             }
             profile.topology.ranksPerHost = ranksPerHost
             profile.topology.oversubscription = oversubscription
@@ -262,17 +267,33 @@ struct ModelCommand: ParsableCommand {
         }
     }
 
-    /// The sizes of an all-reduce result the model can replay: sum of --dtype's type, by an
-    /// algorithm it models, each with its mean time and the run's rank count.
-    static func measured(_ d: RunDocument<CollectiveResult>, dtype: DataType, path: String) throws -> [MeasuredAllReduce] {
-        let usable = d.results.compactMap { r -> MeasuredAllReduce? in
-            guard r.op == "sum", DataType(name: r.dtype) == dtype, let algorithm = ModelAlgorithm(rawValue: r.algo) else { return nil }
-            return MeasuredAllReduce(algorithm: algorithm, ranks: r.ranks.count, bytes: r.bytes, meanUs: r.timeUs)
+    /// What an all-reduce result gives the γ fit: per size, the mean time of a sum of --dtype's
+    /// type by an algorithm the model has, on the run's rank count (out of place where the
+    /// run measured both placements), and the pipeline chunk the tree ran with.
+    struct AllReduceRun {
+        let path: String
+        let sizes: [MeasuredAllReduce]
+        let chunkBytes: Int
+        /// Run with --barrier: each call from a common start, as the model's calls.
+        let startedTogether: Bool
+
+        init(_ d: RunDocument<CollectiveResult>, dtype: DataType, path: String) throws {
+            for flag in ["inject_jitter", "inject_delay"] where !(d.arguments[flag] ?? "").isEmpty {
+                throw ModelInputError("\(path) was run with --\(flag.replacingOccurrences(of: "_", with: "-")) \(d.arguments[flag]!): its delays would be fitted as reduction time; give a run without it")
+            }
+            var seen = Set<String>()
+            sizes = d.results.sorted { !$0.inplace && $1.inplace }.compactMap { r -> MeasuredAllReduce? in
+                guard r.op == "sum", DataType(name: r.dtype) == dtype, let algorithm = ModelAlgorithm(rawValue: r.algo),
+                      seen.insert("\(r.algo)/\(r.bytes)").inserted else { return nil }
+                return MeasuredAllReduce(algorithm: algorithm, ranks: r.ranks.count, bytes: r.bytes, meanUs: r.timeUs)
+            }
+            guard !sizes.isEmpty else {
+                throw ModelInputError("\(path) has no all-reduce size to fit γ to: it needs a sum of \(dtype.rawValue) (--dtype) by ring, tree or rd")
+            }
+            self.path = path
+            chunkBytes = d.arguments["chunk"].flatMap { Int($0) } ?? PipelineTuning().chunkBytes
+            startedTogether = d.arguments["barrier"] == "true"
         }
-        guard !usable.isEmpty else {
-            throw ModelInputError("\(path) has no all-reduce size to fit γ to: it needs a sum of \(dtype.rawValue) (--dtype) by ring, tree or rd")
-        }
-        return usable
     }
 
     /// A calibrate profile's links: each class its own; where only one was measured (one host,
