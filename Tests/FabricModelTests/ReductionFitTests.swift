@@ -55,7 +55,7 @@ final class ReductionFitTests: XCTestCase {
         XCTAssertEqual(try ReductionFit.fit(fast, link: Self.link).gamma, 0)
         let small = [MeasuredAllReduce(algorithm: .ring, ranks: 2, bytes: 4096, meanUs: 50)]
         XCTAssertThrowsError(try ReductionFit.fit(small, link: Self.link)) { error in
-            XCTAssertTrue("\(error)".contains("-e 1M or more"), "\(error)")
+            XCTAssertTrue("\(error)".contains("-e 64K or more"), "\(error)")
         }
     }
 }
