@@ -39,6 +39,9 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 fi
 trap 'rm -f "$header"' EXIT
 printf '// Written by scripts/package.sh; not in git.\n#define FABRICBENCH_COMMIT "%s"\n' "$commit" > "$header"
+# build_info.c finds the header through __has_include, which a dependency file made while the
+# header was absent does not list: without this an incremental build keeps "unknown".
+touch Sources/CFabricSystem/build_info.c
 
 echo "# building fabricbench (release, static Swift runtime, commit $commit)" >&2
 # The man pages come from the plugin's own release build; the binary packed is the static one.

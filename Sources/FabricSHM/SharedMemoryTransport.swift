@@ -226,8 +226,13 @@ public final class SharedMemoryTransport: Transport {
         let seen = ownBell.prepareToSleep()
         defer { ownBell.awake() }
         for c in active where !c.isIdle {
+            // Closed first: a peer publishes its last messages before it closes, so once its
+            // close is seen they are seen too, and are read before the peer counts as gone.
+            // (Checked the other way round, a peer that published and closed between the two
+            // loads was reported gone with its last message unread.)
+            let closed = c.peerHasClosed
             if c.canAdvance { return }
-            if c.peerHasClosed { throw FabricError.peerGone(rank: rank, peer: c.name, during: c.pendingWork) }
+            if closed { throw FabricError.peerGone(rank: rank, peer: c.name, during: c.pendingWork) }
         }
         ownBell.sleep(ifStill: seen, milliseconds: milliseconds)
     }
