@@ -278,13 +278,13 @@ struct ModelCommand: ParsableCommand {
         let startedTogether: Bool
 
         init(_ d: RunDocument<CollectiveResult>, dtype: DataType, path: String) throws {
-            for flag in ["inject_jitter", "inject_delay"] where !(d.arguments[flag] ?? "").isEmpty {
-                throw ModelInputError("\(path) was run with --\(flag.replacingOccurrences(of: "_", with: "-")) \(d.arguments[flag]!): its delays would be fitted as reduction time; give a run without it")
+            for key in ["inject_jitter", "inject_delay"] where !(d.arguments[key] ?? "").isEmpty {
+                throw ModelInputError("\(path) was run with \(ArgumentSpelling.flag(key)) \(d.arguments[key]!): its delays would be fitted as reduction time; give a run without it")
             }
-            var seen = Set<String>()
-            sizes = d.results.sorted { !$0.inplace && $1.inplace }.compactMap { r -> MeasuredAllReduce? in
-                guard r.op == "sum", DataType(name: r.dtype) == dtype, let algorithm = ModelAlgorithm(rawValue: r.algo),
-                      seen.insert("\(r.algo)/\(r.bytes)").inserted else { return nil }
+            // A run measures one placement or both, for every size alike.
+            let outOfPlace = d.results.filter { !$0.inplace }
+            sizes = (outOfPlace.isEmpty ? d.results : outOfPlace).compactMap { r in
+                guard r.op == "sum", DataType(name: r.dtype) == dtype, let algorithm = ModelAlgorithm(rawValue: r.algo) else { return nil }
                 return MeasuredAllReduce(algorithm: algorithm, ranks: r.ranks.count, bytes: r.bytes, meanUs: r.timeUs)
             }
             guard !sizes.isEmpty else {
