@@ -205,6 +205,7 @@ struct AllReduceCommand: MeasuringCommand {
           fabricbench allreduce --np 4 -b 1M --min-busbw 1.5 --junit ar.xml --prom ar.prom   # the gate as a JUnit case
           fabricbench allreduce --np 4 -b 64M --chunk 512K --slots 8 --max-time-us 200000
           fabricbench allreduce --np 4 -b 8 -n 100 --inject-delay 2:500   # see the straggler report name rank 2
+          fabricbench allreduce --np 4 -b 64K -e 16M -f 4 --barrier --json ar.json   # every call from a common start, as `model` predicts
           srun fabricbench allreduce --transport verbs --cm --qps 2 -b 8 -e 1G
         """)
     @OptionGroup var job: JobFlags
