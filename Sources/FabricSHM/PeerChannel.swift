@@ -57,7 +57,14 @@ final class PeerChannel {
         self.chunkBytes = min(chunkBytes, capacity)
     }
 
-    func postSend(_ op: Operation) { sends.append(op) }
+    /// Queues a send and, when nothing is ahead of it, writes what the ring has room for at
+    /// once (ringing the peer if anything moved); a send that finishes is appended to
+    /// `completions`.
+    func postSend(_ op: Operation, _ completions: inout [Completion]) {
+        let first = sends.isEmpty
+        sends.append(op)
+        if first && produce(&completions) { peerBell.ring() }
+    }
     func postReceive(_ op: Operation) { receives.append(op) }
 
     /// Moves what it can in both directions; rings the peer's doorbell if anything moved.

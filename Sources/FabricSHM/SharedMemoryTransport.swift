@@ -48,6 +48,8 @@ public final class SharedMemoryTransport: Transport {
     /// Connected peers' channels: the hot path walks only these.
     @exclusivity(unchecked) private var active: ContiguousArray<PeerChannel> = []
     @exclusivity(unchecked) private var isClosed = false
+    /// Sends that finished inside `postSend`, for the next poll to report.
+    @exclusivity(unchecked) private var started: [Completion] = []
     /// Private memory is copied through the rings, never mapped by a peer: nothing to register
     /// with the system; the ledger keeps the contract countable (`registrationCount`).
     private var registrations = RegistrationLedger()
@@ -205,8 +207,11 @@ public final class SharedMemoryTransport: Transport {
         return PeerChannel.Operation(base: region.base + offset, length: length, done: 0, id: id)
     }
 
+    /// A send starts at once, as a NIC's does: what the ring has room for is written before this
+    /// returns. Left for the next poll, it would wait behind whatever the caller does first,
+    /// such as the reduction of the next piece a ring received while it was away.
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
-        try channel(peer).postSend(operation(region, offset, length, id))
+        try channel(peer).postSend(operation(region, offset, length, id), &started)
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
@@ -216,12 +221,17 @@ public final class SharedMemoryTransport: Transport {
     @inline(__always)
     public func poll(_ completions: inout [Completion]) throws {
         if isClosed { throw closedError() }
+        if !started.isEmpty {
+            completions.append(contentsOf: started)
+            started.removeAll(keepingCapacity: true)
+        }
         for c in active where !c.isIdle { try c.progress(&completions) }
     }
 
     /// Sleeps on this rank's doorbell until a peer publishes or frees space (or the time is up).
     public func waitForActivity(milliseconds: Int32) throws {
         if isClosed { throw closedError() }
+        if !started.isEmpty { return }
         guard active.contains(where: { !$0.isIdle }) else { return }
         let seen = ownBell.prepareToSleep()
         defer { ownBell.awake() }
@@ -248,6 +258,7 @@ public final class SharedMemoryTransport: Transport {
     public func close() {
         guard !isClosed else { return }
         isClosed = true
+        started.removeAll()
         registrations.removeAll()
         for c in active { c.hangUp() }
         active.removeAll()

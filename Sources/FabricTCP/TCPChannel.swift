@@ -89,6 +89,13 @@ final class TCPChannel {
     /// Moves bytes in both directions until the socket would block.
     @inline(__always)
     func progress(_ completions: inout [Completion]) throws {
+        try progressSends(&completions)
+        try progressReceives(&completions)
+    }
+
+    /// Sends queued frames until the socket would block.
+    @inline(__always)
+    func progressSends(_ completions: inout [Completion]) throws {
         while var op = sends.first {
             let total = op.headerLength + op.length
             let staged = op.length <= Self.stagedBytes
@@ -118,6 +125,11 @@ final class TCPChannel {
             if errno == EAGAIN || errno == EINTR { break }
             throw failure("send", errno)
         }
+    }
+
+    /// Receives into posted operations until the socket has nothing more.
+    @inline(__always)
+    private func progressReceives(_ completions: inout [Completion]) throws {
         while var op = receives.first {
             let total = op.headerLength + op.length
             let staged = op.length <= Self.stagedBytes

@@ -54,6 +54,8 @@ public final class TCPTransport: Transport {
     @exclusivity(unchecked) private var pollSet: [pollfd] = []
     private var grantedBuffers: (send: Int, receive: Int) = (0, 0)
     @exclusivity(unchecked) private var closed = false
+    /// Sends that finished inside `postSend`, for the next poll to report.
+    @exclusivity(unchecked) private var started: [Completion] = []
     /// TCP needs no registration; the ledger keeps the contract countable (`registrationCount`).
     private var registrations = RegistrationLedger()
 
@@ -230,8 +232,14 @@ public final class TCPTransport: Transport {
         return TCPChannel.Operation(base: region.base + offset, length: length, done: 0, id: id)
     }
 
+    /// A send starts at once, as a NIC's does: what the socket takes goes before this returns.
+    /// Left for the next poll, it would wait behind whatever the caller does first, such as
+    /// the reduction of the next piece a ring received while it was away.
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
-        try channel(peer).postSend(operation(region, offset, length, id))
+        let c = try channel(peer)
+        let first = c.sends.isEmpty
+        c.postSend(try operation(region, offset, length, id))
+        if first { try c.progressSends(&started) }
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
@@ -241,6 +249,10 @@ public final class TCPTransport: Transport {
     @inline(__always)
     public func poll(_ completions: inout [Completion]) throws {
         if closed { throw closedError() }
+        if !started.isEmpty {
+            completions.append(contentsOf: started)
+            started.removeAll(keepingCapacity: true)
+        }
         for peer in connected {
             let c = channels[peer].unsafelyUnwrapped
             if !c.isIdle { try c.progress(&completions) }
@@ -248,7 +260,7 @@ public final class TCPTransport: Transport {
     }
 
     public func waitForActivity(milliseconds: Int32) throws {
-        if options.busyPoll { return }
+        if options.busyPoll || !started.isEmpty { return }
         var any = false
         for (i, peer) in connected.enumerated() {
             let c = channels[peer]!
@@ -274,6 +286,7 @@ public final class TCPTransport: Transport {
     /// connection close. Every later call throws.
     public func close() {
         closed = true
+        started.removeAll()
         registrations.removeAll()
         for peer in connected { channels[peer]?.socket.close(); channels[peer] = nil }
         connected.removeAll()

@@ -69,6 +69,42 @@ extension TransportConformance {
         }
     }
 
+    /// A posted send starts at once, as a NIC's does: rank 0 posts two small sends, then makes
+    /// no call on its transport until rank 1 has them (or `slack` seconds pass). A transport
+    /// that moves data only when polled holds a send back behind whatever its caller does
+    /// next: a ring's reduction of the piece that came in meanwhile, or a sleep.
+    func sendsLeaveAtOnce(_ findings: Findings) {
+        let lengths = [8, 1000]
+        let arrived = DispatchSemaphore(value: 0)
+        job(findings) { rank in
+            let t = rank.transport, peer = 1 - rank.rank
+            try t.connect(to: [peer])
+            let memory = try RegisteredMemory(count: 2048, transport: t)
+            var completions: [Completion] = []
+            if rank.rank == 0 {
+                for (m, length) in lengths.enumerated() {
+                    fillPattern(memory.region.base + 1024 * m, length, from: 0, to: 1, message: m)
+                    try t.postSend(to: 1, from: memory.region, offset: 1024 * m, length: length, id: UInt64(m))
+                }
+                if arrived.wait(timeout: .now() + scale.slack) == .timedOut {
+                    findings.add("rank 1 did not have the \(lengths.count) messages \(formatSeconds(scale.slack)) after rank 0 posted them and made no further call: the sends waited for rank 0's next poll")
+                }
+                try t.waitForCompletions(lengths.count, into: &completions, doing: "\(lengths.count) sends to rank 1")
+            } else {
+                for (m, length) in lengths.enumerated() {
+                    try t.postReceive(from: 0, into: memory.region, offset: 1024 * m, length: length, id: UInt64(m))
+                }
+                try t.waitForCompletions(lengths.count, into: &completions, doing: "\(lengths.count) messages from rank 0")
+                arrived.signal()
+                for (m, length) in lengths.enumerated() {
+                    if let i = firstPatternMismatch(memory.region.base + 1024 * m, length, from: 0, to: 1, message: m) {
+                        findings.add("rank 1: message \(m) (\(length) bytes) differs at byte \(i)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Rank 0 sends one length, rank 1 posts a receive of another: some rank must fail with a
     /// protocol violation naming the other, rank 1's receive must not complete, and nobody
     /// may wait out more than the timeout. Shorter, longer, and zero against eight bytes; and

@@ -42,6 +42,7 @@ struct TransportConformance: Sendable {
         Check(name: "more operations in flight than any queue depth", run: { $0.moreThanQueueDepth($1) }),
         Check(name: "a receive of another length than the send is a protocol violation", run: { $0.exactLengths($1) }),
         Check(name: "zero-byte messages", run: { $0.zeroByteMessages($1) }),
+        Check(name: "a posted send leaves without another call", run: { $0.sendsLeaveAtOnce($1) }),
         Check(name: "large messages both ways at once, many registered regions", run: { $0.largeMessagesAndManyRegions($1) }),
         Check(name: "dropped regions are deregistered; memory registered again moves the right bytes", run: { $0.registrationsAreReleased($1) }),
         Check(name: "a receive nobody sends times out naming the peer", run: { $0.timeoutNamesThePeer($1) }),
