@@ -100,7 +100,7 @@ public struct CollectiveModel: Sendable {
                 return total + phase.steps.reduce(0) { $0 + alpha + $1.bytes * link.beta + $1.reduced * link.gamma }
             }
             var times = [Double](repeating: 0, count: phase.group)
-            DependencySimulation.advance(phase, link: link, chunkBytes: chunkBytes, times: &times) { alpha }
+            DependencySimulation.advance(phase, link: link, chunkBytes: chunkBytes, delaySite: topology.delaySite, times: &times) { alpha }
             return total + (times.max() ?? 0)
         }
     }

@@ -13,6 +13,9 @@ public struct DependencySimulation: Sendable {
     /// A ring over N ranks costs N² per run: above this many ranks (of one group, fewer when
     /// R groups run at once) it is extrapolated.
     public var ringLimit = 4096
+    /// Bytes of one element: a ring on fewer elements than ranks sends only the pieces that
+    /// hold some.
+    public var elementBytes = 4
 
     public init(topology: Topology, chunkBytes: Int = PipelineTuning().chunkBytes) {
         self.topology = topology
@@ -81,14 +84,14 @@ public struct DependencySimulation: Sendable {
                 let r = phase.group
                 for host in 0..<(ranks / r) {
                     var group = Array(t[(host * r)..<(host * r + r)])
-                    Self.advance(phase, link: link, chunkBytes: chunkBytes, times: &group) { draw(.intra) }
+                    Self.advance(phase, link: link, chunkBytes: chunkBytes, elementBytes: elementBytes, delaySite: topology.delaySite, times: &group) { draw(.intra) }
                     t.replaceSubrange((host * r)..<(host * r + r), with: group)
                 }
             } else {
                 let h = phase.group, r = ranks / h
                 for local in 0..<r {
                     var group = (0..<h).map { t[$0 * r + local] }
-                    Self.advance(phase, link: link, chunkBytes: chunkBytes, times: &group) { draw(.inter) }
+                    Self.advance(phase, link: link, chunkBytes: chunkBytes, elementBytes: elementBytes, delaySite: topology.delaySite, times: &group) { draw(.inter) }
                     for host in 0..<h { t[host * r + local] = group[host] }
                 }
             }
@@ -97,18 +100,32 @@ public struct DependencySimulation: Sendable {
     }
 
     /// One phase over one group: `times` holds when each member may start, and on return when
-    /// it has its part of the result.
-    static func advance(_ phase: Topology.Phase, link: LinkCosts, chunkBytes: Int, times t: inout [Double], draw: () -> Double) {
+    /// it has its part of the result. With `delaySite` .sender a message's draw holds its sender
+    /// before the message leaves (the rank sleeps, then sends), so a rank's own next step waits
+    /// for its sends' delays too; with .network only the arrival waits.
+    static func advance(_ phase: Topology.Phase, link: LinkCosts, chunkBytes: Int, elementBytes: Int = 4, delaySite: Topology.DelaySite,
+                        times t: inout [Double], draw: () -> Double) {
         let ranks = t.count
         guard ranks > 1 else { return }
-        let n = phase.bytes, beta = link.beta, gamma = link.gamma
+        let n = phase.bytes, beta = link.beta, gamma = link.gamma, held = delaySite == .sender
         switch phase.algorithm {
         case .ring:
-            var next = t
-            for step in phase.steps {
+            // Rank r sends piece r−s at step s and receives piece r−s−1. With fewer elements than
+            // ranks only the first `occupied` pieces hold any; the code sends no message for an
+            // empty piece, so nobody waits for (or sleeps before) one.
+            let occupied = min(ranks, max(1, Int(n / Double(max(1, elementBytes)))))
+            let nonEmpty = { (piece: Int) in occupied == ranks || ((piece % ranks) + ranks) % ranks < occupied }
+            let first = phase.ringHalf == .allGather ? ranks - 1 : 0
+            var next = t, delay = [Double](repeating: 0, count: held ? ranks : 0)
+            for (i, step) in phase.steps.enumerated() {
+                let s = first + i
+                if held { for r in 0..<ranks where nonEmpty(r - s) { delay[r] = draw() } }
                 for r in 0..<ranks {
-                    let left = t[r == 0 ? ranks - 1 : r - 1]
-                    next[r] = max(t[r], left + draw() + step.bytes * beta) + step.reduced * gamma
+                    let left = r == 0 ? ranks - 1 : r - 1
+                    let own = held && nonEmpty(r - s) ? t[r] + delay[r] : t[r]
+                    guard nonEmpty(r - s - 1) else { next[r] = own; continue }
+                    let arrival = t[left] + (held ? delay[left] : draw()) + step.bytes * beta
+                    next[r] = max(own, arrival) + step.reduced * gamma
                 }
                 swap(&t, &next)
             }
@@ -119,69 +136,112 @@ public struct DependencySimulation: Sendable {
             // Virtual rank v is real rank 2v+1 for v < extra (it took its even neighbour's
             // data first), else v + extra.
             var v = [Double](repeating: 0, count: p)
-            for i in 0..<p { v[i] = i < extra ? max(t[2 * i + 1], t[2 * i] + draw() + n * beta) + n * gamma : t[i + extra] }
-            var mask = 1
+            for i in 0..<p {
+                guard i < extra else { v[i] = t[i + extra]; continue }
+                let d = draw()
+                if held { t[2 * i] += d }
+                v[i] = max(t[2 * i + 1], (held ? t[2 * i] : t[2 * i] + d) + n * beta) + n * gamma
+            }
+            var mask = 1, delay = [Double](repeating: 0, count: held ? p : 0)
             while mask < p {
                 var next = v
-                for i in 0..<p { next[i] = max(v[i], v[i ^ mask] + draw() + n * beta) + n * gamma }
+                if held { for i in 0..<p { delay[i] = draw() } }
+                for i in 0..<p {
+                    let j = i ^ mask
+                    next[i] = held ? max(v[i] + delay[i], v[j] + delay[j] + n * beta) + n * gamma
+                        : max(v[i], v[j] + draw() + n * beta) + n * gamma
+                }
                 v = next
                 mask *= 2
             }
             for i in 0..<p {
-                if i < extra {
-                    t[2 * i + 1] = v[i]
-                    t[2 * i] = v[i] + draw() + n * beta
-                } else {
-                    t[i + extra] = v[i]
-                }
+                guard i < extra else { t[i + extra] = v[i]; continue }
+                let d = draw()
+                t[2 * i + 1] = held ? v[i] + d : v[i]
+                t[2 * i] = max(t[2 * i], v[i] + d + n * beta)
             }
         case .tree:
             let half = n / 2
             let chunks = max(1, Int((half / Double(chunkBytes)).rounded(.up)))
             let chunk = half / Double(chunks)
             let shape = TreeShape(size: ranks)
-            var finish = t
-            for tree in 0..<2 {  // the two trees carry one half each, at the same time
-                let rankAt = (0..<ranks).map { DoubleBinaryTree.rank(atPosition: $0, tree: tree, size: ranks) }
-                let done = runTree(shape, chunks: chunks, chunk: chunk, beta: beta, gamma: gamma,
-                                   starts: rankAt.map { t[$0] }, draw: draw)
-                for (position, rank) in rankAt.enumerated() { finish[rank] = max(finish[rank], done[position]) }
+            // The two trees carry one half each, at the same time; a rank's sends in both hold
+            // the same rank when the sender holds the delay.
+            var trees = (0..<2).map { tree in
+                TreeRun(rankAt: (0..<ranks).map { DoubleBinaryTree.rank(atPosition: $0, tree: tree, size: ranks) }, starts: t)
             }
-            t = finish
+            var sender = TreeSender(holds: held, free: t, wire: chunk * beta)
+            for _ in 0..<chunks {
+                for k in 0..<2 { trees[k].up(shape, chunk: chunk, gamma: gamma, sender: &sender, draw: draw) }
+                for k in 0..<2 { trees[k].down(shape, sender: &sender, draw: draw) }
+            }
+            for tree in trees { for (position, rank) in tree.rankAt.enumerated() { t[rank] = max(t[rank], tree.have[position]) } }
+        }
+    }
+}
+
+/// How a tree node's message leaves: on a network it goes when its data is ready and its link
+/// is free, and arrives a draw later; when the sender holds the delay, the rank's thread
+/// (shared by both trees) sleeps the draw first, and the message arrives once on the wire.
+private struct TreeSender {
+    let holds: Bool
+    /// When each rank's thread is free (tracked only when it holds the delays).
+    var free: [Double]
+    /// µs a chunk takes on the wire.
+    let wire: Double
+
+    /// The thread of `rank` taking up work whose inputs are in at `ready`.
+    mutating func start(_ rank: Int, at ready: Double) -> Double {
+        guard holds else { return ready }
+        return max(ready, free[rank])
+    }
+
+    mutating func finished(_ rank: Int, at time: Double) { if holds { free[rank] = time } }
+
+    /// A chunk from `rank`, ready at `ready`, over the link whose clock is `link`: its arrival.
+    mutating func send(_ rank: Int, ready: Double, link: inout Double, draw: () -> Double) -> Double {
+        if holds {
+            let leaves = max(ready, free[rank]) + draw()
+            free[rank] = leaves
+            link = max(leaves, link) + wire
+            return link
+        }
+        link = max(ready, link) + wire
+        return link + draw()
+    }
+}
+
+/// One of the double binary tree's two trees, chunk by chunk, by position. Up: a node's chunk
+/// is ready when its own previous chunk is and its children's copies have arrived and been
+/// reduced; it then goes to the parent over the node's one link. Down: the root's result goes
+/// to each child in turn, and on down the tree; `have` is when each position has the result.
+private struct TreeRun {
+    let rankAt: [Int]
+    var upReady: [Double], arrival: [Double], upLink: [Double], have: [Double], downLink: [Double]
+
+    init(rankAt: [Int], starts: [Double]) {
+        self.rankAt = rankAt
+        upReady = rankAt.map { starts[$0] }
+        arrival = [Double](repeating: 0, count: rankAt.count)
+        (upLink, have, downLink) = (arrival, arrival, arrival)
+    }
+
+    mutating func up(_ shape: TreeShape, chunk: Double, gamma: Double, sender: inout TreeSender, draw: () -> Double) {
+        for x in shape.postOrder {
+            var ready = upReady[x]
+            for c in shape.children[x] { ready = max(ready, arrival[c]) }
+            ready = sender.start(rankAt[x], at: ready) + Double(shape.children[x].count) * chunk * gamma
+            sender.finished(rankAt[x], at: ready)
+            upReady[x] = ready
+            if shape.parent[x] >= 0 { arrival[x] = sender.send(rankAt[x], ready: ready, link: &upLink[x], draw: draw) }
         }
     }
 
-    /// Up: a node's chunk is ready when its own previous chunk is and its children's copies
-    /// have arrived and been reduced; it then goes to the parent over the node's one link.
-    /// Down: the root's result goes to each child in turn, and on down the tree. Returns when
-    /// each position has the whole result.
-    private static func runTree(_ shape: TreeShape, chunks: Int, chunk: Double, beta: Double, gamma: Double,
-                                starts: [Double], draw: () -> Double) -> [Double] {
-        let n = shape.parent.count
-        var upReady = starts, arrival = [Double](repeating: 0, count: n), upLink = arrival
-        var have = arrival, downLink = arrival
-        for _ in 0..<chunks {
-            for x in shape.postOrder {
-                var ready = upReady[x]
-                for c in shape.children[x] { ready = max(ready, arrival[c]) }
-                ready += Double(shape.children[x].count) * chunk * gamma
-                upReady[x] = ready
-                if shape.parent[x] >= 0 {
-                    let start = max(ready, upLink[x])
-                    upLink[x] = start + chunk * beta
-                    arrival[x] = upLink[x] + draw()
-                }
-            }
-            for x in shape.postOrder.reversed() {
-                if shape.parent[x] < 0 { have[x] = max(have[x], upReady[x]) }
-                for c in shape.children[x] {
-                    let start = max(have[x], downLink[x])
-                    downLink[x] = start + chunk * beta
-                    have[c] = max(have[c], downLink[x] + draw())
-                }
-            }
+    mutating func down(_ shape: TreeShape, sender: inout TreeSender, draw: () -> Double) {
+        for x in shape.postOrder.reversed() {
+            if shape.parent[x] < 0 { have[x] = max(have[x], upReady[x]) }
+            for c in shape.children[x] { have[c] = max(have[c], sender.send(rankAt[x], ready: have[x], link: &downLink[x], draw: draw)) }
         }
-        return have
     }
 }
 

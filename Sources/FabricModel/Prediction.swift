@@ -67,9 +67,11 @@ public struct ModelProfile: Sendable {
     }
 
     /// The three methods for each algorithm, size and rank count.
-    public func predict(algorithms: [ModelAlgorithm], sizes: [Int], ranks: [Int], runs: Int = 20, seed: UInt64 = 1) -> [Prediction] {
+    /// `elementBytes`: the size of one element of the reduced type.
+    public func predict(algorithms: [ModelAlgorithm], sizes: [Int], ranks: [Int], elementBytes: Int = 4, runs: Int = 20, seed: UInt64 = 1) -> [Prediction] {
         let model = CollectiveModel(topology: topology)
-        let simulation = DependencySimulation(topology: topology)
+        var simulation = DependencySimulation(topology: topology)
+        simulation.elementBytes = elementBytes
         func fastest(_ l: LinkCosts) -> LinkCosts {
             LinkCosts(latency: EmpiricalDistribution(values: [l.latency.values.first ?? 0], weights: [1]), beta: l.beta, gamma: l.gamma)
         }

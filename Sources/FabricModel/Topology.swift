@@ -12,12 +12,15 @@ public struct Topology: Sendable {
     /// Multiplies the inter-host β: a fabric with F times more host bandwidth at its edge than
     /// in its core gives each host 1/F of its link when every host sends at once.
     public var oversubscription: Double
+    /// Where each message's latency draw is spent: in flight only, or holding its sender too.
+    public var delaySite: DelaySite
 
-    public init(intra: LinkCosts, inter: LinkCosts, ranksPerHost: Int = 1, oversubscription: Double = 1) {
+    public init(intra: LinkCosts, inter: LinkCosts, ranksPerHost: Int = 1, oversubscription: Double = 1, delaySite: DelaySite = .network) {
         self.intra = intra
         self.inter = inter
         self.ranksPerHost = max(1, ranksPerHost)
         self.oversubscription = oversubscription
+        self.delaySite = delaySite
     }
 
     /// One link class for everything, one rank a host.
@@ -33,6 +36,11 @@ public struct Topology: Sendable {
     public func hosts(_ ranks: Int) -> Int { max(1, ranks / ranksPerHost) }
 
     public enum Level: Sendable { case intra, inter }
+
+    /// On a network a message's delay holds only its arrival: the sender goes on. Noise on the
+    /// sending rank (the operating system's, or `--inject-jitter`'s sleep before each send)
+    /// holds the sender as well, so its own later steps, and its other messages, wait behind it.
+    public enum DelaySite: String, Sendable, CaseIterable { case network, sender }
 
     /// One phase of the hierarchical all-reduce: `algorithm` over groups of `group` ranks, each
     /// group on `bytes`; `steps` is what each rank does in it, one after another.

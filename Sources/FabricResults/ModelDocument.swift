@@ -57,11 +57,14 @@ public struct ModelDocument: Codable, Sendable {
         /// Absent in files written before two-level topologies: 1 and 1.
         public var ranksPerHost: Int?
         public var oversubscription: Double?
+        /// Where each message's latency draw was spent: "network" or "sender" (absent in files
+        /// written before --delay-at: network).
+        public var delayAt: String?
         /// The intra-host link, when the all-reduce is hierarchical (R > 1).
         public var intra: Link?
 
         public init(files: [String], latencyBytes: Int, latencySamples: Double, alphaUs: Double, betaUsPerByte: Double, betaSource: String,
-                    gammaUsPerByte: Double, gammaSource: String? = nil, ranksPerHost: Int, oversubscription: Double, intra: Link?) {
+                    gammaUsPerByte: Double, gammaSource: String? = nil, ranksPerHost: Int, oversubscription: Double, delayAt: String? = nil, intra: Link?) {
             self.files = files
             self.latencyBytes = latencyBytes
             self.latencySamples = latencySamples
@@ -72,6 +75,7 @@ public struct ModelDocument: Codable, Sendable {
             self.gammaSource = gammaSource
             self.ranksPerHost = ranksPerHost
             self.oversubscription = oversubscription
+            self.delayAt = delayAt
             self.intra = intra
         }
     }

@@ -6,6 +6,8 @@ import FabricModel
 import FabricResults
 import Foundation
 
+extension Topology.DelaySite: ExpressibleByArgument {}
+
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
@@ -46,6 +48,12 @@ struct ModelCommand: ParsableCommand {
         inter-host link, its β times --oversubscription), then a ring all-gather inside the host.
           fabricbench model profile.json --ranks 64,1K,1M --ranks-per-host 8 --oversubscription 2
 
+        Where the jitter comes from: a network delays a message while its sender goes on; \
+        noise on the sending rank (the operating system's, or --inject-jitter's sleep before \
+        each send) holds the sender as well, so its later steps wait behind each delay. \
+        --delay-at sender models the second (the default is network).
+          fabricbench model jittered-profile.json --ranks 4,8 --delay-at sender
+
         Two NICs side by side: two profiles, or two latency results (each optionally followed by its bandwidth \
         result) are profiles A and B; per algorithm, size and N the faster one (lower simulated \
         mean), by how much, and the rank counts where the faster one changes.
@@ -78,6 +86,9 @@ struct ModelCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Element type whose reduction speed (γ) a calibrate profile gives: float, double, half, int32, int64.", valueName: "type"))
     var dtype: String = "float"
+
+    @Option(name: .customLong("delay-at"), help: ArgumentHelp("Where each message's latency draw is spent: network (in flight; the sender goes on) or sender (the sending rank is held too, as by operating-system noise or --inject-jitter's sleep).", valueName: "site"))
+    var delaySite: Topology.DelaySite = .network
 
     @Option(help: "Simulation runs per prediction (fewer where one run is large).")
     var runs: Int = 20
@@ -137,7 +148,7 @@ struct ModelCommand: ParsableCommand {
         let f = { (v: Double) in v >= 1e5 ? String(format: "%.4g", v) : String(format: "%.2f", v) }
         var all: [[Prediction]] = []
         for (index, (files, profile)) in profiles.enumerated() {
-            let predictions = profile.predict(algorithms: try algorithms(), sizes: sizes, ranks: rankCounts, runs: runs, seed: seed)
+            let predictions = profile.predict(algorithms: try algorithms(), sizes: sizes, ranks: rankCounts, elementBytes: DataType(name: dtype)!.size, runs: runs, seed: seed)
             all.append(predictions)
             let l = profile.link
             let name = profiles.count > 1 ? "profile \(index == 0 ? "A" : "B") (\(files.joined(separator: " + "))): " : ""
@@ -150,6 +161,7 @@ struct ModelCommand: ParsableCommand {
             } else if t.oversubscription != 1 {
                 print("# one rank a host: every link is inter-host, β × \(String(format: "%g", t.oversubscription)) oversubscription = \(String(format: "%.3g", t.acrossHosts.beta)) us/B")
             }
+            if t.delaySite == .sender { print("# --delay-at sender: each message's latency draw holds its sender before the message leaves") }
             print("# times in us; sim = dependency simulation; ab = α-β-γ mean (no jitter); sync = synchronous bound; * = extrapolated")
             let header = ["algo", "bytes", "ranks", "sim mean", "sim p50", "sim p99", "lower", "upper", "ab", "sync", "p99/ab"]
             let widths = [6, 12, 9, 11, 11, 11, 11, 11, 11, 11, 8]
@@ -189,6 +201,7 @@ struct ModelCommand: ParsableCommand {
                 ModelDocument.Inputs(files: files, latencyBytes: profile.latencyBytes, latencySamples: profile.link.latency.sampleCount, alphaUs: profile.link.alpha,
                                 betaUsPerByte: profile.link.beta, betaSource: profile.betaSource, gammaUsPerByte: profile.link.gamma,
                                 gammaSource: profile.gammaSource, ranksPerHost: profile.topology.ranksPerHost, oversubscription: profile.topology.oversubscription,
+                                delayAt: profile.topology.delaySite.rawValue,
                                 intra: profile.topology.ranksPerHost > 1
                                     ? ModelDocument.Link(alphaUs: profile.topology.intra.alpha, betaUsPerByte: profile.topology.intra.beta, source: profile.intraSource ?? profile.betaSource) : nil)
             }
@@ -263,6 +276,7 @@ struct ModelCommand: ParsableCommand {
             }
             profile.topology.ranksPerHost = ranksPerHost
             profile.topology.oversubscription = oversubscription
+            profile.topology.delaySite = delaySite
             return (group.files, profile)
         }
     }

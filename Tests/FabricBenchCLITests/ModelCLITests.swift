@@ -15,6 +15,7 @@ final class ModelCLITests: XCTestCase {
         let inputs = try XCTUnwrap(document["inputs"] as? [String: Any])
         XCTAssertEqual(inputs["latency_bytes"] as? Int, 8)
         XCTAssertGreaterThan(inputs["alpha_us"] as? Double ?? 0, 0)
+        XCTAssertEqual(inputs["delay_at"] as? String, "network")
         let predictions = try XCTUnwrap(document["predictions"] as? [[String: Any]])
         XCTAssertEqual(predictions.count, 3 * 3 * 2, "algorithms × rank counts × sizes")
         XCTAssertEqual(Set(predictions.compactMap { $0["ranks"] as? Int }), [4, 64, 1000])
@@ -33,6 +34,16 @@ final class ModelCLITests: XCTestCase {
             let means = [4, 64, 1000].map { n in predictions.first { $0["algo"] as? String == algo && $0["ranks"] as? Int == n && $0["bytes"] as? Int == 8 }?["alpha_beta_us"] as? Double ?? 0 }
             XCTAssertEqual(means, means.sorted(), algo)
         }
+        // The sender holding each delay: said, recorded, and a tree node that sends to two
+        // children sleeps twice, so its no-jitter time is not less.
+        r = try CLI.run(["model", "lat.json", "--ranks", "64", "--algo", "tree", "-b", "8", "--runs", "3", "--delay-at", "sender", "--json", "held.json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("# --delay-at sender: each message's latency draw holds its sender"), r.stdout)
+        let held = try CLI.json(dir.appendingPathComponent("held.json"))
+        XCTAssertEqual((held["inputs"] as? [String: Any])?["delay_at"] as? String, "sender")
+        let heldTree = try XCTUnwrap((held["predictions"] as? [[String: Any]])?.first?["alpha_beta_us"] as? Double)
+        let networkTree = try XCTUnwrap(predictions.first { $0["algo"] as? String == "tree" && $0["ranks"] as? Int == 64 && $0["bytes"] as? Int == 8 }?["alpha_beta_us"] as? Double)
+        XCTAssertGreaterThan(heldTree, networkTree)
     }
 
     /// The procurement question with injected jitter far above this machine's noise: NIC A
@@ -129,7 +140,8 @@ final class ModelCLITests: XCTestCase {
         let dir = CLI.temporaryDirectory()
         try "{}".write(to: dir.appendingPathComponent("empty.json"), atomically: true, encoding: .utf8)
         for (arguments, says) in [(["model"], "a latency result"), (["model", "x.json", "--ranks", "1"], "--ranks '1'"),
-                                  (["model", "x.json", "--algo", "bus"], "--algo 'bus'"), (["model", "empty.json"], "empty.json"),
+                                  (["model", "x.json", "--algo", "bus"], "--algo 'bus'"),
+                                  (["model", "x.json", "--delay-at", "nic"], "'network' and 'sender'"), (["model", "empty.json"], "empty.json"),
                                   (["model", "missing.json"], "missing.json")] {
             let r = try CLI.run(arguments, in: dir)
             XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)")

@@ -12,7 +12,7 @@ final class ModelChartTests: XCTestCase {
     /// algorithm; every string from the file is escaped.
     func testTimeAndAmplificationAgainstRanksPerAlgorithmAndProfile() {
         let inputs = ModelDocument.Inputs(files: ["<a.json>"], latencyBytes: 8, latencySamples: 100, alphaUs: 5, betaUsPerByte: 1e-4,
-                                          betaSource: "<script>x</script>", gammaUsPerByte: 1e-5, ranksPerHost: 8, oversubscription: 2,
+                                          betaSource: "<script>x</script>", gammaUsPerByte: 1e-5, ranksPerHost: 8, oversubscription: 2, delayAt: "sender",
                                           intra: .init(alphaUs: 1, betaUsPerByte: 1e-5, source: "s"))
         let a = [prediction("ring", 8, 10), prediction("ring", 1_000_000, 900), prediction("<i>tree</i>", 8, 12)]
         let b = [prediction("ring", 8, 11), prediction("ring", 1_000_000, 500)]
@@ -28,5 +28,6 @@ final class ModelChartTests: XCTestCase {
         XCTAssertFalse(html.contains("<i>tree"))
         XCTAssertFalse(html.contains("<p>.json"))
         XCTAssertTrue(html.contains("8 ranks a host"))
+        XCTAssertTrue(html.contains("delay holds its sender"))
     }
 }

@@ -51,6 +51,7 @@ extension HTMLReport {
                 text += "; \(r) ranks a host, intra-host α \(SVG.number(p.intra?.alphaUs ?? 0)) µs, β \(String(format: "%.3g", p.intra?.betaUsPerByte ?? 0)) µs/B"
             }
             if let f = p.oversubscription, f != 1 { text += "; inter-host β × \(SVG.number(f)) oversubscription" }
+            if p.delayAt == "sender" { text += "; each message's delay holds its sender (--delay-at sender)" }
             return text
         }.joined(separator: ". ")
     }
