@@ -172,8 +172,12 @@ public struct DependencySimulation: Sendable {
             }
             var sender = TreeSender(holds: held, free: t, wire: chunk * beta)
             for _ in 0..<chunks {
-                for k in 0..<2 { trees[k].up(shape, chunk: chunk, gamma: gamma, sender: &sender, draw: draw) }
-                for k in 0..<2 { trees[k].down(shape, sender: &sender, draw: draw) }
+                for level in shape.byHeight {
+                    for k in 0..<2 { trees[k].up(level, shape, chunk: chunk, gamma: gamma, sender: &sender, draw: draw) }
+                }
+                for level in shape.byHeight.reversed() {
+                    for k in 0..<2 { trees[k].down(level, shape, sender: &sender, draw: draw) }
+                }
             }
             for tree in trees { for (position, rank) in tree.rankAt.enumerated() { t[rank] = max(t[rank], tree.have[position]) } }
         }
@@ -226,8 +230,9 @@ private struct TreeRun {
         (upLink, have, downLink) = (arrival, arrival, arrival)
     }
 
-    mutating func up(_ shape: TreeShape, chunk: Double, gamma: Double, sender: inout TreeSender, draw: () -> Double) {
-        for x in shape.postOrder {
+    /// The up step of `positions` (none a child of another).
+    mutating func up(_ positions: [Int], _ shape: TreeShape, chunk: Double, gamma: Double, sender: inout TreeSender, draw: () -> Double) {
+        for x in positions {
             var ready = upReady[x]
             for c in shape.children[x] { ready = max(ready, arrival[c]) }
             ready = sender.start(rankAt[x], at: ready) + Double(shape.children[x].count) * chunk * gamma
@@ -237,8 +242,8 @@ private struct TreeRun {
         }
     }
 
-    mutating func down(_ shape: TreeShape, sender: inout TreeSender, draw: () -> Double) {
-        for x in shape.postOrder.reversed() {
+    mutating func down(_ positions: [Int], _ shape: TreeShape, sender: inout TreeSender, draw: () -> Double) {
+        for x in positions {
             if shape.parent[x] < 0 { have[x] = max(have[x], upReady[x]) }
             for c in shape.children[x] { have[c] = max(have[c], sender.send(rankAt[x], ready: have[x], link: &downLink[x], draw: draw)) }
         }
@@ -250,8 +255,10 @@ private struct TreeRun {
 struct TreeShape {
     var parent: [Int]
     var children: [[Int]]
-    /// Children before parents.
-    var postOrder: [Int]
+    /// Positions by height (leaves, then their parents, …, the root): children come before
+    /// parents, and a rank's sends in the two trees are taken roughly in the order they become
+    /// ready (a leaf's at once, an inner node's once its children's data is in).
+    var byHeight: [[Int]]
 
     init(size n: Int) {
         parent = [Int](repeating: -1, count: n)
@@ -263,7 +270,10 @@ struct TreeShape {
             order.append(x)
             stack += children[x]
         }
-        postOrder = order.reversed()
+        var height = [Int](repeating: 0, count: n)
+        for x in order.reversed() { for c in children[x] { height[x] = max(height[x], height[c] + 1) } }
+        byHeight = Array(repeating: [], count: (height.max() ?? 0) + 1)
+        for x in order.reversed() { byHeight[height[x]].append(x) }
     }
 }
 

@@ -72,7 +72,7 @@ final class DelaySiteTests: XCTestCase {
                     XCTAssertEqual(simulated.mean, mean, accuracy: mean * 1e-12, "\(algorithm) N=\(N) n=\(n)")
                     let other = CollectiveModel(topology: network).mean(algorithm, bytes: n, ranks: N)
                     if algorithm == .tree || (algorithm == .rd && N & (N - 1) != 0) {
-                        XCTAssertGreaterThanOrEqual(mean, other, "N=\(N) n=\(n)")
+                        XCTAssertGreaterThanOrEqual(mean, other * (1 - 1e-12), "N=\(N) n=\(n)")
                     } else {
                         XCTAssertEqual(mean, other, accuracy: mean * 1e-12, "\(algorithm) N=\(N) n=\(n)")
                     }
