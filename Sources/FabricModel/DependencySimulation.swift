@@ -4,8 +4,9 @@ import Foundation
 
 /// A seeded Monte Carlo over the algorithms' real step dependencies: each rank's step starts
 /// when its own previous step is done and the data it waits for has arrived; every message
-/// takes a fresh draw from the measured latency plus bytes·β, and a rank's link sends one
-/// message at a time. A late rank delays only those who wait on it, and only by as much as
+/// takes a fresh draw from the measured latency plus bytes·β (with `Topology.delaySite`
+/// .sender the draw holds the sending rank first), and a rank's link sends one message at a
+/// time. A late rank delays only those who wait on it, and only by as much as
 /// they have not already waited: that is why the synchronous bound overshoots the ring.
 public struct DependencySimulation: Sendable {
     public var topology: Topology
