@@ -4,8 +4,10 @@
 ///
 /// Model (the verbs model, which TCP emulates): register buffers once, post sends and
 /// receives against registered memory, then poll for completions. A posted send starts at
-/// once, as a NIC's does: what can move without blocking moves before `postSend` returns, so
-/// a send never waits for the caller's next poll behind what it does first. Operations to one
+/// once, as a NIC's does: what can move without blocking or hearing from the peer moves
+/// before `postSend` returns, so it does not wait for the caller's next poll behind what the
+/// caller does first. (What must hear from the peer, a verbs message behind its
+/// clear-to-send, goes in the poll that hears it.) Operations to one
 /// peer complete in the order they were posted, per direction, however many are posted
 /// (beyond any queue depth); a send of N bytes is matched by the peer's receive of N bytes
 /// (N may be 0: a zero-byte message completes on both sides like any other, in order),

@@ -69,18 +69,24 @@ extension TransportConformance {
         }
     }
 
-    /// A posted send starts at once, as a NIC's does: rank 0 posts two small sends, then makes
-    /// no call on its transport until rank 1 has them (or `slack` seconds pass). A transport
-    /// that moves data only when polled holds a send back behind whatever its caller does
-    /// next: a ring's reduction of the piece that came in meanwhile, or a sleep.
+    /// A posted send starts at once, as a NIC's does: after one message each way (what a
+    /// connection's first exchange sets up, such as verbs' eager ring, is then in place), rank 0
+    /// posts two small sends, then makes no call on its transport until rank 1 has them (or
+    /// `slack` seconds pass). A transport that moves data only when polled holds a send back
+    /// behind whatever its caller does next: a ring's reduction of the piece that came in
+    /// meanwhile, or a sleep.
     func sendsLeaveAtOnce(_ findings: Findings) {
         let lengths = [8, 1000]
         let arrived = DispatchSemaphore(value: 0)
         job(findings) { rank in
             let t = rank.transport, peer = 1 - rank.rank
             try t.connect(to: [peer])
-            let memory = try RegisteredMemory(count: 2048, transport: t)
+            let memory = try RegisteredMemory(count: 4096, transport: t)
             var completions: [Completion] = []
+            try t.postReceive(from: peer, into: memory.region, offset: 2048, length: 8, id: 9)
+            try t.postSend(to: peer, from: memory.region, offset: 3072, length: 8, id: 9)
+            try t.waitForCompletions(2, into: &completions, doing: "one message each way with rank \(peer)")
+            completions.removeAll()
             if rank.rank == 0 {
                 for (m, length) in lengths.enumerated() {
                     fillPattern(memory.region.base + 1024 * m, length, from: 0, to: 1, message: m)
