@@ -127,6 +127,11 @@ public final class LatencyBenchmark {
             try announce(count)
             let t = job.transport
             if var p = pingPong {
+                // The responder says when its buffer is cleared for this size: a write before
+                // that would be wiped, and both ranks would wait for each other's last byte.
+                try t.postReceive(from: peer, into: control.region, offset: 0, length: 8, id: 0)
+                try t.waitForCompletions(1, into: &completions, doing: "rank \(peer) to be ready for RDMA writes")
+                completions.removeAll(keepingCapacity: true)
                 let last = send.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + (size - 1)
                 for _ in 0..<count {
                     let value = p.next()
@@ -204,6 +209,10 @@ public final class LatencyBenchmark {
             // clear-to-send travels ahead of the echo). A ping may then complete before the
             // echo's send does, so arrivals are counted, not assumed.
             if var p = pingPong {
+                // Its buffer was cleared before the announcement was received: the pings may come.
+                try t.postSend(to: peer, from: control.region, offset: 0, length: 8, id: 0)
+                try t.waitForCompletions(1, into: &completions, doing: "the ready message to rank \(peer)")
+                completions.removeAll(keepingCapacity: true)
                 for _ in 0..<count {
                     try p.awaitLastByte(of: buffer, toBe: p.next())
                     try p.write(from: buffer)
