@@ -65,6 +65,10 @@ public enum ModelAlgorithm: String, CaseIterable, Sendable {
         public var bytes: Double
         /// Bytes it reduces after receiving.
         public var reduced: Double
+
+        /// The sends the step's bytes go in: one per pipeline chunk (the ring sends a piece
+        /// chunk by chunk). With the sender holding its delays, each waits its own draw.
+        func sends(chunkBytes: Int) -> Int { max(1, Int((bytes / Double(max(1, chunkBytes))).rounded(.up))) }
     }
 
     /// The deeper of the two trees (edges from root to the farthest leaf).
@@ -97,7 +101,7 @@ public struct CollectiveModel: Sendable {
         topology.phases(algorithm, bytes: bytes, ranks: ranks, chunkBytes: chunkBytes).reduce(0) { total, phase in
             let link = topology.link(phase.level), alpha = link.alpha
             if phase.algorithm == .ring {
-                return total + phase.steps.reduce(0) { $0 + alpha + $1.bytes * link.beta + $1.reduced * link.gamma }
+                return total + phase.steps.reduce(0) { $0 + alpha * draws(phase, $1) + $1.bytes * link.beta + $1.reduced * link.gamma }
             }
             var times = [Double](repeating: 0, count: phase.group)
             DependencySimulation.advance(phase, link: link, chunkBytes: chunkBytes, delaySite: topology.delaySite, times: &times) { alpha }
@@ -116,7 +120,15 @@ public struct CollectiveModel: Sendable {
     func stepSum(_ algorithm: ModelAlgorithm, bytes: Double, ranks: Int, latency: (LinkCosts) -> Double) -> Double {
         topology.phases(algorithm, bytes: bytes, ranks: ranks, chunkBytes: chunkBytes).reduce(0) { total, phase in
             let link = topology.link(phase.level), each = latency(link)
-            return total + phase.steps.reduce(0) { $0 + each + $1.bytes * link.beta + $1.reduced * link.gamma }
+            return total + phase.steps.reduce(0) { $0 + each * draws(phase, $1) + $1.bytes * link.beta + $1.reduced * link.gamma }
         }
+    }
+
+    /// Latency draws a step waits one after another: one, or, when the sender holds its delays,
+    /// one per send of the ring's piece (the tree's and recursive doubling's steps go through
+    /// the simulation's recurrence, which draws per send itself).
+    func draws(_ phase: Topology.Phase, _ step: ModelAlgorithm.Step) -> Double {
+        guard topology.delaySite == .sender, phase.algorithm == .ring else { return 1 }
+        return Double(step.sends(chunkBytes: chunkBytes))
     }
 }

@@ -120,7 +120,15 @@ public struct DependencySimulation: Sendable {
             var next = t, delay = [Double](repeating: 0, count: held ? ranks : 0)
             for (i, step) in phase.steps.enumerated() {
                 let s = first + i
-                if held { for r in 0..<ranks where nonEmpty(r - s) { delay[r] = draw() } }
+                // Held, a piece goes in pipeline chunks, each its own send: the sender sleeps
+                // before every one.
+                if held {
+                    let sends = step.sends(chunkBytes: chunkBytes)
+                    for r in 0..<ranks where nonEmpty(r - s) {
+                        delay[r] = 0
+                        for _ in 0..<sends { delay[r] += draw() }
+                    }
+                }
                 for r in 0..<ranks {
                     let left = r == 0 ? ranks - 1 : r - 1
                     let own = held && nonEmpty(r - s) ? t[r] + delay[r] : t[r]
