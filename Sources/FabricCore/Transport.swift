@@ -97,6 +97,25 @@ public struct Completion: Equatable, Sendable {
     }
 }
 
+/// Completions a transport finished outside `poll` (a send that went out whole inside
+/// `postSend`), held for the next poll to report ahead of what it finds itself: per peer they
+/// finished first. Storage is reused once drained.
+public struct EarlyCompletions {
+    /// What `postSend` appends to.
+    public var list: [Completion] = []
+
+    public init() {}
+
+    @inlinable public var isEmpty: Bool { list.isEmpty }
+
+    /// Moves them to `completions` (a poll's).
+    @inlinable public mutating func report(into completions: inout [Completion]) {
+        guard !list.isEmpty else { return }
+        completions.append(contentsOf: list)
+        list.removeAll(keepingCapacity: true)
+    }
+}
+
 extension Transport {
     /// Polls until `count` more completions have been appended to `completions`.
     /// Fails after `timeout` seconds without progress, naming the peers still pending.

@@ -49,7 +49,7 @@ public final class SharedMemoryTransport: Transport {
     @exclusivity(unchecked) private var active: ContiguousArray<PeerChannel> = []
     @exclusivity(unchecked) private var isClosed = false
     /// Sends that finished inside `postSend`, for the next poll to report.
-    @exclusivity(unchecked) private var started: [Completion] = []
+    @exclusivity(unchecked) private var started = EarlyCompletions()
     /// Private memory is copied through the rings, never mapped by a peer: nothing to register
     /// with the system; the ledger keeps the contract countable (`registrationCount`).
     private var registrations = RegistrationLedger()
@@ -211,7 +211,7 @@ public final class SharedMemoryTransport: Transport {
     /// returns. Left for the next poll, it would wait behind whatever the caller does first,
     /// such as the reduction of the next piece a ring received while it was away.
     public func postSend(to peer: Int, from region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
-        try channel(peer).postSend(operation(region, offset, length, id), &started)
+        try channel(peer).postSend(operation(region, offset, length, id), &started.list)
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
@@ -221,10 +221,7 @@ public final class SharedMemoryTransport: Transport {
     @inline(__always)
     public func poll(_ completions: inout [Completion]) throws {
         if isClosed { throw closedError() }
-        if !started.isEmpty {
-            completions.append(contentsOf: started)
-            started.removeAll(keepingCapacity: true)
-        }
+        started.report(into: &completions)
         for c in active where !c.isIdle { try c.progress(&completions) }
     }
 
@@ -258,7 +255,7 @@ public final class SharedMemoryTransport: Transport {
     public func close() {
         guard !isClosed else { return }
         isClosed = true
-        started.removeAll()
+        started = EarlyCompletions()
         registrations.removeAll()
         for c in active { c.hangUp() }
         active.removeAll()

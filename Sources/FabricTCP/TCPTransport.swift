@@ -55,7 +55,7 @@ public final class TCPTransport: Transport {
     private var grantedBuffers: (send: Int, receive: Int) = (0, 0)
     @exclusivity(unchecked) private var closed = false
     /// Sends that finished inside `postSend`, for the next poll to report.
-    @exclusivity(unchecked) private var started: [Completion] = []
+    @exclusivity(unchecked) private var started = EarlyCompletions()
     /// TCP needs no registration; the ledger keeps the contract countable (`registrationCount`).
     private var registrations = RegistrationLedger()
 
@@ -239,7 +239,7 @@ public final class TCPTransport: Transport {
         let c = try channel(peer)
         let first = c.sends.isEmpty
         c.postSend(try operation(region, offset, length, id))
-        if first { try c.progressSends(&started) }
+        if first { try c.progressSends(&started.list) }
     }
 
     public func postReceive(from peer: Int, into region: MemoryRegion, offset: Int, length: Int, id: UInt64) throws {
@@ -249,10 +249,7 @@ public final class TCPTransport: Transport {
     @inline(__always)
     public func poll(_ completions: inout [Completion]) throws {
         if closed { throw closedError() }
-        if !started.isEmpty {
-            completions.append(contentsOf: started)
-            started.removeAll(keepingCapacity: true)
-        }
+        started.report(into: &completions)
         for peer in connected {
             let c = channels[peer].unsafelyUnwrapped
             if !c.isIdle { try c.progress(&completions) }
@@ -286,7 +283,7 @@ public final class TCPTransport: Transport {
     /// connection close. Every later call throws.
     public func close() {
         closed = true
-        started.removeAll()
+        started = EarlyCompletions()
         registrations.removeAll()
         for peer in connected { channels[peer]?.socket.close(); channels[peer] = nil }
         connected.removeAll()
