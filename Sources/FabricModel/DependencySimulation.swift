@@ -121,17 +121,17 @@ public struct DependencySimulation: Sendable {
             for (i, step) in phase.steps.enumerated() {
                 let s = first + i
                 // Held, a piece goes in pipeline chunks, each its own send: the sender sleeps
-                // before every one.
+                // before every one (a rank with nothing to send this step, not at all).
                 if held {
                     let sends = step.sends(chunkBytes: chunkBytes)
-                    for r in 0..<ranks where nonEmpty(r - s) {
+                    for r in 0..<ranks {
                         delay[r] = 0
-                        for _ in 0..<sends { delay[r] += draw() }
+                        if nonEmpty(r - s) { for _ in 0..<sends { delay[r] += draw() } }
                     }
                 }
                 for r in 0..<ranks {
                     let left = r == 0 ? ranks - 1 : r - 1
-                    let own = held && nonEmpty(r - s) ? t[r] + delay[r] : t[r]
+                    let own = held ? t[r] + delay[r] : t[r]
                     guard nonEmpty(r - s - 1) else { next[r] = own; continue }
                     let arrival = t[left] + (held ? delay[left] : draw()) + step.bytes * beta
                     next[r] = max(own, arrival) + step.reduced * gamma
