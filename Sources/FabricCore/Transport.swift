@@ -21,8 +21,8 @@ public protocol Transport: AnyObject {
     var worldSize: Int { get }
     /// Seconds any single wait may take before it fails naming the peer.
     var timeout: Double { get }
-    /// Polls without progress before a wait sleeps in `waitForActivity` (0: sleep at once).
-    var spinsBeforeSleep: Int { get }
+    /// How long a wait polls without progress before it sleeps in `waitForActivity`.
+    var spinBeforeSleep: SpinBudget { get }
     /// Settings for reports ("address", "busy_poll", "socket_buffer_bytes", ...).
     var settings: [String: String] { get }
 
@@ -116,6 +116,35 @@ public struct EarlyCompletions {
     }
 }
 
+/// How long a wait keeps polling without progress before it sleeps until the transport sees
+/// activity. A time, not a count of polls: a poll costs tens of nanoseconds on shared memory
+/// and half a microsecond on a socket, so one count meant 5 µs on one and 130 µs on the other.
+public struct SpinBudget: Sendable, Equatable, CustomStringConvertible {
+    public let nanoseconds: UInt64
+
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    /// Sleep as soon as a poll brings nothing: ranks outnumber cores, so a spinning wait
+    /// takes the CPU the rank it waits for needs.
+    public static let sleepAtOnce = SpinBudget(nanoseconds: 0)
+    /// Never sleep (`--busy-poll`, verbs without `--events`): one busy core per rank.
+    public static let neverSleep = SpinBudget(nanoseconds: .max)
+    /// The default when every rank has a core. A wake-up from poll(2) or a futex adds 7 µs
+    /// typical and up to 50 µs here (docs/PERFORMANCE.md, "Waits that sleep"); a wait has to
+    /// last 1 ms before it may sleep, so a wake-up adds at most a few percent to the waits it
+    /// lands on and none to a round trip that is only late, while a long wait still frees the
+    /// core on a shared node.
+    public static let `default` = SpinBudget(nanoseconds: 1_000_000)
+
+    public var description: String {
+        switch nanoseconds {
+        case 0: return "0"
+        case .max: return "always spin"
+        default: return "\(nanoseconds / 1000) us"
+        }
+    }
+}
+
 extension Transport {
     /// Polls until `count` more completions have been appended to `completions`.
     /// Fails after `timeout` seconds without progress, naming the peers still pending.
@@ -129,33 +158,37 @@ extension Transport {
 
     @inline(never)
     func waitSlowPath(target: Int, into completions: inout [Completion], doing what: () -> String) throws {
+        let budget = spinBeforeSleep.nanoseconds
         var deadline = Deadline(seconds: timeout)
         var nextHealthCheck = Deadline(seconds: 0.25)
+        // The clock is read every 64 polls: a few µs on a socket, well inside the budget.
+        var idleSince = monotonicNow()
         var spins = 0
         var seen = completions.count
         while completions.count < target {
             try poll(&completions)
             if completions.count != seen {
-                // Progress restarts the clock: the timeout bounds a stall, not a transfer.
+                // Progress restarts the clocks: the timeout bounds a stall, not a transfer.
                 seen = completions.count
-                spins = 0
                 deadline = Deadline(seconds: timeout)
+                idleSince = monotonicNow()
                 continue
             }
-            spins += 1
-            if spins >= spinsBeforeSleep || spins & 255 == 0 {
-                if deadline.expired {
-                    let peers = pendingPeers().map { describe(peer: $0) }.joined(separator: ", ")
-                    throw FabricError.timeout(rank: rank, waitingFor: what(), peer: peers.isEmpty ? "any peer" : peers, seconds: timeout)
-                }
-                if nextHealthCheck.expired {
-                    try checkJobIsAlive()
-                    nextHealthCheck = Deadline(seconds: 0.25)
-                }
-                if spins >= spinsBeforeSleep {
-                    try waitForActivity(milliseconds: min(deadline.remainingMilliseconds, 250))
-                    spins = 0
-                }
+            spins &+= 1
+            if budget != 0 && spins & 63 != 0 { continue }
+            let now = monotonicNow()
+            if now >= deadline.nanoseconds {
+                let peers = pendingPeers().map { describe(peer: $0) }.joined(separator: ", ")
+                throw FabricError.timeout(rank: rank, waitingFor: what(), peer: peers.isEmpty ? "any peer" : peers, seconds: timeout)
+            }
+            if now >= nextHealthCheck.nanoseconds {
+                try checkJobIsAlive()
+                nextHealthCheck = Deadline(seconds: 0.25)
+            }
+            // Once spent, the budget stays spent until progress: a sleep that brought nothing
+            // is followed by another, not by another budget of spinning.
+            if budget != SpinBudget.neverSleep.nanoseconds && now &- idleSince >= budget {
+                try waitForActivity(milliseconds: min(deadline.remainingMilliseconds, 250))
             }
         }
     }

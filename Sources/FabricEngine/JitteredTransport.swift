@@ -49,7 +49,7 @@ public final class JitteredTransport: Transport {
     public var rank: Int { inner.rank }
     public var worldSize: Int { inner.worldSize }
     public var timeout: Double { inner.timeout }
-    public var spinsBeforeSleep: Int { inner.spinsBeforeSleep }
+    public var spinBeforeSleep: SpinBudget { inner.spinBeforeSleep }
     public var settings: [String: String] {
         var s = inner.settings
         s["inject_jitter"] = "\(distribution) us before each send, seed \(seed) (rank r draws with seed + r), \(Self.predrawn) pre-drawn"

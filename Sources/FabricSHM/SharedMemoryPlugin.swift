@@ -15,7 +15,7 @@ extension SharedMemoryTransport {
         make: { store, context in
             var options = context[SharedMemoryOptions.self]
             options.timeout = context.timeout
-            if context.ranksOutnumberCores { options.spinsBeforeSleep = 0 }
+            if context.ranksOutnumberCores { options.spinBeforeSleep = .sleepAtOnce }
             return try SharedMemoryTransport(store: store, options: options)
         })
 

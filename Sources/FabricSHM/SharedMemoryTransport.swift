@@ -13,9 +13,9 @@ public struct SharedMemoryOptions: TransportOptions {
     /// took 8-9 ms with 1 MiB chunks in a 4 MiB ring, 10-19 ms with 128-256 KiB chunks, and
     /// a 1 MiB ping-pong was no slower.
     public var chunkBytes: Int = 1 << 20
-    /// Polls without progress before a wait sleeps on the futex; the job setup sets 0 when
-    /// ranks outnumber cores.
-    public var spinsBeforeSleep: Int = 256
+    /// How long a wait polls without progress before it sleeps on the futex; the job setup
+    /// sleeps at once when ranks outnumber cores.
+    public var spinBeforeSleep = SpinBudget.default
     public var timeout: Double = 30
 
     public init() {}
@@ -36,7 +36,7 @@ public final class SharedMemoryTransport: Transport {
     /// The options as used: ring and chunk sizes rounded.
     public let options: SharedMemoryOptions
     public var timeout: Double { options.timeout }
-    public var spinsBeforeSleep: Int { options.spinsBeforeSleep }
+    public var spinBeforeSleep: SpinBudget { options.spinBeforeSleep }
     private let store: any Store
     private let host: HostIdentity
     /// "/fabricbench-<token>": every segment of this job starts with it.
@@ -96,7 +96,7 @@ public final class SharedMemoryTransport: Transport {
         [
             "ring_bytes": "\(options.ringBytes)",
             "chunk_bytes": "\(options.chunkBytes)",
-            "spins_before_sleep": "\(options.spinsBeforeSleep)",
+            "spin_before_sleep": "\(options.spinBeforeSleep)",
             "sleep": "futex",
         ]
     }

@@ -16,7 +16,7 @@ extension TCPTransport {
             var options = context[TCPOptions.self]
             options.timeout = context.timeout
             options.localRank = context.localRank ?? store.rank
-            if context.ranksOutnumberCores { options.spinsBeforeSleep = 0 }
+            if context.ranksOutnumberCores { options.spinBeforeSleep = .sleepAtOnce }
             // An entry joining interfaces with '+': one connection per interface, messages striped.
             guard let striped = try NICAssignment(parsing: options.interface, flag: "--iface", allowsAuto: false).striped(localRank: options.localRank) else {
                 return try TCPTransport(store: store, options: options, masterHost: context.masterHost)

@@ -17,10 +17,10 @@ public struct TCPOptions: TransportOptions {
     /// Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one full
     /// core per rank. Leave off when ranks outnumber cores.
     public var busyPoll: Bool = false
-    /// Without busy polling: polls before a wait sleeps in poll(2). Spinning briefly saves
-    /// the wake-up on a fast peer; with more ranks than cores it only steals their CPU, so
-    /// the job setup sets 0 then.
-    public var spinsBeforeSleep: Int = 256
+    /// Without busy polling: how long a wait polls before it sleeps in poll(2). Spinning
+    /// saves the wake-up on a peer that is only late; with more ranks than cores it only
+    /// steals their CPU, so the job setup sleeps at once then.
+    public var spinBeforeSleep = SpinBudget.default
     /// SO_SNDBUF/SO_RCVBUF request; 0 leaves the kernel's autotuning alone (faster on the
     /// loopback measurements in docs/PERFORMANCE.md).
     public var socketBufferBytes: Int = 0
@@ -39,7 +39,7 @@ public final class TCPTransport: Transport {
     public let worldSize: Int
     public let options: TCPOptions
     public var timeout: Double { options.timeout }
-    public var spinsBeforeSleep: Int { options.busyPoll ? Int.max : options.spinsBeforeSleep }
+    public var spinBeforeSleep: SpinBudget { options.busyPoll ? .neverSleep : options.spinBeforeSleep }
     public let advertisedAddress: String
     /// The interface that owns the advertised address, and why this one (for the report).
     public let interface: String
@@ -82,7 +82,7 @@ public final class TCPTransport: Transport {
             "address": advertisedAddress,
             "interface": interface, "interface_choice": interfaceChoice,
             "busy_poll": options.busyPoll ? "on" : "off",
-            "spins_before_sleep": options.busyPoll ? "always spin" : "\(options.spinsBeforeSleep)",
+            "spin_before_sleep": "\(spinBeforeSleep)",
             "tcp_nodelay": "on",
             "socket_buffer_requested_bytes": options.socketBufferBytes == 0 ? "autotune" : "\(options.socketBufferBytes)",
             "socket_buffer_granted_bytes": connected.isEmpty ? "not connected yet" : "send \(grantedBuffers.send), receive \(grantedBuffers.receive)",

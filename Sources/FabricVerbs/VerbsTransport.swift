@@ -21,7 +21,7 @@ public final class VerbsTransport: OneSidedTransport {
     public let options: VerbsOptions
     public var timeout: Double { options.timeout }
     /// Busy polling never sleeps; with --events a wait sleeps on the completion channel at once.
-    public var spinsBeforeSleep: Int { device.channel == nil ? Int.max : 0 }
+    public var spinBeforeSleep: SpinBudget { device.channel == nil ? .neverSleep : .sleepAtOnce }
     public let port: RDMAPort
     public let gid: GIDEntry
     /// Where this rank runs and allocates, for the report.

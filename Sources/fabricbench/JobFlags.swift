@@ -118,7 +118,7 @@ struct JobFlags: ParsableArguments {
     @Option(help: "Bind data connections to this local address.")
     var bind: String?
 
-    @Flag(help: "Spin on non-blocking sockets instead of sleeping in poll(2): lowest latency, one busy core per rank.")
+    @Flag(help: "Spin on non-blocking sockets and never sleep in poll(2): one busy core per rank. Without it a wait spins 1 ms without progress before it sleeps (at once when ranks outnumber cores).")
     var busyPoll = false
 
     @Option(help: "TCP socket buffer size (SO_SNDBUF/SO_RCVBUF). 0 (default) keeps the kernel's autotuning, which grows buffers to net.ipv4.tcp_[rw]mem's maximum and measured fastest here; a size fixes them.")

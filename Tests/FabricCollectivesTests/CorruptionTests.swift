@@ -21,7 +21,7 @@ final class CorruptingTransport: Transport {
     var rank: Int { inner.rank }
     var worldSize: Int { inner.worldSize }
     var timeout: Double { inner.timeout }
-    var spinsBeforeSleep: Int { inner.spinsBeforeSleep }
+    var spinBeforeSleep: SpinBudget { inner.spinBeforeSleep }
     var settings: [String: String] { inner.settings }
     func connect(to peers: [Int]) throws { try inner.connect(to: peers) }
     func register(_ buffer: UnsafeMutableRawBufferPointer) throws -> MemoryRegion { try inner.register(buffer) }

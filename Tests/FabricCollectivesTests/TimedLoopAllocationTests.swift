@@ -84,7 +84,7 @@ private final class TransportUncounted: Transport {
     var rank: Int { inner.rank }
     var worldSize: Int { inner.worldSize }
     var timeout: Double { inner.timeout }
-    var spinsBeforeSleep: Int { inner.spinsBeforeSleep }
+    var spinBeforeSleep: SpinBudget { inner.spinBeforeSleep }
     var settings: [String: String] { inner.settings }
     var registrationCount: Int { inner.registrationCount }
     func connect(to peers: [Int]) throws { try inner.connect(to: peers) }

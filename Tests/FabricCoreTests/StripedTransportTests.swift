@@ -28,7 +28,7 @@ final class StripedTransportTests: XCTestCase {
         var registered = 0
         let kind = TransportKind("fake")
         let rank = 0, worldSize = 2
-        let timeout = 1.0, spinsBeforeSleep = 0
+        let timeout = 1.0, spinBeforeSleep = SpinBudget.sleepAtOnce
         let name: String
         init(_ name: String) { self.name = name }
         var settings: [String: String] { ["device": name, "port": "1"] }

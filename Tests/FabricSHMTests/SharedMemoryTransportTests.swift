@@ -15,7 +15,7 @@ final class SharedMemoryTransportTests: XCTestCase {
 
     /// Runs `body` on `n` rank threads and returns the transports' segment name prefix.
     @discardableResult
-    func withRanks(_ n: Int, timeout: Double = 10, ringBytes: Int = 64 << 10, chunkBytes: Int = 16 << 10, spins: Int = 256,
+    func withRanks(_ n: Int, timeout: Double = 10, ringBytes: Int = 64 << 10, chunkBytes: Int = 16 << 10, spin: SpinBudget = .default,
                    store wrap: @escaping @Sendable (any Store) -> any Store = { $0 },
                    file: StaticString = #filePath, line: UInt = #line,
                    _ body: @escaping (Rank) throws -> Void) -> String {
@@ -38,7 +38,7 @@ final class SharedMemoryTransportTests: XCTestCase {
                     options.timeout = timeout
                     options.ringBytes = ringBytes
                     options.chunkBytes = chunkBytes
-                    options.spinsBeforeSleep = spins
+                    options.spinBeforeSleep = spin
                     let store = wrap(client)
                     let t = try SharedMemoryTransport(store: store, options: options)
                     try body(Rank(transport: t, store: store))
@@ -198,7 +198,7 @@ final class SharedMemoryTransportTests: XCTestCase {
     /// three sleeping ranks on two cores. A lost wake-up would cost a 250 ms wait slice.
     func testSleepingRanksAreWokenWithoutLoss() throws {
         let rounds = 2000
-        withRanks(3, spins: 0) { r in
+        withRanks(3, spin: .sleepAtOnce) { r in
             let t = r.transport, n = t.worldSize
             let next = (r.rank + 1) % n, previous = (r.rank + n - 1) % n
             try t.connect(to: [next, previous])

@@ -61,7 +61,7 @@ public final class StripedTransport: Transport {
     public var rank: Int { parts[0].rank }
     public var worldSize: Int { parts[0].worldSize }
     public var timeout: Double { parts[0].timeout }
-    public var spinsBeforeSleep: Int { parts.map(\.spinsBeforeSleep).min() ?? 0 }
+    public var spinBeforeSleep: SpinBudget { parts.map(\.spinBeforeSleep).min { $0.nanoseconds < $1.nanoseconds } ?? .sleepAtOnce }
 
     /// The first part's settings; a setting that differs between parts shows every part's
     /// value joined by '+' (device "mlx5_0+mlx5_1", its GIDs, addresses).
@@ -187,7 +187,7 @@ public final class StripedTransport: Transport {
     /// Sleeps on the parts that have operations posted: on the one alone, or 1 ms on each in
     /// turn when several do, so data on one is never left waiting long behind a sleep on another.
     public func waitForActivity(milliseconds: Int32) throws {
-        if spinsBeforeSleep == Int.max { return }
+        if spinBeforeSleep == .neverSleep { return }
         let busy = parts.filter { !$0.pendingPeers().isEmpty }
         if busy.count <= 1 { return try (busy.first ?? parts[0]).waitForActivity(milliseconds: milliseconds) }
         for part in busy { try part.waitForActivity(milliseconds: min(milliseconds, 1)) }
