@@ -91,11 +91,12 @@ public final class Job {
             }
             throw refusal
         }
+        let host = options.hostLabel ?? ProcessInfo.processInfo.hostName
         var context = options.transportContext
         context.timeout = options.timeout
         context.masterHost = spec.masterHost
         context.localRank = spec.localRank
-        context.localSize = spec.localSize
+        context.localSize = try spec.localSize ?? Self.ranksSharing(host: host, control: control)
         selection = try TransportSelection.agree(choice: options.transport, context: context, control: control)
         guard let plugin = TransportRegistry.plugin(named: selection.kind.rawValue) else {
             throw FabricError.configuration("rank \(spec.rank): rank 0 chose transport '\(selection.kind)', which this build does not have: run the same fabricbench build on every rank")
@@ -123,11 +124,20 @@ public final class Job {
             }
         }
         pinnedCPU = cpu
-        let host = options.hostLabel ?? ProcessInfo.processInfo.hostName
         var placement = RankPlacement(rank: spec.rank, host: host, localRank: spec.localRank, cpu: cpu,
                                       kind: made.kind.rawValue, settings: made.settings)
         placement.cpuChoice = cpuChoice
         try rendezvous.set("placement/\(spec.rank)", Array(try JSONEncoder().encode(placement)))
+    }
+
+    /// How many of the job's ranks run on `host`. A launch by hand (--rank) does not say, and a
+    /// transport needs it: ranks that outnumber the cores must not spin while they wait.
+    static func ranksSharing(host: String, control: ControlPlane) throws -> Int {
+        let gathered = try control.gather("job/hosts", host, what: "host name")
+        let counts: [String: Int] = try control.decide("job/hosts/counts", what: "ranks per host") {
+            Dictionary((gathered ?? []).map { ($0, 1) }, uniquingKeysWith: +)
+        }
+        return counts[host] ?? 1
     }
 
     /// Refuses the job, on every rank, when some rank was started with other measurement

@@ -24,6 +24,29 @@ final class LaunchCLITests: XCTestCase {
         XCTAssertEqual(runs[1].stdout, "", "only rank 0 prints the table")
     }
 
+    /// Started by hand, no launcher says how many ranks share a host; the job counts them from
+    /// the ranks' host names. One rank more than this host has cores: waits sleep at once (a
+    /// spinning wait would take the CPU its peer needs). The same ranks, each under its own
+    /// --host-label: one rank a host, so waits spin first.
+    func testAHandLaunchLearnsHowManyRanksShareTheHost() throws {
+        let ranks = ProcessInfo.processInfo.activeProcessorCount + 1
+        for separateHosts in [false, true] {
+            let port = CLI.freePort()
+            let dir = CLI.temporaryDirectory()
+            let started = try (0..<ranks).map { rank in
+                try CLI.start(["latency", "--rank", "\(rank)", "--world-size", "\(ranks)", "--master", "127.0.0.1:\(port)",
+                               "--job-token", "hosts-\(port)", "-n", "20", "-b", "8", "-e", "8", "--json", "out.json"]
+                              + (separateHosts ? ["--host-label", "host\(rank)"] : []), in: dir)
+            }
+            let runs = started.map { CLI.wait($0, limit: 120) }
+            XCTAssertEqual(runs.map(\.status), Array(repeating: 0, count: ranks), runs.map(\.stderr).joined())
+            let document = try CLI.json(dir.appendingPathComponent("out.json"))
+            let settings = ((document["environment"] as? [String: Any])?["transport"] as? [String: Any])?["settings"] as? [String: String]
+            XCTAssertEqual(settings?["spin_before_sleep"], separateHosts ? "1000 us" : "0",
+                           "\(ranks) ranks on \(separateHosts ? "\(ranks) hosts" : "one host") with \(ranks - 1) cores: \(settings ?? [:])")
+        }
+    }
+
     func testOpenMPIEnvironment() throws {
         let namespace = "test-\(UUID().uuidString)"
         let runs = try runPair(["latency", "-n", "50"]) { rank in
