@@ -22,3 +22,7 @@ final class VerbsSendPathConformance: XCTestCase { func testConformance() throws
 // One rank over two NICs (StripedTransport), here two TCP connections per peer on loopback.
 final class StripedTCPConformance: XCTestCase { func testConformance() throws { try TransportConformance(TCPTransport.plugin, named: "tcp striped over lo+lo") { $0[TCPOptions.self].interface = "lo+lo" }.run() } }
 final class SharedMemoryConformance: XCTestCase { func testConformance() throws { try TransportConformance(SharedMemoryTransport.plugin).run() } }
+// Every wait sleeping at once, as when ranks outnumber cores: each message is a wake-up (the
+// default spins 1 ms first, so the checks above rarely sleep).
+final class TCPSleepingConformance: XCTestCase { func testConformance() throws { try TransportConformance(TCPTransport.plugin, named: "tcp, waits sleep at once") { $0[TCPOptions.self].spinBeforeSleep = .sleepAtOnce }.run() } }
+final class SharedMemorySleepingConformance: XCTestCase { func testConformance() throws { try TransportConformance(SharedMemoryTransport.plugin, named: "shm, waits sleep at once") { $0[SharedMemoryOptions.self].spinBeforeSleep = .sleepAtOnce }.run() } }
