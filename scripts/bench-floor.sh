@@ -16,6 +16,9 @@
 #   all-reduce 8 B <= 1.10x floor; 2 MiB <= 1.05x the faster of floor and Open MPI;
 #   64 and 256 MiB <= 1.05x floor; 256 MiB with 4 ranks <= 1.10x floor;
 #   latency p50 and p99.9 <= 1.10x floor.
+# Under the table, every figure's rounds in order: at 8 B and 256 KiB to 4 MiB a process run
+# of any of the tools lands in a fast or a slow state of this VM, up to 2x apart, so a
+# ratio of medians over a few rounds says which states each tool drew as much as anything.
 # FABRICBENCH_BINARY measures that build instead; FLOOR_DIR points at the reference sources
 # (default ../shared/reference); BENCH_LATENCY_ITERATIONS (default 200000).
 set -euo pipefail
@@ -80,6 +83,8 @@ def fb_run(r, ranks, b):
     d = json.load(open(f"{work}/fb{ranks}-{b}.{r}.json"))["results"][0]
     return max(x["mean_us"] for x in d["ranks"]), d.get("algo", "?")
 rows, ok = [], True
+per_round = []  # printed after the table: which state each round drew
+def fmt(xs): return " ".join(f"{x:.1f}" for x in xs)
 print(f"# 127.0.0.1, float32 sum, out of place; median of {rounds} rounds; all-reduce time = max over ranks of the mean (us)")
 print(f"{'figure':<28} {'C floor':>10} {'Open MPI':>10} {'fabricbench':>12} {'algo':>6} {'ratio':>6} {'best':>6}  target (on the ratio of medians)")
 for ranks, b, limit, ref in [(2, 8, 1.10, "floor"), (2, 2 << 20, 1.05, "best"), (2, 64 << 20, 1.05, "floor"),
@@ -101,6 +106,7 @@ for ranks, b, limit, ref in [(2, 8, 1.10, "floor"), (2, 2 << 20, 1.05, "best"), 
     name = f"all-reduce {b} B, {ranks} ranks"
     refname = "the faster of floor and MPI" if ref == "best" else "C floor"
     print(f"{name:<28} {fl:>10.2f} {mp if mp is not None else float('nan'):>10.2f} {fbt:>12.2f} {algos:>6} {ratio:>6.2f} {best:>6.2f}  <= {limit:.2f}x {refname}: {'met' if met else 'MISSED'}")
+    per_round.append(f"{name}: floor {fmt(floors)}" + (f" | MPI {fmt(mpis)}" if mpis else "") + f" | fabricbench {fmt(t for t, _ in runs)}")
 for key, label in [("p50", "latency 8 B one-way p50"), ("p999", "latency 8 B one-way p99.9")]:
     floors = collect(lambda r: json.load(open(f"{work}/lat-floor.{r}.json"))[f"{key}_us"])
     fbs = collect(lambda r: json.load(open(f"{work}/lat-fb.{r}.json"))["results"][0]["one_way_us"][key])
@@ -109,5 +115,8 @@ for key, label in [("p50", "latency 8 B one-way p50"), ("p999", "latency 8 B one
     met = ratio <= 1.10
     ok &= met
     print(f"{label:<28} {fl:>10.2f} {'':>10} {fbt:>12.2f} {'':>6} {ratio:>6.2f} {best:>6.2f}  <= 1.10x C floor: {'met' if met else 'MISSED'}")
+    per_round.append(f"{label}: floor {fmt(floors)} | fabricbench {fmt(fbs)}")
 print("all targets met" if ok else "some targets MISSED")
+print("# each round, in order (us)")
+for line in per_round: print(line)
 PY
