@@ -96,7 +96,10 @@ public final class Job {
         context.timeout = options.timeout
         context.masterHost = spec.masterHost
         context.localRank = spec.localRank
-        context.localSize = try spec.localSize ?? Self.ranksSharing(host: host, control: control)
+        // Every rank takes part in the count, whether or not its launcher gave the number:
+        // ranks started differently must not wait at different steps.
+        let counted = try Self.ranksSharing(host: host, control: control)
+        context.localSize = spec.localSize ?? counted
         selection = try TransportSelection.agree(choice: options.transport, context: context, control: control)
         guard let plugin = TransportRegistry.plugin(named: selection.kind.rawValue) else {
             throw FabricError.configuration("rank \(spec.rank): rank 0 chose transport '\(selection.kind)', which this build does not have: run the same fabricbench build on every rank")
@@ -130,8 +133,11 @@ public final class Job {
         try rendezvous.set("placement/\(spec.rank)", Array(try JSONEncoder().encode(placement)))
     }
 
-    /// How many of the job's ranks run on `host`. A launch by hand (--rank) does not say, and a
-    /// transport needs it: ranks that outnumber the cores must not spin while they wait.
+    /// How many of the job's ranks run on `host`, from every rank's host name (or --host-label):
+    /// for when the launcher does not say (a launch by hand with --rank, Slurm across nodes,
+    /// torchrun without LOCAL_WORLD_SIZE), as a transport needs it: ranks that outnumber the
+    /// cores must not spin while they wait. (The placements carry the host names again later;
+    /// they are published after the transport is made, which needs this first.)
     static func ranksSharing(host: String, control: ControlPlane) throws -> Int {
         let gathered = try control.gather("job/hosts", host, what: "host name")
         let counts: [String: Int] = try control.decide("job/hosts/counts", what: "ranks per host") {

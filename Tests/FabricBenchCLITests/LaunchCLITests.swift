@@ -35,7 +35,7 @@ final class LaunchCLITests: XCTestCase {
             let dir = CLI.temporaryDirectory()
             let started = try (0..<ranks).map { rank in
                 try CLI.start(["latency", "--rank", "\(rank)", "--world-size", "\(ranks)", "--master", "127.0.0.1:\(port)",
-                               "--job-token", "hosts-\(port)", "-n", "20", "-b", "8", "-e", "8", "--json", "out.json"]
+                               "--job-token", "hosts-\(port)", "--transport", "tcp", "-n", "20", "-b", "8", "-e", "8", "--json", "out.json"]
                               + (separateHosts ? ["--host-label", "host\(rank)"] : []), in: dir)
             }
             let runs = started.map { CLI.wait($0, limit: 120) }
