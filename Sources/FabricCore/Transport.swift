@@ -119,10 +119,12 @@ public struct EarlyCompletions {
 /// How long a wait keeps polling without progress before it sleeps until the transport sees
 /// activity. A time, not a count of polls: a poll costs tens of nanoseconds on shared memory
 /// and half a microsecond on a socket, so one count meant 5 µs on one and 130 µs on the other.
-public struct SpinBudget: Sendable, Equatable, CustomStringConvertible {
+public struct SpinBudget: Sendable, Comparable, CustomStringConvertible {
     public let nanoseconds: UInt64
 
     public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public static func < (a: SpinBudget, b: SpinBudget) -> Bool { a.nanoseconds < b.nanoseconds }
 
     /// Sleep as soon as a poll brings nothing: ranks outnumber cores, so a spinning wait
     /// takes the CPU the rank it waits for needs.
@@ -130,10 +132,10 @@ public struct SpinBudget: Sendable, Equatable, CustomStringConvertible {
     /// Never sleep (`--busy-poll`, verbs without `--events`): one busy core per rank.
     public static let neverSleep = SpinBudget(nanoseconds: .max)
     /// The default when every rank has a core. A wake-up from poll(2) or a futex adds 7 µs
-    /// typical and up to 50 µs here (docs/PERFORMANCE.md, "Waits that sleep"); a wait has to
-    /// last 1 ms before it may sleep, so a wake-up adds at most a few percent to the waits it
-    /// lands on and none to a round trip that is only late, while a long wait still frees the
-    /// core on a shared node.
+    /// typical and up to 50 µs here (docs/PERFORMANCE.md, "Sixth session: waits that sleep");
+    /// a wait has to last 1 ms before it may sleep, so a wake-up adds at most a few percent to
+    /// the waits it lands on and none to a round trip that is only late, while a long wait
+    /// still frees the core on a shared node.
     public static let `default` = SpinBudget(nanoseconds: 1_000_000)
 
     public var description: String {
@@ -161,7 +163,7 @@ extension Transport {
         let budget = spinBeforeSleep.nanoseconds
         var deadline = Deadline(seconds: timeout)
         var nextHealthCheck = Deadline(seconds: 0.25)
-        // The clock is read every 64 polls: a few µs on a socket, well inside the budget.
+        // The clock is read every 64 polls: about 30 µs on a socket, well inside the budget.
         var idleSince = monotonicNow()
         var spins = 0
         var seen = completions.count

@@ -86,7 +86,7 @@ final class SpinBudgetTests: XCTestCase {
     }
 
     func testSleepAtOnceSleepsAfterTheFirstEmptyPoll() throws {
-        let t = ScriptedTransport(budget: .sleepAtOnce, completesAfter: 0.05)
+        let t = ScriptedTransport(budget: .sleepAtOnce, completesAfter: 0.5)
         try wait(t)
         XCTAssertEqual(Array(t.calls.prefix(4)), ["p", "p", "s", "p"], "the fast path's poll, then one more, then a sleep")
         XCTAssertEqual(t.pollsBetweenSleeps.max() ?? 1, 1)

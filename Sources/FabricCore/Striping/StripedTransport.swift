@@ -61,7 +61,7 @@ public final class StripedTransport: Transport {
     public var rank: Int { parts[0].rank }
     public var worldSize: Int { parts[0].worldSize }
     public var timeout: Double { parts[0].timeout }
-    public var spinBeforeSleep: SpinBudget { parts.map(\.spinBeforeSleep).min { $0.nanoseconds < $1.nanoseconds } ?? .sleepAtOnce }
+    public var spinBeforeSleep: SpinBudget { parts.map(\.spinBeforeSleep).min() ?? .sleepAtOnce }
 
     /// The first part's settings; a setting that differs between parts shows every part's
     /// value joined by '+' (device "mlx5_0+mlx5_1", its GIDs, addresses).
