@@ -55,11 +55,14 @@ public struct Deadline: Sendable {
     public let nanoseconds: UInt64
     public let seconds: Double
 
-    public init(seconds: Double) {
+    public init(seconds: Double) { self.init(seconds: seconds, from: monotonicNow()) }
+
+    /// `seconds` after `now` (a `monotonicNow()` the caller has already read).
+    public init(seconds: Double, from now: UInt64) {
         self.seconds = seconds
         // Clamped (a century; NaN counts as 0): no input can trap the conversion.
         let bounded = seconds.isNaN ? 0 : min(max(seconds, 0), 3.2e9)
-        nanoseconds = monotonicNow() &+ UInt64(bounded * 1e9)
+        nanoseconds = now &+ UInt64(bounded * 1e9)
     }
 
     public var expired: Bool { monotonicNow() >= nanoseconds }

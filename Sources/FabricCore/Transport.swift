@@ -161,10 +161,10 @@ extension Transport {
     @inline(never)
     func waitSlowPath(target: Int, into completions: inout [Completion], doing what: () -> String) throws {
         let budget = spinBeforeSleep.nanoseconds
-        var deadline = Deadline(seconds: timeout)
-        var nextHealthCheck = Deadline(seconds: 0.25)
         // The clock is read every 64 polls: about 30 µs on a socket, well inside the budget.
         var idleSince = monotonicNow()
+        var deadline = Deadline(seconds: timeout, from: idleSince)
+        var nextHealthCheck = Deadline(seconds: 0.25, from: idleSince)
         var spins = 0
         var seen = completions.count
         while completions.count < target {
@@ -172,8 +172,8 @@ extension Transport {
             if completions.count != seen {
                 // Progress restarts the clocks: the timeout bounds a stall, not a transfer.
                 seen = completions.count
-                deadline = Deadline(seconds: timeout)
                 idleSince = monotonicNow()
+                deadline = Deadline(seconds: timeout, from: idleSince)
                 continue
             }
             spins &+= 1
@@ -185,11 +185,12 @@ extension Transport {
             }
             if now >= nextHealthCheck.nanoseconds {
                 try checkJobIsAlive()
-                nextHealthCheck = Deadline(seconds: 0.25)
+                nextHealthCheck = Deadline(seconds: 0.25, from: now)
             }
             // Once spent, the budget stays spent until progress: a sleep that brought nothing
-            // is followed by another, not by another budget of spinning.
-            if budget != SpinBudget.neverSleep.nanoseconds && now &- idleSince >= budget {
+            // is followed by another, not by another budget of spinning. (`neverSleep`, the
+            // largest UInt64, is never spent.)
+            if now &- idleSince >= budget {
                 try waitForActivity(milliseconds: min(deadline.remainingMilliseconds, 250))
             }
         }
